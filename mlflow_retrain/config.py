@@ -1,0 +1,410 @@
+"""Configuration: one validated, frozen object per concern, loaded from ``retrain.yaml``.
+
+Precedence, highest first: an explicit argument (CLI option), an ``MLFLOW_RETRAIN_*`` environment
+variable, the YAML file, the default. Environment variables name a key by its section path in
+upper case joined with double underscores: ``MLFLOW_RETRAIN_DRIFT__ALPHA=0.01`` sets
+``drift.alpha``. Lists are comma-separated (``MLFLOW_RETRAIN_DRIFT__CRITICAL_COLUMNS=a,b``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from mlflow_retrain.exceptions import InvalidConfigError
+
+__all__ = [
+    "CategoricalDriftConfig",
+    "DriftConfig",
+    "MissingDriftConfig",
+    "NumericDriftConfig",
+    "ProfileConfig",
+    "RetrainConfig",
+    "ValidationConfig",
+    "load_config",
+]
+
+ENV_PREFIX = "MLFLOW_RETRAIN_"
+#: Environment variable naming the config file when no ``--config`` is given.
+ENV_CONFIG_FILE = ENV_PREFIX + "CONFIG"
+
+ColumnKind = Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True)
+class NumericDriftConfig:
+    """Drift settings for numeric columns.
+
+    Attributes:
+        effect_metric: Effect size that gates a drift call: ``wasserstein`` (Wasserstein-1
+            distance divided by the reference standard deviation) or ``psi``.
+        min_effect: Minimum effect size for a column to count as drifted (0.1 = a tenth of a
+            reference standard deviation for ``wasserstein``; 0.1 is the usual "moderate" PSI).
+        psi_bins: Number of reference-quantile bins for PSI.
+    """
+
+    effect_metric: Literal["wasserstein", "psi"] = "wasserstein"
+    min_effect: float = 0.1
+    psi_bins: int = 10
+
+    def __post_init__(self) -> None:
+        _check_range("drift.numeric.min_effect", self.min_effect, low=0.0)
+        _check_range("drift.numeric.psi_bins", self.psi_bins, low=2, high=1000)
+
+
+@dataclass(frozen=True)
+class CategoricalDriftConfig:
+    """Drift settings for categorical columns.
+
+    Attributes:
+        min_effect: Minimum Jensen-Shannon distance (base 2, between 0 and 1).
+        max_levels: Levels kept per column in a reference profile; rarer levels are pooled.
+        min_expected: Levels whose combined count in both samples is below this are pooled
+            into one bin before the chi-square test, so sparse levels do not inflate it.
+    """
+
+    min_effect: float = 0.1
+    max_levels: int = 1000
+    min_expected: int = 5
+
+    def __post_init__(self) -> None:
+        _check_range("drift.categorical.min_effect", self.min_effect, low=0.0, high=1.0)
+        _check_range("drift.categorical.max_levels", self.max_levels, low=2)
+        _check_range("drift.categorical.min_expected", self.min_expected, low=0)
+
+
+@dataclass(frozen=True)
+class MissingDriftConfig:
+    """Settings of the missing-rate signal (a two-proportion test per column).
+
+    Attributes:
+        min_effect: Minimum absolute change of the missing rate (0.05 = five points).
+    """
+
+    min_effect: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check_range("drift.missing.min_effect", self.min_effect, low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """Dataset drift decision.
+
+    A column drifts when its FDR-adjusted p-value is below ``alpha`` and its effect size is at
+    least the minimum for its kind; or when its missing rate changes significantly by at least
+    ``missing.min_effect``. The dataset drifts when the share of drifted columns reaches
+    ``drift_share`` or any column in ``critical_columns`` drifts.
+
+    Attributes:
+        alpha: Significance level after the multiple-comparison adjustment.
+        fdr_method: ``bh`` (Benjamini-Hochberg), ``by`` (Benjamini-Yekutieli), ``bonferroni``
+            or ``none``.
+        drift_share: Share of drifted columns at or above which the dataset drifts.
+        critical_columns: Columns whose drift alone means dataset drift.
+        columns: Column kind overrides, e.g. ``{"zip": "categorical"}``.
+        ignore: Columns excluded from validation and drift.
+    """
+
+    alpha: float = 0.05
+    fdr_method: Literal["bh", "by", "bonferroni", "none"] = "bh"
+    drift_share: float = 0.25
+    critical_columns: tuple[str, ...] = ()
+    columns: Mapping[str, ColumnKind] = field(default_factory=dict)
+    ignore: tuple[str, ...] = ()
+    numeric: NumericDriftConfig = field(default_factory=NumericDriftConfig)
+    categorical: CategoricalDriftConfig = field(default_factory=CategoricalDriftConfig)
+    missing: MissingDriftConfig = field(default_factory=MissingDriftConfig)
+
+    def __post_init__(self) -> None:
+        _check_range("drift.alpha", self.alpha, low=0.0, high=1.0, inclusive=False)
+        _check_range("drift.drift_share", self.drift_share, low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """The data circuit breaker: checks a batch must pass before any statistics run.
+
+    Attributes:
+        min_rows: Fewest rows a batch may have.
+        max_null_rate_increase: Largest allowed rise of a column's missing rate over the
+            reference (absolute, 0.5 = fifty points); beyond it the batch is treated as corrupt.
+        allow_extra_columns: Accept (and ignore) columns the reference does not have.
+        min_classes: Fewest distinct target values when labels are required.
+    """
+
+    min_rows: int = 1
+    max_null_rate_increase: float = 0.5
+    allow_extra_columns: bool = False
+    min_classes: int = 2
+
+    def __post_init__(self) -> None:
+        _check_range("validation.min_rows", self.min_rows, low=1)
+        _check_range(
+            "validation.max_null_rate_increase", self.max_null_rate_increase, low=0.0, high=1.0
+        )
+        _check_range("validation.min_classes", self.min_classes, low=1)
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Reference profiles.
+
+    Attributes:
+        max_points: Points kept per numeric column's quantile sketch. A column with at most
+            this many distinct values is stored exactly; otherwise the sketch's CDF is accurate
+            to about ``1 / max_points``.
+    """
+
+    max_points: int = 2048
+
+    def __post_init__(self) -> None:
+        _check_range("profile.max_points", self.max_points, low=16, high=1_000_000)
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Everything in ``retrain.yaml``.
+
+    Attributes:
+        target: Name of the label column, if the data has one.
+        drift: Drift detection settings.
+        validation: Data validation (circuit breaker) settings.
+        profile: Reference profile settings.
+    """
+
+    target: str | None = None
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as plain JSON-compatible data."""
+        return _jsonable(dataclasses.asdict(self))
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> RetrainConfig:
+        """Return a copy with dotted keys overridden, e.g. ``{"drift.alpha": 0.01}``.
+
+        ``None`` values are skipped, so unset CLI options keep the lower-precedence value.
+
+        Raises:
+            InvalidConfigError: If a key is unknown or a value has the wrong type or range.
+        """
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            if value is None:
+                continue
+            _set_dotted(data, dotted, value)
+        return _build(RetrainConfig, data, "")
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RetrainConfig:
+    """Load and validate ``retrain.yaml`` with environment and explicit overrides.
+
+    Args:
+        path: The YAML file. ``None`` uses ``$MLFLOW_RETRAIN_CONFIG`` if set, else defaults.
+        overrides: Dotted keys with explicit values (highest precedence); ``None`` values are
+            ignored.
+        environ: The environment to read ``MLFLOW_RETRAIN_*`` variables from (``os.environ``).
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        InvalidConfigError: If the file is missing or unreadable, a key is unknown, or a value
+            has the wrong type or is out of range. The message names the key and the fix.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        path = env.get(ENV_CONFIG_FILE) or None
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        data = _read_yaml(Path(path))
+        source = str(path)
+    for key, raw in sorted(env.items()):
+        if not key.startswith(ENV_PREFIX) or key == ENV_CONFIG_FILE:
+            continue
+        dotted = key[len(ENV_PREFIX) :].lower().replace("__", ".")
+        _set_dotted(data, dotted, _parse_env_value(raw), origin=f"environment variable {key}")
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    try:
+        return _build(RetrainConfig, data, "")
+    except InvalidConfigError as err:
+        raise InvalidConfigError(f"{source}: {err.message}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidConfigError(
+            f"Config file '{path}' does not exist. Pass an existing retrain.yaml with --config "
+            "or leave it out to use the defaults."
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InvalidConfigError(
+            f"Config file '{path}' cannot be read ({err.__class__.__name__}). "
+            "Check the path and that the file is UTF-8 text."
+        ) from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise InvalidConfigError(
+            f"Config file '{path}' is not valid YAML{line}. Fix the syntax and retry."
+        ) from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidConfigError(
+            f"Config file '{path}' must hold a mapping of sections at the top level, got "
+            f"{type(data).__name__}. See the README's retrain.yaml section."
+        )
+    return data
+
+
+def _parse_env_value(raw: str) -> Any:
+    # YAML scalars give the same types the file would ("0.01" -> float, "true" -> bool).
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _set_dotted(
+    data: dict[str, Any], dotted: str, value: Any, *, origin: str | None = None
+) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            where = f" (from {origin})" if origin else ""
+            raise InvalidConfigError(
+                f"'{dotted}'{where}: '{part}' is a value, not a section. Check the key."
+            )
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type[Any], data: Any, prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise InvalidConfigError(
+            f"'{prefix.rstrip('.')}' must be a mapping of keys, got {type(data).__name__} "
+            f"{data!r}. Write it as a YAML section."
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = [key for key in data if key not in fields]
+    if unknown:
+        key = str(unknown[0])
+        close = difflib.get_close_matches(key, list(fields), n=1)
+        hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
+        known = ", ".join(sorted(fields))
+        raise InvalidConfigError(f"Unknown key '{prefix}{key}'.{hint} Known keys here: {known}.")
+    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}") for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except InvalidConfigError:
+        raise
+    except (TypeError, ValueError) as err:  # pragma: no cover - guarded by _coerce
+        raise InvalidConfigError(f"'{prefix.rstrip('.')}': {err}") from err
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is Literal:
+        if value not in args:
+            allowed = ", ".join(repr(a) for a in args)
+            raise InvalidConfigError(f"'{key}' must be one of {allowed}, got {value!r}.")
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise InvalidConfigError(
+                f"'{key}' must be a list, got {type(value).__name__} {value!r}."
+            )
+        return tuple(_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(value))
+    if origin in (Mapping, dict) or hint is Mapping:
+        if not isinstance(value, Mapping):
+            raise InvalidConfigError(
+                f"'{key}' must be a mapping, got {type(value).__name__} {value!r}."
+            )
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") if args else v for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise InvalidConfigError(f"'{key}' must be true or false, got {value!r}.")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidConfigError(
+                f"'{key}' must be a whole number, got {type(value).__name__} {value!r}."
+            )
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidConfigError(
+                f"'{key}' must be a number, got {type(value).__name__} {value!r}."
+            )
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise InvalidConfigError(
+                f"'{key}' must be text, got {type(value).__name__} {value!r}."
+            )
+        return value
+    return value  # pragma: no cover - every field type is handled above
+
+
+def _check_range(
+    key: str,
+    value: float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    inclusive: bool = True,
+) -> None:
+    too_low = low is not None and (value < low if inclusive else value <= low)
+    too_high = high is not None and (value > high if inclusive else value >= high)
+    if too_low or too_high:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        bounds = f"[{lo}, {hi}]" if inclusive else f"({lo}, {hi})"
+        raise InvalidConfigError(f"'{key}' must be in {bounds}, got {value!r}.")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
