@@ -93,7 +93,7 @@ def validate_batch(
         reference: The reference profile (from a table or a saved profile).
         current: The batch.
         config: Validation thresholds.
-        target: The label column, if any. It is checked only when present, or always when
+        target: The label column, if any. It may be absent or empty unless
             ``require_labels`` is set.
         require_labels: The step needs labels (training, performance checks).
         ignore: Columns to leave out of every check.
@@ -135,7 +135,7 @@ def validate_batch(
                     "validation.allow_extra_columns: true in retrain.yaml."
                 )
     for column, summary in reference.columns.items():
-        if column in ignored or column not in current.columns:
+        if column in ignored or column == target or column not in current.columns:
             continue
         series = current[column]
         if isinstance(summary, NumericSummary):
@@ -159,7 +159,7 @@ def validate_batch(
                 f"{config.max_null_rate_increase:.0%} points "
                 "(validation.max_null_rate_increase). Fix the export or raise the limit."
             )
-    if target is not None and (require_labels or target in current.columns):
+    if target is not None and require_labels:
         problems += _target(current, target, config)
     _raise(problems)
     return ValidationReport(n_rows=len(current), n_columns=len(current.columns), checks=CHECKS)

@@ -1,0 +1,121 @@
+"""retrain.yaml loading: validation, clear errors, and precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlflow_retrain import InvalidConfigError, RetrainConfig, load_config
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "retrain.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file() -> None:
+    config = load_config(None, environ={})
+
+    assert config == RetrainConfig()
+    assert config.drift.alpha == 0.05
+    assert config.drift.fdr_method == "bh"
+    assert config.drift.numeric.min_effect == 0.1
+
+
+def test_file_values_are_read(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "target: y\ndrift:\n  alpha: 0.01\n  critical_columns: [a, b]\n"
+        "  columns: {zip: categorical}\n  numeric: {effect_metric: psi, min_effect: 0.2}\n",
+    )
+
+    config = load_config(path, environ={})
+
+    assert config.target == "y"
+    assert config.drift.alpha == 0.01
+    assert config.drift.critical_columns == ("a", "b")
+    assert config.drift.columns == {"zip": "categorical"}
+    assert config.drift.numeric.effect_metric == "psi"
+
+
+def test_precedence_is_argument_then_environment_then_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "drift:\n  alpha: 0.01\n  drift_share: 0.5\n")
+    env = {"MLFLOW_RETRAIN_DRIFT__ALPHA": "0.02", "MLFLOW_RETRAIN_DRIFT__DRIFT_SHARE": "0.4"}
+
+    config = load_config(path, overrides={"drift.alpha": 0.03}, environ=env)
+
+    assert config.drift.alpha == 0.03
+    assert config.drift.drift_share == 0.4
+
+
+def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
+    path = _write(tmp_path, "target: label\n")
+
+    config = load_config(None, environ={"MLFLOW_RETRAIN_CONFIG": str(path)})
+
+    assert config.target == "label"
+
+
+def test_environment_lists_are_comma_separated() -> None:
+    env = {"MLFLOW_RETRAIN_DRIFT__CRITICAL_COLUMNS": "a, b"}
+
+    assert load_config(None, environ=env).drift.critical_columns == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("drift:\n  alpah: 0.1\n", r"Unknown key 'drift.alpah'. Did you mean 'drift.alpha'\?"),
+        ("drfit: {}\n", r"Unknown key 'drfit'. Did you mean 'drift'\?"),
+        ("drift:\n  alpha: high\n", r"'drift.alpha' must be a number, got str 'high'"),
+        ("drift:\n  alpha: 1.5\n", r"'drift.alpha' must be in \(0, 1\), got 1.5"),
+        ("drift:\n  fdr_method: fdr\n", r"'drift.fdr_method' must be one of 'bh', 'by'"),
+        ("drift:\n  numeric:\n    psi_bins: 2.5\n", r"'drift.numeric.psi_bins' must be a whole"),
+        ("drift:\n  columns: {a: text}\n", r"'drift.columns.a' must be one of 'numeric'"),
+        ("validation:\n  allow_extra_columns: 1\n", r"must be true or false, got 1"),
+        ("drift: 3\n", r"'drift' must be a mapping"),
+        ("- a\n- b\n", r"must hold a mapping of sections"),
+        ("drift: [unclosed\n", r"is not valid YAML at line"),
+    ],
+)
+def test_invalid_files_name_the_key_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+
+    with pytest.raises(InvalidConfigError, match=message):
+        load_config(path, environ={})
+
+
+def test_error_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "drift:\n  alpah: 0.1\n")
+
+    with pytest.raises(InvalidConfigError, match=r"retrain.yaml: Unknown key"):
+        load_config(path, environ={})
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidConfigError, match=r"does not exist. Pass an existing"):
+        load_config(tmp_path / "nope.yaml", environ={})
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    env = {"MLFLOW_RETRAIN_DRIFT__ALPHA": "abc"}
+
+    with pytest.raises(InvalidConfigError, match=r"'drift.alpha' must be a number"):
+        load_config(None, environ=env)
+
+
+def test_with_overrides_skips_none_and_validates() -> None:
+    config = RetrainConfig().with_overrides({"drift.alpha": None, "profile.max_points": 64})
+
+    assert config.profile.max_points == 64
+    with pytest.raises(InvalidConfigError, match=r"profile.max_points"):
+        RetrainConfig().with_overrides({"profile.max_points": 3})
+
+
+def test_to_dict_round_trips() -> None:
+    config = load_config(None, overrides={"drift.critical_columns": ["x"]}, environ={})
+
+    assert load_config(None, overrides={}, environ={}).to_dict()["drift"]["alpha"] == 0.05
+    assert config.to_dict()["drift"]["critical_columns"] == ["x"]
