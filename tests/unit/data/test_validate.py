@@ -69,7 +69,7 @@ def test_a_clean_batch_passes(reference: pd.DataFrame) -> None:
         "all_null",
         "null_jump",
         "duplicates",
-    ],  # fmt: skip
+    ],
 )
 def test_each_problem_opens_the_breaker(reference: pd.DataFrame, mutate, message: str) -> None:
     with pytest.raises(CircuitBreakerOpen, match=message):

@@ -1,0 +1,244 @@
+"""The ``mlflow-retrain`` command line: parse options, call the pipeline, map errors to exits.
+
+Exit codes: 0 done (also "no drift"), 1 failure or an open circuit breaker, 2 usage error
+(bad options or an invalid ``retrain.yaml``). Errors print one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from mlflow.exceptions import MlflowException
+
+from mlflow_retrain._version import __version__
+from mlflow_retrain.config import RetrainConfig, load_config
+from mlflow_retrain.drift.report import DriftReport
+from mlflow_retrain.exceptions import InvalidConfigError
+from mlflow_retrain.report.html import format_number, format_pvalue
+
+__all__ = ["main"]
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _blank_to_none(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """MLproject entry points pass unset optional parameters as empty strings."""
+    return None if value == "" else value
+
+
+class _OptionalInt(click.ParamType):
+    """A whole number at or above ``minimum``, or an empty string meaning "not set"."""
+
+    name = "integer"
+
+    def __init__(self, minimum: int) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or value == "" or isinstance(value, int):
+            return value or None
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number.", param, ctx)
+        if number < self.minimum:
+            self.fail(f"{number} is smaller than the minimum {self.minimum}.", param, ctx)
+        return number
+
+
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    callback=_blank_to_none,
+    help="retrain.yaml with settings (default: $MLFLOW_RETRAIN_CONFIG, else built-in defaults).",
+)
+_json_out_option = click.option(
+    "--json-out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    callback=_blank_to_none,
+    help="Write the result as JSON to this file.",
+)
+
+
+def _handle_errors(func: F) -> F:
+    """Turn domain errors into one line on stderr and the documented exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except InvalidConfigError as err:
+            _fail(err.message, EXIT_USAGE)
+        except MlflowException as err:
+            _fail(err.message, EXIT_FAILURE)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str, code: int) -> None:
+    first_line = " ".join(message.split())
+    click.echo(f"mlflow-retrain: error: {first_line}", err=True)
+    sys.exit(code)
+
+
+def _load(config_path: str | None, overrides: Mapping[str, Any] | None = None) -> RetrainConfig:
+    return load_config(config_path, overrides=overrides)
+
+
+def _write_json(path: str | None, data: Mapping[str, Any]) -> None:
+    if path is None:
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlflow-retrain")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Keep production models fresh without letting a bad model through."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--reference", required=True, help="Reference table (CSV/Parquet) or profile.")
+@click.option("--current", required=True, help="The new batch (CSV/Parquet).")
+@click.option(
+    "--target",
+    default=None,
+    callback=_blank_to_none,
+    help="Label column (tested for label shift; default: target in retrain.yaml).",
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    help="Columns to leave out; comma-separated or repeated.",
+)
+@click.option(
+    "--require-labels",
+    type=click.BOOL,
+    default=False,
+    show_default=True,
+    help="true: fail (circuit breaker) unless the batch has the target with 2+ classes.",
+)
+@click.option(
+    "--experiment-name",
+    default=None,
+    callback=_blank_to_none,
+    help="MLflow experiment to log to (default: $MLFLOW_EXPERIMENT_NAME or the default one).",
+)
+@_config_option
+@_json_out_option
+@_handle_errors
+def drift(
+    reference: str,
+    current: str,
+    target: str | None,
+    ignore: tuple[str, ...],
+    require_labels: bool,
+    experiment_name: str | None,
+    config_path: str | None,
+    json_out: str | None,
+) -> None:
+    """Validate a batch and test it for data drift against a reference; log an MLflow run."""
+    from mlflow_retrain.pipeline import run_drift
+
+    config = _load(config_path)
+    report = run_drift(
+        reference,
+        current,
+        config=config,
+        target=target,
+        ignore=_split(ignore),
+        require_labels=require_labels,
+        experiment_name=experiment_name,
+    )
+    _write_json(json_out, report.to_dict())
+    click.echo(_drift_summary(report))
+
+
+@main.command()
+@click.option("--data", required=True, help="Reference table (CSV/Parquet) to summarise.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Profile JSON.")
+@click.option(
+    "--max-points",
+    type=_OptionalInt(16),
+    default=None,
+    help="Sketch size per numeric column (profile.max_points, default 2048).",
+)
+@_config_option
+@_json_out_option
+@_handle_errors
+def profile(
+    data: str, out: str, max_points: int | None, config_path: str | None, json_out: str | None
+) -> None:
+    """Summarise a reference table into a compact, mergeable profile."""
+    from mlflow_retrain.pipeline import run_profile
+
+    config = _load(config_path, {"profile.max_points": max_points})
+    result = run_profile(data, out, config=config)
+    _write_json(json_out, result.to_dict())
+    click.echo(
+        f"Profile of {result.n_rows} rows x {result.n_columns} columns written to "
+        f"{result.out} ({result.size_bytes:,} bytes, digest {result.digest})."
+    )
+
+
+def _drift_summary(report: DriftReport) -> str:
+    import mlflow
+
+    verdict = "DRIFT DETECTED" if report.drift_detected else "No dataset drift"
+    lines = [
+        f"{verdict}: {report.reason}",
+        f"Reference {report.n_reference} rows ({report.reference_source}), "
+        f"current {report.n_current} rows.",
+    ]
+    drifted = [f for f in report.features if f.drifted]
+    if drifted:
+        lines.append(
+            f"{'column':<24} {'kind':<12} {'effect metric':<15} {'effect':>7} {'adj. p':>10}"
+            "  signal"
+        )
+        for f in sorted(drifted, key=lambda f: -abs(f.effect_size or 0)):
+            signal = "+".join(
+                s for s, on in (("distribution", f.distribution_drifted),
+                                ("missing rate", f.missing_drifted)) if on
+            )  # fmt: skip
+            lines.append(
+                f"{f.name[:24]:<24} {f.kind:<12} {f.effect_metric:<15} "
+                f"{format_number(f.effect_size):>7} {format_pvalue(f.p_value_adjusted):>10}"
+                f"  {signal}"
+            )
+    if report.target is not None:
+        state = "shifted" if report.target.drifted else "stable"
+        lines.append(f"Target '{report.target.name}': {state}.")
+    uri = mlflow.get_tracking_uri()
+    lines.append(f"MLflow run: {report.run_id}")
+    if uri.startswith(("http://", "https://")):
+        lines.append(f"Open it: {uri.rstrip('/')}/#/runs/{report.run_id}")
+    else:
+        lines.append(f"Look at it: mlflow ui --backend-store-uri {uri}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

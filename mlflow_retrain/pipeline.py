@@ -1,0 +1,390 @@
+"""Pipeline steps: each loads its inputs, computes, and records one MLflow run.
+
+A step computes everything before it writes anything, so a failure leaves only a FAILED run
+whose tags give the reason: no metrics, no artifacts, no registry change. The CLI calls these
+functions and maps their errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain._version import __version__
+from mlflow_retrain.config import RetrainConfig
+from mlflow_retrain.data.io import describe_uri, load_table, read_bytes
+from mlflow_retrain.data.validate import validate_batch, validate_reference
+from mlflow_retrain.drift.detect import detect_drift, reference_profile
+from mlflow_retrain.drift.profile import (
+    NumericSummary,
+    ReferenceProfile,
+    build_profile,
+    category_counts,
+    numeric_values,
+)
+from mlflow_retrain.drift.report import DriftReport
+from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
+from mlflow_retrain.report import plot_categorical_drift, plot_numeric_drift, render_drift_html
+
+__all__ = ["ProfileResult", "load_reference", "run_drift", "run_profile"]
+
+logger = logging.getLogger(__name__)
+
+#: Drifted columns that get a distribution plot (largest effect first).
+MAX_PLOTS = 25
+#: MLflow accepts at most 1,000 metrics per ``log_batch`` call.
+_BATCH = 1000
+_PROFILE_SUFFIXES = (".json",)
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """Result of :func:`run_profile`.
+
+    Attributes:
+        out: Where the profile was written.
+        n_rows: Rows summarised.
+        n_columns: Columns profiled.
+        digest: Content hash of the profile.
+        size_bytes: Size of the JSON file.
+    """
+
+    out: str
+    n_rows: int
+    n_columns: int
+    digest: str
+    size_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "out": self.out,
+            "n_rows": self.n_rows,
+            "n_columns": self.n_columns,
+            "digest": self.digest,
+            "size_bytes": self.size_bytes,
+        }
+
+
+def load_reference(uri: str) -> ReferenceProfile | pd.DataFrame:
+    """Load a reference: a saved profile (``.json``) or a table (CSV, Parquet).
+
+    Raises:
+        InvalidInputError: If the file cannot be read or is not a valid profile.
+    """
+    if urlpath(uri).lower().endswith(_PROFILE_SUFFIXES):
+        return ReferenceProfile.from_json(read_bytes(uri))
+    table = load_table(uri)
+    validate_reference(table)
+    return table
+
+
+def urlpath(uri: str) -> str:
+    """Return the path part of a URI or local path, without query or fragment."""
+    return uri.split("?", 1)[0].split("#", 1)[0]
+
+
+def run_profile(
+    data: str, out: str | Path, *, config: RetrainConfig | None = None
+) -> ProfileResult:
+    """Summarise a reference table into a profile JSON file.
+
+    Args:
+        data: URI of the reference table.
+        out: Local path of the profile to write.
+        config: Supplies ``profile.max_points``, column kinds and the level cap.
+
+    Returns:
+        What was written.
+
+    Raises:
+        InvalidInputError: If the table cannot be read or is not a valid reference.
+    """
+    config = config or RetrainConfig()
+    table = load_table(data)
+    validate_reference(table)
+    profile = build_profile(
+        table.drop(columns=[c for c in config.drift.ignore if c in table.columns]),
+        kinds=config.drift.columns,
+        max_points=config.profile.max_points,
+        max_levels=config.drift.categorical.max_levels,
+        source=describe_uri(data),
+    )
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = profile.to_json()
+    path.write_text(text, encoding="utf-8")
+    return ProfileResult(
+        out=str(path),
+        n_rows=profile.n_rows,
+        n_columns=len(profile.columns),
+        digest=profile.digest,
+        size_bytes=len(text.encode()),
+    )
+
+
+def run_drift(
+    reference: str,
+    current: str,
+    *,
+    config: RetrainConfig | None = None,
+    target: str | None = None,
+    ignore: Sequence[str] = (),
+    require_labels: bool = False,
+    experiment_name: str | None = None,
+    run_name: str = "drift",
+) -> DriftReport:
+    """Validate a batch, test it for drift against a reference, and log one MLflow run.
+
+    The run gets both datasets (``log_input`` contexts ``reference`` and ``current``), the
+    configuration as params, per-column and dataset metrics, decision tags, and the
+    artifacts ``drift/report.json``, ``drift/report.html`` and ``drift/plots/<column>.png``.
+
+    Args:
+        reference: URI of the reference table or saved profile (``.json``).
+        current: URI of the current batch.
+        config: Settings; ``RetrainConfig()`` defaults when ``None``.
+        target: Label column (defaults to ``config.target``).
+        ignore: Columns to leave out, besides ``config.drift.ignore``.
+        require_labels: The batch must carry the target with enough classes.
+        experiment_name: Experiment to log to (default: the active or default experiment).
+        run_name: Name of the run.
+
+    Returns:
+        The report, with ``run_id`` set.
+
+    Raises:
+        InvalidInputError: Unreadable input or bad arguments (the run ends FAILED).
+        CircuitBreakerOpen: The batch failed validation (the run ends FAILED).
+    """
+    config = config or RetrainConfig()
+    target = target or config.target
+    ignored = tuple(dict.fromkeys([*config.drift.ignore, *ignore]))
+    with step_run("drift", run_name=run_name, experiment_name=experiment_name) as run_id:
+        ref = load_reference(reference)
+        batch = load_table(current)
+        profile = reference_profile(ref, config=config.drift, source=describe_uri(reference))
+        validate_batch(
+            profile,
+            batch,
+            config=config.validation,
+            target=target,
+            require_labels=require_labels,
+            ignore=ignored,
+        )
+        report = detect_drift(profile, batch, config=config.drift, target=target, ignore=ignored)
+        report = replace(
+            report,
+            reference_source="profile" if isinstance(ref, ReferenceProfile) else "table",
+            run_id=run_id,
+        )
+        figures = _figures(report, profile, batch)
+        html = render_drift_html(
+            report,
+            figures=figures,
+            reference_uri=describe_uri(reference),
+            current_uri=describe_uri(current),
+        )
+        # Everything is computed: now record it.
+        _log_datasets(ref, batch, reference=reference, current=current, target=target)
+        _log_drift(run_id, report, config, reference=reference, current=current, target=target)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "report.json").write_text(
+                json.dumps(report.to_dict(), indent=2, allow_nan=False), encoding="utf-8"
+            )
+            (folder / "report.html").write_text(html, encoding="utf-8")
+            if figures:
+                plots = folder / "plots"
+                plots.mkdir()
+                for name, png in figures.items():
+                    (plots / f"{_file_safe(name)}.png").write_bytes(png)
+            mlflow.log_artifacts(str(folder), artifact_path="drift")
+    return report
+
+
+@contextlib.contextmanager
+def step_run(step: str, *, run_name: str, experiment_name: str | None = None) -> Iterator[str]:
+    """Open the MLflow run of one step and close it FINISHED, or FAILED with the reason.
+
+    Under ``mlflow run`` the project's run is resumed (``MLFLOW_RUN_ID``); inside another
+    active run a nested child run is created.
+
+    Yields:
+        The run id.
+    """
+    if experiment_name and mlflow.active_run() is None:
+        mlflow.set_experiment(experiment_name)
+    nested = mlflow.active_run() is not None
+    run = mlflow.start_run(run_name=run_name, nested=nested)
+    mlflow.set_tags({lineage.TAG_STEP: step, lineage.TAG_VERSION: __version__})
+    try:
+        yield run.info.run_id
+    except (InvalidInputError, CircuitBreakerOpen) as err:
+        tags = {lineage.TAG_FAILURE_REASON: lineage.truncate_tag(err.message)}
+        if isinstance(err, CircuitBreakerOpen):
+            tags[lineage.TAG_CIRCUIT_BREAKER] = "open"
+        _fail(run.info.run_id, tags)
+        raise
+    except BaseException as err:
+        reason = f"{err.__class__.__name__}: {err}" if str(err) else err.__class__.__name__
+        _fail(run.info.run_id, {lineage.TAG_FAILURE_REASON: lineage.truncate_tag(reason)})
+        raise
+    mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _fail(run_id: str, tags: Mapping[str, str]) -> None:
+    try:
+        MlflowClient().log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    except MlflowException:  # The reason is also on stderr; never mask the real error.
+        logger.warning("Could not record the failure reason on run %s.", run_id)
+    mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+
+
+def _log_datasets(
+    ref: ReferenceProfile | pd.DataFrame,
+    batch: pd.DataFrame,
+    *,
+    reference: str,
+    current: str,
+    target: str | None,
+) -> None:
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.pandas_dataset import from_pandas
+
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; that matters for model
+        # signatures, not for recording which data a step read.
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        ref_name = Path(urlpath(reference)).name or "reference"
+        if isinstance(ref, ReferenceProfile):
+            ref_dataset: Any = MetaDataset(  # type: ignore[abstract]
+                source=lineage.dataset_source(reference), name=ref_name, digest=ref.digest
+            )
+        else:
+            ref_dataset = from_pandas(
+                ref,
+                source=lineage.dataset_source(reference),
+                name=ref_name,
+                targets=target if target in ref.columns else None,
+            )
+        cur_dataset = from_pandas(
+            batch,
+            source=lineage.dataset_source(current),
+            name=Path(urlpath(current)).name or "current",
+            targets=target if target in batch.columns else None,
+        )
+        mlflow.log_input(ref_dataset, context=lineage.CONTEXT_REFERENCE)
+        mlflow.log_input(cur_dataset, context=lineage.CONTEXT_CURRENT)
+
+
+def _log_drift(
+    run_id: str,
+    report: DriftReport,
+    config: RetrainConfig,
+    *,
+    reference: str,
+    current: str,
+    target: str | None,
+) -> None:
+    params = {
+        "reference_uri": describe_uri(reference),
+        "current_uri": describe_uri(current),
+        "target": target or "",
+        **{f"config.{k}": v for k, v in _flatten(config.to_dict()["drift"], "drift").items()},
+    }
+    metrics: dict[str, float] = {
+        lineage.METRIC_DRIFT_SHARE: report.share_drifted,
+        lineage.METRIC_DRIFT_N_DRIFTED: report.n_drifted,
+        lineage.METRIC_DRIFT_N_FEATURES: len(report.features),
+        lineage.METRIC_DRIFT_DETECTED: float(report.drift_detected),
+    }
+    features = [*report.features, *([report.target] if report.target else [])]
+    for f in features:
+        values = {
+            "statistic": f.statistic,
+            "p_value": f.p_value,
+            "p_value_adjusted": f.p_value_adjusted,
+            "effect_size": f.effect_size,
+            "missing_rate": f.missing_rate_current,
+            "drifted": float(f.drifted),
+        }
+        for stat, value in values.items():
+            if value is not None and math.isfinite(value):
+                metrics[lineage.drift_metric_key(f.name, stat)] = float(value)
+    tags = {
+        lineage.TAG_DRIFT_DETECTED: str(report.drift_detected).lower(),
+        lineage.TAG_DRIFTED_COLUMNS: lineage.truncate_tag(",".join(report.drifted_columns)),
+        lineage.TAG_DRIFT_REASON: lineage.truncate_tag(report.reason),
+    }
+    client = MlflowClient()
+    entries = [Metric(k, v, _now_ms(), 0) for k, v in metrics.items()]
+    client.log_batch(
+        run_id,
+        params=[Param(k, lineage.truncate_tag(str(v))) for k, v in params.items()],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
+    for start in range(0, len(entries), _BATCH):
+        client.log_batch(run_id, metrics=entries[start : start + _BATCH])
+
+
+def _figures(
+    report: DriftReport, profile: ReferenceProfile, batch: pd.DataFrame
+) -> dict[str, bytes]:
+    drifted = sorted(
+        (f for f in report.features if f.distribution_drifted),
+        key=lambda f: -(f.effect_size if math.isfinite(f.effect_size) else 0.0),
+    )
+    figures: dict[str, bytes] = {}
+    for feature in drifted[:MAX_PLOTS]:
+        summary = profile.columns[feature.name]
+        if isinstance(summary, NumericSummary):
+            figures[feature.name] = plot_numeric_drift(
+                feature.name, summary, numeric_values(batch[feature.name]), feature=feature
+            )
+        else:
+            figures[feature.name] = plot_categorical_drift(
+                feature.name,
+                summary.counts,
+                category_counts(batch[feature.name]),
+                feature=feature,
+            )
+    return figures
+
+
+def _flatten(data: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, name))
+        elif isinstance(value, list | tuple):
+            flat[name] = ",".join(map(str, value))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _file_safe(name: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
+    return safe or "column"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

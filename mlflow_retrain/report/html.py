@@ -1,0 +1,378 @@
+"""A self-contained HTML drift report.
+
+One HTML5 document with inline CSS and the figures embedded as ``data:`` URIs: no JavaScript,
+no external resources. It therefore renders the same in a browser, offline, in print, and in
+the MLflow UI's artifact viewer (which shows ``.html`` artifacts in a sandboxed iframe).
+
+Every piece of text that comes from data or configuration (column and level names, URIs,
+reasons) is escaped: column names are untrusted input.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping
+
+from mlflow_retrain._version import __version__
+from mlflow_retrain.drift.report import DriftReport, FeatureDrift
+from mlflow_retrain.exceptions import InvalidInputError
+
+__all__ = ["format_number", "format_pvalue", "render_drift_html"]
+
+logger = logging.getLogger(__name__)
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Unseen levels listed in the table cell (the report keeps up to 20).
+_UNSEEN_SHOWN = 3
+_DASH = "\u2014"
+# user:password@ in a URI; the password is replaced before the URI is shown.
+_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/@:\s]*):[^/@\s]*@")
+
+_CSS = """
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; padding: 16px 24px; background: #fff; color: #1f2328;
+  font: 14px/1.45 -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
+h1 { font-size: 20px; margin: 0 0 8px; }
+h2 { font-size: 16px; margin: 24px 0 8px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; }
+h3 { font-size: 14px; margin: 16px 0 6px; }
+.badge { display: inline-block; padding: 3px 10px; border-radius: 4px; color: #fff;
+  font-weight: 700; font-size: 13px; letter-spacing: .03em; vertical-align: middle; }
+.badge.drift { background: #c62828; }
+.badge.ok { background: #2e7d32; }
+.reason { font-size: 15px; margin: 8px 0 12px; }
+dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; }
+dl.summary dt { color: #57606a; }
+dl.summary dd { margin: 0; overflow-wrap: anywhere; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { border-bottom: 1px solid #e1e4e8; padding: 4px 8px; text-align: left;
+  vertical-align: top; }
+th { background: #f6f8fa; font-weight: 600; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.name { overflow-wrap: anywhere; max-width: 28em; }
+tr.drifted td { background: #fdecea; }
+.yes { color: #c62828; font-weight: 700; }
+.no { color: #57606a; }
+.tag { display: inline-block; padding: 0 5px; border-radius: 3px; font-size: 11px;
+  font-weight: 600; border: 1px solid currentColor; margin-left: 4px; }
+.critical { color: #8e24aa; }
+.muted { color: #57606a; }
+.flag { color: #c62828; font-weight: 600; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px;
+  background: #f6f8fa; padding: 0 3px; border-radius: 3px; overflow-wrap: anywhere; }
+figure { margin: 8px 0 16px; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e1e4e8; }
+a { color: #0969da; }
+footer { margin-top: 24px; font-size: 12px; color: #57606a; }
+@media print {
+  body { padding: 0; font-size: 11px; }
+  .badge, tr.drifted td { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  section.figure, figure, tr { break-inside: avoid; page-break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+def format_number(value: float | None) -> str:
+    """Format a statistic or effect size for display: three significant digits.
+
+    Args:
+        value: The number; ``None`` and NaN are shown as an em dash.
+
+    Returns:
+        The text, in scientific notation for very small or very large magnitudes.
+    """
+    if value is None or math.isnan(value):
+        return _DASH
+    if math.isinf(value):
+        return "\u221e" if value > 0 else "-\u221e"
+    if value == 0:
+        return "0"
+    if abs(value) < 1e-3 or abs(value) >= 1e5:
+        return f"{value:.2e}"
+    return f"{value:.3g}"
+
+
+def format_pvalue(value: float | None) -> str:
+    """Format a p-value: scientific notation below 1e-3, three significant digits otherwise.
+
+    Args:
+        value: The p-value; ``None`` and NaN are shown as an em dash.
+
+    Returns:
+        The text; a p-value that underflowed to 0 reads ``< 1e-300``.
+    """
+    if value is None or math.isnan(value):
+        return _DASH
+    if value <= 0:
+        return "< 1e-300"
+    if value < 1e-3:
+        return f"{value:.2e}"
+    return f"{value:.3g}"
+
+
+def render_drift_html(
+    report: DriftReport,
+    *,
+    figures: Mapping[str, bytes] | None = None,
+    title: str = "Drift report",
+    reference_uri: str | None = None,
+    current_uri: str | None = None,
+) -> str:
+    """Render a drift report as one self-contained HTML5 document.
+
+    The document holds a header with the decision and its reason, the dataset counts and
+    settings, a table of every tested column (drifted columns first, then by effect size),
+    the target (label shift) when one was tested, the skipped columns, and one section per
+    figure, linked from the table. CSS is inline and figures are embedded as base64 PNG
+    ``data:`` URIs, so the file needs no network access and no JavaScript.
+
+    Args:
+        report: The drift report.
+        figures: PNG bytes by column name (see :mod:`mlflow_retrain.report.figures`).
+        title: Document title and heading.
+        reference_uri: Where the reference came from, shown as text (a password in the URI
+            is masked).
+        current_uri: Where the current batch came from, shown as text.
+
+    Returns:
+        The HTML document.
+
+    Raises:
+        InvalidInputError: If a figure is not PNG data.
+    """
+    figures = dict(figures or {})
+    for name, data in figures.items():
+        if not bytes(data).startswith(_PNG_SIGNATURE):
+            raise InvalidInputError(
+                f"The figure for column {name!r} is not a PNG image (it starts with "
+                f"{bytes(data[:8])!r}). Pass the bytes returned by plot_numeric_drift or "
+                "plot_categorical_drift."
+            )
+    features = sorted(report.features, key=_sort_key)
+    ordered_names = [f.name for f in features]
+    if report.target is not None:
+        ordered_names.append(report.target.name)
+    figure_order = [n for n in dict.fromkeys(ordered_names) if n in figures]
+    figure_order += [n for n in figures if n not in figure_order]
+    anchors = {name: f"figure-{i}" for i, name in enumerate(figure_order, start=1)}
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta name="generator" content="mlflow-retrain {_e(__version__)}">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        _header(report, title, reference_uri, current_uri),
+        '<section id="features">',
+        "<h2>Columns</h2>",
+    ]
+    if features:
+        parts.append(_table(features, anchors))
+    else:
+        parts.append('<p class="muted">No column was tested.</p>')
+    parts.append("</section>")
+    if report.target is not None:
+        parts += [
+            '<section id="target">',
+            "<h2>Target (label shift)</h2>",
+            '<p class="muted">The target is tested like a feature but does not count towards '
+            "the drifted share.</p>",
+            _table([report.target], anchors),
+            "</section>",
+        ]
+    if report.skipped:
+        items = "".join(
+            f"<li><code>{_e(s.name)}</code> {_DASH} {_e(s.reason)}</li>" for s in report.skipped
+        )
+        parts += [
+            '<section id="skipped">',
+            f"<h2>Skipped columns ({len(report.skipped)})</h2>",
+            f"<ul>{items}</ul>",
+            "</section>",
+        ]
+    if figure_order:
+        parts += ['<section id="figures">', "<h2>Distributions</h2>"]
+        parts += [_figure(name, figures[name], anchors[name]) for name in figure_order]
+        parts.append("</section>")
+    parts += [
+        f"<footer>Generated by mlflow-retrain {_e(__version__)}.</footer>",
+        "</body>",
+        "</html>",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _sort_key(feature: FeatureDrift) -> tuple[bool, float, str]:
+    effect = feature.effect_size
+    # Drifted first, then the largest effect; NaN effects (inconclusive columns) go last.
+    return (not feature.drifted, -effect if math.isfinite(effect) else math.inf, feature.name)
+
+
+def _mask_password(uri: str) -> str:
+    return _PASSWORD.sub(r"\g<head>:***@", uri)
+
+
+def _percent(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return _DASH
+    return f"{value:.1%}"
+
+
+def _header(
+    report: DriftReport, title: str, reference_uri: str | None, current_uri: str | None
+) -> str:
+    if report.drift_detected:
+        badge = '<span class="badge drift">DRIFT DETECTED</span>'
+    else:
+        badge = '<span class="badge ok">NO DRIFT</span>'
+    n_features = len(report.features)
+    relation = "\u2265" if report.share_drifted >= report.drift_share else "<"
+    rows: list[tuple[str, str]] = [
+        ("Rows", f"reference {report.n_reference:,} \u00b7 current {report.n_current:,}"),
+        (
+            "Drifted columns",
+            f"{report.n_drifted} of {n_features} (share {report.share_drifted:.2f} "
+            f"{relation} threshold {report.drift_share:.2f})",
+        ),
+    ]
+    if report.critical_drifted:
+        rows.append(("Critical drifted", _code_list(report.critical_drifted)))
+    rows += [
+        ("Significance level", f"\u03b1 = {_e(format_number(report.alpha))}"),
+        ("Multiple comparisons", _e(report.fdr_method)),
+        ("Reference source", _e(report.reference_source)),
+    ]
+    if reference_uri:
+        rows.append(("Reference", f"<code>{_e(_mask_password(reference_uri))}</code>"))
+    if current_uri:
+        rows.append(("Current batch", f"<code>{_e(_mask_password(current_uri))}</code>"))
+    if report.run_id:
+        rows.append(("MLflow run", f"<code>{_e(report.run_id)}</code>"))
+    summary = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
+    return (
+        '<header id="summary">'
+        f"<h1>{_e(title)} {badge}</h1>"
+        f'<p class="reason">{_e(report.reason)}</p>'
+        f'<dl class="summary">{summary}</dl>'
+        "</header>"
+    )
+
+
+def _code_list(names: Iterable[str]) -> str:
+    return ", ".join(f"<code>{_e(n)}</code>" for n in names)
+
+
+_COLUMNS = (
+    "Column",
+    "Kind",
+    "Test",
+    "Statistic",
+    "p",
+    "Adj. p",
+    "Effect",
+    "Missing ref \u2192 cur",
+    "Unseen levels",
+    "Drifted",
+)
+
+
+def _table(features: Iterable[FeatureDrift], anchors: Mapping[str, str]) -> str:
+    head = "".join(f'<th scope="col">{c}</th>' for c in _COLUMNS)
+    body = "".join(_row(f, anchors.get(f.name)) for f in features)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _row(feature: FeatureDrift, anchor: str | None) -> str:
+    name = f"<code>{_e(feature.name)}</code>"
+    if anchor is not None:
+        name = f'<a href="#{anchor}">{name}</a>'
+    if feature.critical:
+        name += '<span class="tag critical">critical</span>'
+    effect = (
+        f"{_e(format_number(feature.effect_size))} "
+        f'<span class="muted">{_e(feature.effect_metric)} '
+        f"(min {_e(format_number(feature.min_effect))})</span>"
+    )
+    cells = [
+        f'<td class="name">{name}</td>',
+        f"<td>{_e(feature.kind)}</td>",
+        f"<td>{_e(feature.test)}</td>",
+        f'<td class="num">{_e(format_number(feature.statistic))}</td>',
+        f'<td class="num">{_e(format_pvalue(feature.p_value))}</td>',
+        f'<td class="num">{_e(format_pvalue(feature.p_value_adjusted))}</td>',
+        f'<td class="num">{effect}</td>',
+        f'<td class="num">{_missing(feature)}</td>',
+        f"<td>{_unseen(feature)}</td>",
+        f"<td>{_verdict(feature)}</td>",
+    ]
+    css = ' class="drifted"' if feature.drifted else ""
+    return f"<tr{css}>{''.join(cells)}</tr>"
+
+
+def _missing(feature: FeatureDrift) -> str:
+    text = (
+        f"{_percent(feature.missing_rate_reference)} \u2192 "
+        f"{_percent(feature.missing_rate_current)}"
+    )
+    if feature.missing_drifted:
+        adjusted = format_pvalue(feature.missing_p_value_adjusted)
+        return f'<span class="flag" title="adj. p = {_e(adjusted)}">{text}</span>'
+    return text
+
+
+def _unseen(feature: FeatureDrift) -> str:
+    if feature.kind != "categorical":
+        return _DASH
+    if feature.n_unseen_categories == 0:
+        return "0"
+    shown = feature.unseen_categories[:_UNSEEN_SHOWN]
+    more = ", \u2026" if feature.n_unseen_categories > len(shown) else ""
+    return (
+        f"{feature.n_unseen_categories} "
+        f'<span class="muted">({_percent(feature.unseen_share)} of current)</span><br>'
+        f"{_code_list(shown)}{more}"
+    )
+
+
+def _verdict(feature: FeatureDrift) -> str:
+    if feature.inconclusive_reason is not None and not feature.drifted:
+        reason = _e(feature.inconclusive_reason)
+        return f'<span class="no">inconclusive</span><br><span class="muted">{reason}</span>'
+    if not feature.drifted:
+        return '<span class="no">no</span>'
+    why = []
+    if feature.distribution_drifted:
+        why.append("distribution")
+    if feature.missing_drifted:
+        why.append("missing rate")
+    if feature.critical:
+        why.append("critical")
+    detail = f'<br><span class="muted">{", ".join(why)}</span>' if why else ""
+    return f'<span class="yes">yes</span>{detail}'
+
+
+def _figure(name: str, data: bytes, anchor: str) -> str:
+    encoded = base64.b64encode(bytes(data)).decode("ascii")
+    return (
+        f'<section class="figure" id="{anchor}">'
+        f"<h3><code>{_e(name)}</code></h3>"
+        f'<figure><img src="data:image/png;base64,{encoded}" width="800" '
+        f'alt="Reference and current distribution of {_e(name)}"></figure>'
+        '<p><a href="#features">\u2191 back to the table</a></p>'
+        "</section>"
+    )

@@ -1,0 +1,329 @@
+"""Real servers for integration tests: a moto S3 server and MLflow tracking servers.
+
+Every server binds to 127.0.0.1 on a free port, logs to a file, and is always stopped.
+
+* ``moto_server`` (session): the endpoint URL of a standalone moto server (S3 over HTTP).
+* ``s3_env`` (function): points boto3 and MLflow at moto with test credentials; yields a fresh,
+  empty bucket's name. ``s3_client`` is a boto3 client for it, to put test objects.
+* ``moto_enforce_auth`` (function): call it to make moto check credentials until the test ends.
+* ``mlflow_server`` (module): the URI of an ``mlflow server`` with a SQLite store and proxied
+  local artifacts (``mlflow-artifacts:/``); tests share it, so give experiments unique names.
+* ``start_mlflow_server`` (function): start servers with other stores, artifact destinations,
+  arguments or environment; each is stopped when the test ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+_STARTUP_TIMEOUT_S = 60.0
+_STOP_TIMEOUT_S = 10.0
+_START_ATTEMPTS = 3  # a port picked as free can be taken before the server binds it
+_LOG_TAIL_CHARS = 6000
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_env(
+    extra: Mapping[str, str] | None = None, *, keep_mlflow_vars: bool = False
+) -> dict[str, str]:
+    """The current environment plus ``extra``, by default without MLFLOW_* variables.
+
+    Session- and module-scoped servers start before the autouse fixture that clears a
+    developer's MLFLOW_* variables, so they drop them here. Function-scoped servers keep them:
+    by then every MLFLOW_* variable was set by the test on purpose (``s3_env``, say).
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if keep_mlflow_vars or not key.startswith("MLFLOW_")
+    }
+    env.update(extra or {})
+    return env
+
+
+def _log_tail(log_path: Path) -> str:
+    try:
+        return log_path.read_text(errors="replace")[-_LOG_TAIL_CHARS:]
+    except OSError:
+        return "<no log>"
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``process`` and the children it spawned (mlflow server runs uvicorn as a child)."""
+    # On POSIX signal the whole process group we created, even when the leader has already
+    # exited: its children may still run.
+    with contextlib.suppress(ProcessLookupError):
+        if os.name == "posix":
+            os.killpg(process.pid, signal.SIGTERM)
+        elif process.poll() is None:
+            process.terminate()
+    try:
+        process.wait(timeout=_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            if os.name == "posix":
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+        process.wait(timeout=_STOP_TIMEOUT_S)
+
+
+@contextlib.contextmanager
+def _run_server(
+    make_command: Callable[[int], Sequence[str]],
+    *,
+    ready_path: str,
+    log_path: Path,
+    env: Mapping[str, str],
+    name: str,
+) -> Iterator[str]:
+    """Start ``make_command(port)``, wait until ``ready_path`` answers 200, yield the base URL.
+
+    Fails the test with the server's log if it exits or does not answer within the timeout.
+    """
+    failure = ""
+    for _ in range(_START_ATTEMPTS):
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                list(make_command(port)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,  # own process group, so _stop reaches its children
+            )
+        try:
+            failure = _wait_until_ready(process, url + ready_path)
+            if not failure:
+                yield url
+                return
+        finally:
+            _stop(process)
+        if "timed out" in failure:
+            break
+    pytest.fail(f"{name} did not start: {failure}. Server log:\n{_log_tail(log_path)}")
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], url: str) -> str:
+    """Poll ``url``; return ``""`` once it answers 200, else why the server is not ready."""
+    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"it exited with code {process.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return ""
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    return f"{url} timed out after {_STARTUP_TIMEOUT_S:.0f}s"
+
+
+# --- S3 (moto) ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A standalone moto server (real S3 protocol over HTTP); yields its endpoint URL."""
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    with _run_server(
+        lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        ready_path="/moto-api/",
+        log_path=log_path,
+        env=_server_env(),
+        name="moto server",
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def s3_env(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point boto3 and MLflow at moto with test credentials; return a fresh bucket's name.
+
+    Sets ``MLFLOW_S3_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID=testing``,
+    ``AWS_SECRET_ACCESS_KEY=testing`` and ``AWS_DEFAULT_REGION=us-east-1``, and hides the
+    developer's AWS profile, config files and other endpoint variables.
+    """
+    import boto3
+
+    for key in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config-absent"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials-absent"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture
+def s3_client(s3_env: str, moto_server: str) -> Any:
+    """A boto3 S3 client for the moto server, with the test credentials of ``s3_env``."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=moto_server)
+
+
+def _post(url: str, body: bytes) -> None:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "text/plain"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+@pytest.fixture
+def moto_enforce_auth(moto_server: str) -> Iterator[Callable[[], None]]:
+    """Yield a function that makes moto check credentials (IAM) until the test ends.
+
+    By default moto accepts any credentials. Set up buckets and objects first, then call the
+    function: from then on unknown keys get ``InvalidAccessKeyId``, a wrong secret
+    ``SignatureDoesNotMatch`` and a known key without a policy ``AccessDenied``.
+    """
+
+    def enforce() -> None:
+        _post(f"{moto_server}/moto-api/reset-auth", b"0")
+
+    try:
+        yield enforce
+    finally:
+        _post(f"{moto_server}/moto-api/reset-auth", b"inf")
+
+
+# --- MLflow tracking servers ---------------------------------------------------------------------
+
+
+class StartMlflowServer(Protocol):
+    """Signature of the ``start_mlflow_server`` fixture's value."""
+
+    def __call__(
+        self,
+        *,
+        backend_store_uri: str | None = None,
+        artifacts_destination: str | None = None,
+        extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> str: ...
+
+
+def _mlflow_server(
+    workdir: Path,
+    *,
+    backend_store_uri: str | None = None,
+    artifacts_destination: str | None = None,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    keep_mlflow_vars: bool = False,
+) -> contextlib.AbstractContextManager[str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    backend = backend_store_uri or f"sqlite:///{workdir / 'mlflow.db'}"
+    artifacts = artifacts_destination or str(workdir / "artifacts")
+
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            backend,
+            "--artifacts-destination",
+            artifacts,
+            "--workers",
+            "1",
+            *extra_args,
+        ]
+
+    # The job runner starts a fleet of huey consumers and slows startup; no test needs it.
+    server_env = _server_env(
+        {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})},
+        keep_mlflow_vars=keep_mlflow_vars,
+    )
+    return _run_server(
+        command,
+        ready_path="/health",
+        log_path=workdir / "server.log",
+        env=server_env,
+        name="mlflow server",
+    )
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mlflow server`` (SQLite store, proxied local artifacts); yields its URI.
+
+    Shared by the tests of a module: create experiments and models with unique names.
+    """
+    with _mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as url:
+        yield url
+
+
+@pytest.fixture
+def start_mlflow_server(tmp_path: Path) -> Iterator[StartMlflowServer]:
+    """Yield a function that starts an ``mlflow server`` and returns its URI.
+
+    Keyword arguments: ``backend_store_uri`` (default: a SQLite file in ``tmp_path``),
+    ``artifacts_destination`` (default: a folder in ``tmp_path``; e.g. ``s3://<bucket>`` with
+    ``s3_env``), ``extra_args`` for the CLI and ``env``, added to the test's environment (which
+    the server inherits, ``MLFLOW_S3_ENDPOINT_URL`` included). Servers stop when the test ends.
+    """
+    with contextlib.ExitStack() as stack:
+        count = 0
+
+        def start(
+            *,
+            backend_store_uri: str | None = None,
+            artifacts_destination: str | None = None,
+            extra_args: Sequence[str] = (),
+            env: Mapping[str, str] | None = None,
+        ) -> str:
+            nonlocal count
+            count += 1
+            return stack.enter_context(
+                _mlflow_server(
+                    tmp_path / f"mlflow-server-{count}",
+                    backend_store_uri=backend_store_uri,
+                    artifacts_destination=artifacts_destination,
+                    extra_args=extra_args,
+                    env=env,
+                    keep_mlflow_vars=True,
+                )
+            )
+
+        yield start

@@ -1,0 +1,467 @@
+"""Tests for loading tables from local files and from a local MLflow tracking store."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from mlflow import MlflowClient
+
+import mlflow_retrain.data
+from mlflow_retrain.data import describe_uri, load_table, read_bytes
+from mlflow_retrain.exceptions import InvalidInputError
+
+CSV = b"amount,country,score\n1,de,0.5\n2,fr,1.5\n3,de,2.5\n"
+EXPECTED = pd.DataFrame(
+    {"amount": [1, 2, 3], "country": ["de", "fr", "de"], "score": [0.5, 1.5, 2.5]}
+)
+
+MODEL_CODE = """
+import mlflow
+
+
+class Identity(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input: list[str], params=None) -> list[str]:
+        return model_input
+
+
+mlflow.models.set_model(Identity())
+"""
+
+
+def _parquet_bytes(frame: pd.DataFrame = EXPECTED) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _assert_expected(frame: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(frame, EXPECTED, check_dtype=False)
+    assert pd.api.types.is_integer_dtype(frame["amount"])
+    assert pd.api.types.is_float_dtype(frame["score"])
+    assert pd.api.types.is_string_dtype(frame["country"])
+
+
+# --- Public surface ------------------------------------------------------------------------------
+
+
+def test_data_package_exports_the_loaders() -> None:
+    assert {"describe_uri", "load_table", "read_bytes"} <= set(mlflow_retrain.data.__all__)
+
+
+# --- Local files ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("batch.csv", CSV),
+        ("batch.CSV", CSV),
+        ("batch.csv.gz", gzip.compress(CSV)),
+        ("batch.parquet", _parquet_bytes()),
+        ("batch.pq", _parquet_bytes()),
+    ],
+)
+def test_load_table_reads_format_from_extension(tmp_path: Path, name: str, data: bytes) -> None:
+    _assert_expected(load_table(str(_write(tmp_path / name, data))))
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("batch.bin", _parquet_bytes()),
+        ("batch", _parquet_bytes()),
+        ("batch.txt", CSV),
+        ("batch.dat", gzip.compress(CSV)),
+    ],
+    ids=["parquet-bin", "parquet-no-extension", "csv-txt", "gzip-csv-dat"],
+)
+def test_load_table_sniffs_unknown_extensions(tmp_path: Path, name: str, data: bytes) -> None:
+    _assert_expected(load_table(str(_write(tmp_path / name, data))))
+
+
+def test_load_table_accepts_file_uri(tmp_path: Path) -> None:
+    path = _write(tmp_path / "dir with space" / "batch.csv", CSV)
+    _assert_expected(load_table(path.as_uri()))
+
+
+def test_load_table_resolves_relative_path_against_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path / "data" / "batch.csv", CSV)
+    monkeypatch.chdir(tmp_path)
+    _assert_expected(load_table("data/batch.csv"))
+
+
+def test_load_table_accepts_path_objects(tmp_path: Path) -> None:
+    _assert_expected(load_table(_write(tmp_path / "batch.csv", CSV)))
+
+
+def test_load_table_reads_local_file_whose_name_contains_a_colon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path / "batch:2024.csv", CSV)
+    monkeypatch.chdir(tmp_path)
+    _assert_expected(load_table("batch:2024.csv"))
+
+
+def test_load_table_returns_empty_frame_for_header_only_csv(tmp_path: Path) -> None:
+    frame = load_table(str(_write(tmp_path / "batch.csv", b"amount,country\n")))
+    assert frame.shape == (0, 2)
+    assert list(frame.columns) == ["amount", "country"]
+
+
+def test_load_table_strips_utf8_byte_order_mark(tmp_path: Path) -> None:
+    frame = load_table(str(_write(tmp_path / "batch.csv", b"\xef\xbb\xbf" + CSV)))
+    assert list(frame.columns) == ["amount", "country", "score"]
+
+
+def test_load_table_allows_several_blank_header_names(tmp_path: Path) -> None:
+    frame = load_table(str(_write(tmp_path / "batch.csv", b",,c\n1,2,3\n")))
+    assert frame.shape == (1, 3)
+
+
+def test_load_table_logs_redacted_uri_and_shape(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _write(tmp_path / "batch.csv", CSV)
+    caplog.set_level(logging.INFO, logger="mlflow_retrain.data.io")
+    load_table(str(path))
+    assert f"Loaded {path} (csv): 3 rows x 3 columns" in caplog.messages
+
+
+def test_read_bytes_returns_file_content(tmp_path: Path) -> None:
+    assert read_bytes(str(_write(tmp_path / "model.json", b'{"a": 1}'))) == b'{"a": 1}'
+
+
+def test_read_bytes_returns_empty_bytes_for_empty_file(tmp_path: Path) -> None:
+    assert read_bytes(str(_write(tmp_path / "empty.txt", b""))) == b""
+
+
+# --- Local errors --------------------------------------------------------------------------------
+
+
+def test_load_table_rejects_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"'.*nope\.csv' does not exist\. Check the path"):
+        load_table(str(tmp_path / "nope.csv"))
+
+
+def test_load_table_names_working_directory_for_missing_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInputError, match="relative to the working directory"):
+        load_table("nope.csv")
+
+
+def test_load_table_rejects_directory(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="is a directory, not a file"):
+        load_table(str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["batch.csv", "batch.parquet", "batch"])
+def test_load_table_rejects_empty_file(tmp_path: Path, name: str) -> None:
+    with pytest.raises(InvalidInputError, match=r"is empty \(0 bytes\)"):
+        load_table(str(_write(tmp_path / name, b"")))
+
+
+def test_load_table_rejects_csv_of_blank_lines(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="contains no columns: it has no header line"):
+        load_table(str(_write(tmp_path / "batch.csv", b"\n\n\n")))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "amount,country\n1,d\xe9\n".encode("latin-1"),
+        "montant,pa\xefs\n1,de\n".encode("latin-1"),
+    ],
+    ids=["body", "header"],
+)
+def test_load_table_rejects_csv_that_is_not_utf8(tmp_path: Path, data: bytes) -> None:
+    with pytest.raises(InvalidInputError, match=r"is not UTF-8 text .*Re-export it as UTF-8"):
+        load_table(str(_write(tmp_path / "batch.csv", data)))
+
+
+@pytest.mark.parametrize(
+    ("data", "detail"),
+    [
+        (b"a,b\n1,2\n3,4,5\n", "Expected 2 fields in line 3, saw 3"),
+        (b'a,b\n"unclosed,1\n', "EOF inside string starting at row 1"),
+    ],
+    ids=["field-count", "open-quote"],
+)
+def test_load_table_rejects_malformed_csv_with_line_info(
+    tmp_path: Path, data: bytes, detail: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=f"is not well-formed CSV: {detail}"):
+        load_table(str(_write(tmp_path / "batch.csv", data)))
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("batch.parquet", _parquet_bytes()[:-20]),
+        ("batch.parquet", _parquet_bytes()[: len(_parquet_bytes()) // 2]),
+        ("batch.parquet", b"amount,country\n1,de\n"),
+        ("batch", _parquet_bytes()[:-20]),
+    ],
+    ids=["lost-footer", "half", "csv-named-parquet", "sniffed"],
+)
+def test_load_table_rejects_corrupt_parquet(tmp_path: Path, name: str, data: bytes) -> None:
+    with pytest.raises(
+        InvalidInputError,
+        match=r"cannot be read as Parquet: the file is truncated or corrupt .*Re-export it",
+    ):
+        load_table(str(_write(tmp_path / name, data)))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [gzip.compress(CSV)[:25], b"\x1f\x8b not really gzip"],
+    ids=["truncated", "garbage"],
+)
+def test_load_table_rejects_corrupt_gzip(tmp_path: Path, data: bytes) -> None:
+    with pytest.raises(InvalidInputError, match="cannot be decompressed: the gzip data is"):
+        load_table(str(_write(tmp_path / "batch.csv.gz", data)))
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("batch.csv", b"amount,country,amount\n1,de,2\n"),
+        ("batch.csv", b'"amount",country,amount\n1,de,2\n'),
+        ("batch.csv.gz", gzip.compress(b"amount,country,amount\n1,de,2\n")),
+        ("batch.csv", b"\n\namount,country,amount\n1,de,2\n"),
+    ],
+    ids=["csv", "quoted", "gzip", "leading-blank-lines"],
+)
+def test_load_table_rejects_duplicate_csv_columns(tmp_path: Path, name: str, data: bytes) -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"duplicate column names: 'amount'\. .*rename the duplicates"
+    ):
+        load_table(str(_write(tmp_path / name, data)))
+
+
+def test_load_table_rejects_duplicate_parquet_columns(tmp_path: Path) -> None:
+    table = pa.table([pa.array([1]), pa.array(["de"]), pa.array([2])], names=["a", "c", "a"])
+    path = tmp_path / "batch.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(InvalidInputError, match=r"duplicate column names: 'a'\."):
+        load_table(str(path))
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["gs://bucket/batch.csv", "https://example.com/batch.csv", "hdfs://nn/batch.csv"],
+)
+def test_load_table_rejects_unsupported_scheme(uri: str) -> None:
+    with pytest.raises(
+        InvalidInputError,
+        match=r"unsupported scheme .*supported are local paths and file:, s3:, runs:",
+    ):
+        load_table(uri)
+
+
+def test_load_table_error_does_not_leak_credentials() -> None:
+    with pytest.raises(InvalidInputError, match=r"https://\*\*\*@example.com") as info:
+        load_table("https://alice:hunter2@example.com/batch.csv?token=s3cr3t")
+    assert "hunter2" not in str(info.value)
+    assert "s3cr3t" not in str(info.value)
+    assert "alice" not in str(info.value)
+
+
+def test_load_table_rejects_file_uri_with_remote_host() -> None:
+    with pytest.raises(InvalidInputError, match="file:// URIs must point at this machine"):
+        load_table("file://fileserver/share/batch.csv")
+
+
+@pytest.mark.parametrize("uri", ["", "   "])
+def test_load_table_rejects_empty_uri(uri: str) -> None:
+    with pytest.raises(InvalidInputError, match="The data URI is empty"):
+        load_table(uri)
+
+
+# --- describe_uri --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("https://user:secret@host/x", "https://***@host/x"),
+        ("postgresql://u:pw@h:5432/db", "postgresql://***@h:5432/db"),
+        ("https://ghp_token@github.com/o/r", "https://***@github.com/o/r"),
+        ("postgresql://u:p@ss@h/db", "postgresql://***@h/db"),
+        (
+            "https://b.s3.amazonaws.com/k.csv?X-Amz-Credential=AKIA&X-Amz-Signature=abc",
+            "https://b.s3.amazonaws.com/k.csv?X-Amz-Credential=***&X-Amz-Signature=***",
+        ),
+        ("https://host/x?sig", "https://host/x?***"),
+        ("http://u:pw@[::1/x?a=b", "http://***@[::1/x?***"),
+    ],
+    ids=["password", "database", "token", "at-in-password", "presigned", "bare-query", "broken"],
+)
+def test_describe_uri_redacts_secrets(uri: str, expected: str) -> None:
+    assert describe_uri(uri) == expected
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "data/batch.csv",
+        "/abs/batch?.csv",
+        "C:\\data\\batch.csv",
+        "s3://bucket/key.csv",
+        "runs:/abc/data/ref.csv",
+        "models:/churn@champion/data/ref.csv",
+        "mlflow-artifacts:/1/abc/artifacts/ref.csv",
+        "file:///tmp/batch.csv",
+    ],
+)
+def test_describe_uri_keeps_uris_without_secrets(uri: str) -> None:
+    assert describe_uri(uri) == uri
+
+
+# --- MLflow: runs:/ ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def logged_run(tracking_uri: str, tmp_path: Path) -> str:
+    """Log ``data/ref.csv`` to a run of the private tracking store; return the run ID."""
+    path = _write(tmp_path / "upload" / "ref.csv", CSV)
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(path), artifact_path="data")
+    return run.info.run_id
+
+
+def test_load_table_reads_run_artifact(logged_run: str) -> None:
+    _assert_expected(load_table(f"runs:/{logged_run}/data/ref.csv"))
+
+
+def test_load_table_reads_run_artifact_from_explicit_tracking_uri(
+    logged_run: str, tracking_uri: str, tmp_path: Path
+) -> None:
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    _assert_expected(load_table(f"runs:/{logged_run}/data/ref.csv", tracking_uri=tracking_uri))
+
+
+def test_read_bytes_reads_run_artifact(logged_run: str) -> None:
+    assert read_bytes(f"runs:/{logged_run}/data/ref.csv") == CSV
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("runs:/{run_id}", "names no file"),
+        ("runs:/{run_id}/", "names no file"),
+        ("runs:/{run_id}/data", "is a directory of artifacts, not a file"),
+        ("runs:/{run_id}/data/missing.csv", "does not exist"),
+        ("runs:/0123456789abcdef0123456789abcdef/data/ref.csv", "does not exist .*not found"),
+    ],
+    ids=["no-path", "trailing-slash", "directory", "missing-artifact", "missing-run"],
+)
+def test_load_table_rejects_bad_run_uri(logged_run: str, template: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        load_table(template.format(run_id=logged_run))
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["mlflow-artifacts:/1/abc/artifacts/ref.csv", "mlflow-artifacts://host:5000/1/abc/ref.csv"],
+    ids=["path", "host"],
+)
+def test_load_table_rejects_mlflow_artifacts_uri_without_http_tracking_uri(
+    tracking_uri: str, uri: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=r"not http\(s\)\. Pass tracking_uri="):
+        load_table(uri)
+
+
+# --- MLflow: models:/ ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _RegisteredModel:
+    name: str
+    model_id: str
+
+
+@pytest.fixture
+def registered_model(tracking_uri: str, tmp_path: Path) -> _RegisteredModel:
+    """Register version 1 of ``churn`` (alias ``champion``), carrying ``artifacts/ref.csv``."""
+    reference = _write(tmp_path / "upload" / "ref.csv", CSV)
+    code = tmp_path / "upload" / "model_code.py"
+    code.write_text(MODEL_CODE)
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(code),
+            artifacts={"reference": str(reference)},
+            pip_requirements=["mlflow"],
+            registered_model_name="churn",
+        )
+    MlflowClient().set_registered_model_alias("churn", "champion", "1")
+    return _RegisteredModel(name="churn", model_id=info.model_id)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "models:/churn/1/artifacts/ref.csv",
+        "models:/churn/latest/artifacts/ref.csv",
+        "models:/churn@champion/artifacts/ref.csv",
+    ],
+    ids=["version", "latest", "alias"],
+)
+def test_load_table_reads_file_inside_registered_model(
+    registered_model: _RegisteredModel, uri: str
+) -> None:
+    _assert_expected(load_table(uri))
+
+
+def test_load_table_reads_file_inside_logged_model(registered_model: _RegisteredModel) -> None:
+    _assert_expected(load_table(f"models:/{registered_model.model_id}/artifacts/ref.csv"))
+
+
+def test_load_table_resolves_models_uri_with_explicit_tracking_uri(
+    registered_model: _RegisteredModel, tracking_uri: str, tmp_path: Path
+) -> None:
+    # MLflow itself would look the model up in the process-wide registry (mlflow/mlflow#18313).
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    frame = load_table("models:/churn@champion/artifacts/ref.csv", tracking_uri=tracking_uri)
+    _assert_expected(frame)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("models:/", "names no model"),
+        ("models:/churn", "names no model version"),
+        ("models:/churn/1", "names a whole model, which is a directory"),
+        ("models:/churn@champion", "names a whole model, which is a directory"),
+        ("models:/churn/Production/artifacts/ref.csv", "stages are deprecated"),
+        ("models:/nope/1/artifacts/ref.csv", "cannot be resolved .*nope"),
+        ("models:/churn/7/artifacts/ref.csv", "cannot be resolved .*version=7"),
+        ("models:/churn@nope/artifacts/ref.csv", "cannot be resolved .*alias nope"),
+        ("models:/churn/1/artifacts/missing.csv", "does not exist"),
+        ("models:/churn/1/artifacts", "is a directory of artifacts, not a file"),
+    ],
+)
+def test_load_table_rejects_bad_models_uri(
+    registered_model: _RegisteredModel, uri: str, message: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        load_table(uri)
