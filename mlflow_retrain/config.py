@@ -29,7 +29,9 @@ __all__ = [
     "NumericDriftConfig",
     "ProfileConfig",
     "RetrainConfig",
+    "TuningConfig",
     "ValidationConfig",
+    "WindowConfig",
     "load_config",
 ]
 
@@ -171,21 +173,140 @@ class ProfileConfig:
         _check_range("profile.max_points", self.max_points, low=16, high=1_000_000)
 
 
+EstimatorName = Literal["hist_gradient_boosting", "random_forest", "linear"]
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Which history the model is trained on.
+
+    Attributes:
+        kind: ``all`` (every row), ``last_rows`` (the most recent ``rows``), ``last_days`` (rows
+            within ``days`` of the newest timestamp) or ``half_life`` (every row, weighted
+            ``0.5 ** (age_days / half_life_days)``). ``last_days`` and ``half_life`` need a
+            timestamp column; ``last_rows`` without one keeps the last rows in file order.
+        rows: Row count for ``last_rows``.
+        days: Age limit for ``last_days``.
+        half_life_days: Half-life for ``half_life``.
+        tune: Let Optuna choose the share of recent history to train on (from
+            ``tune_fractions``), judged on the most recent validation fold.
+        tune_fractions: Candidate shares of the (windowed) history, most recent first.
+    """
+
+    kind: Literal["all", "last_rows", "last_days", "half_life"] = "all"
+    rows: int | None = None
+    days: float | None = None
+    half_life_days: float | None = None
+    tune: bool = False
+    tune_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+
+    def __post_init__(self) -> None:
+        needed = {"last_rows": "rows", "last_days": "days", "half_life": "half_life_days"}
+        key = needed.get(self.kind)
+        if key is not None and getattr(self, key) is None:
+            raise InvalidConfigError(
+                f"'window.kind: {self.kind}' needs 'window.{key}'. Add it to retrain.yaml."
+            )
+        if self.rows is not None:
+            _check_range("window.rows", self.rows, low=1)
+        for name in ("days", "half_life_days"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_range(f"window.{name}", value, low=0.0, inclusive=False)
+        if not self.tune_fractions:
+            raise InvalidConfigError("'window.tune_fractions' must list at least one share.")
+        for i, fraction in enumerate(self.tune_fractions):
+            _check_range(f"window.tune_fractions[{i}]", fraction, low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """Optuna tuning of the retrained model.
+
+    Attributes:
+        task: ``classification``, ``regression``, or ``auto`` (classification when the target
+            is text, boolean, or has at most 20 distinct integer values).
+        metric: Score to optimise: ``roc_auc``, ``accuracy``, ``f1``, ``log_loss`` for
+            classification; ``rmse``, ``mae``, ``r2`` for regression. ``None`` picks
+            ``roc_auc`` (binary), ``accuracy`` (multiclass) or ``rmse``.
+        estimators: Model families to search.
+        space: Per-estimator parameter range overrides, e.g.
+            ``{"random_forest": {"max_depth": {"low": 3, "high": 12}}}``; a range is
+            ``{low, high, log}`` or ``{choices: [...]}``.
+        n_trials: Trials to run (in total, over all workers).
+        timeout: Stop starting trials after this many seconds.
+        cv_folds: Validation folds (time-ordered with a timestamp, else stratified K-fold).
+        gate_fraction: Share of rows held out as the gate split (the most recent with a
+            timestamp, else a random stratified slice), never seen by tuning.
+        seed: Seed of the TPE sampler, the splits and the estimators.
+        pruner: ``median`` (prune a trial whose fold score is below the median) or ``none``.
+        min_score: Floor on the best CV score (in the metric's own direction); below it the
+            step registers nothing.
+        storage: Optuna storage URL (SQLite, PostgreSQL); ``None`` keeps the study in memory.
+        study_name: Study name; re-running with the same name and storage resumes it.
+        workers: Processes tuning in parallel, sharing the study through ``storage``.
+        heartbeat_interval: Seconds between trial heartbeats (RDB storages); a worker killed
+            mid-trial has that trial retried after twice this.
+        max_retries: How often a trial lost with its worker is retried.
+    """
+
+    task: Literal["auto", "classification", "regression"] = "auto"
+    metric: str | None = None
+    estimators: tuple[EstimatorName, ...] = ("hist_gradient_boosting", "random_forest", "linear")
+    space: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    n_trials: int = 20
+    timeout: float | None = None
+    cv_folds: int = 3
+    gate_fraction: float = 0.2
+    seed: int = 0
+    pruner: Literal["median", "none"] = "median"
+    min_score: float | None = None
+    storage: str | None = None
+    study_name: str | None = None
+    workers: int = 1
+    heartbeat_interval: int = 10
+    max_retries: int = 2
+
+    def __post_init__(self) -> None:
+        _check_range("tuning.n_trials", self.n_trials, low=1)
+        if self.timeout is not None:
+            _check_range("tuning.timeout", self.timeout, low=0.0, inclusive=False)
+        _check_range("tuning.cv_folds", self.cv_folds, low=2, high=20)
+        _check_range("tuning.gate_fraction", self.gate_fraction, low=0.05, high=0.5)
+        _check_range("tuning.workers", self.workers, low=1, high=64)
+        _check_range("tuning.heartbeat_interval", self.heartbeat_interval, low=1)
+        _check_range("tuning.max_retries", self.max_retries, low=0)
+        if not self.estimators:
+            raise InvalidConfigError("'tuning.estimators' must list at least one estimator.")
+        unknown = [name for name in self.space if name not in self.estimators]
+        if unknown:
+            raise InvalidConfigError(
+                f"'tuning.space.{unknown[0]}' names an estimator not in tuning.estimators "
+                f"({', '.join(self.estimators)}). Fix the name or add the estimator."
+            )
+
+
 @dataclass(frozen=True)
 class RetrainConfig:
     """Everything in ``retrain.yaml``.
 
     Attributes:
         target: Name of the label column, if the data has one.
+        timestamp: Name of the time column, for time-ordered splits and windows.
         drift: Drift detection settings.
         validation: Data validation (circuit breaker) settings.
         profile: Reference profile settings.
+        window: The training window.
+        tuning: Optuna tuning settings.
     """
 
     target: str | None = None
+    timestamp: str | None = None
     drift: DriftConfig = field(default_factory=DriftConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain JSON-compatible data."""
