@@ -24,7 +24,7 @@ from mlflow_retrain.exceptions import (
     MlflowRetrainError,
     PromotionRejected,
 )
-from mlflow_retrain.pipeline import run_drift, run_profile
+from mlflow_retrain.pipeline.drift import run_drift, run_profile
 
 __all__ = [
     "CircuitBreakerOpen",

@@ -119,7 +119,7 @@ class DriftConfig:
 
     alpha: float = 0.05
     fdr_method: Literal["bh", "by", "bonferroni", "none"] = "bh"
-    drift_share: float = 0.25
+    drift_share: float = 0.2
     critical_columns: tuple[str, ...] = ()
     columns: Mapping[str, ColumnKind] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()
@@ -311,6 +311,16 @@ class RetrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain JSON-compatible data."""
         return _jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RetrainConfig:
+        """Build a validated configuration from plain data (the form of :meth:`to_dict`).
+
+        Raises:
+            InvalidConfigError: If a key is unknown or a value has the wrong type or range.
+        """
+        result: RetrainConfig = _build(cls, data, "")
+        return result
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> RetrainConfig:
         """Return a copy with dotted keys overridden, e.g. ``{"drift.alpha": 0.01}``.

@@ -15,20 +15,53 @@ from urllib.parse import urlparse
 from mlflow.data.dataset_source import DatasetSource as _DatasetSourceBase
 
 __all__ = [
+    "ALIAS_CHALLENGER",
+    "ALIAS_CHAMPION",
+    "ALIAS_PREVIOUS_CHAMPION",
     "CONTEXT_CURRENT",
+    "CONTEXT_GATE",
     "CONTEXT_REFERENCE",
+    "CONTEXT_TRAINING",
+    "MAX_TAG_LENGTH",
     "METRIC_DRIFT_DETECTED",
     "METRIC_DRIFT_N_DRIFTED",
     "METRIC_DRIFT_N_FEATURES",
     "METRIC_DRIFT_SHARE",
+    "STATUS_CANDIDATE",
+    "STATUS_PROMOTED",
+    "STATUS_REJECTED",
+    "STATUS_RETIRED",
+    "STATUS_ROLLED_BACK",
+    "STATUS_SHADOW",
+    "STUDY_SPEC_ATTR",
+    "TAG_BEST_PARAMS",
     "TAG_CIRCUIT_BREAKER",
+    "TAG_CV_METRIC",
+    "TAG_CV_SCORE",
     "TAG_DRIFTED_COLUMNS",
     "TAG_DRIFT_DETECTED",
     "TAG_DRIFT_REASON",
+    "TAG_ESTIMATOR",
     "TAG_FAILURE_REASON",
+    "TAG_GATE_DIGEST",
+    "TAG_GATE_URI",
+    "TAG_PIPELINE_RUN",
     "TAG_PREFIX",
+    "TAG_PROFILE_URI",
+    "TAG_PRUNED_AT",
+    "TAG_STATUS",
     "TAG_STEP",
+    "TAG_STUDY_NAME",
+    "TAG_TARGET",
+    "TAG_TASK",
+    "TAG_TRAINING_DIGEST",
+    "TAG_TRAINING_RUN",
+    "TAG_TRAINING_SOURCE",
+    "TAG_TRIAL_NUMBER",
+    "TAG_TRIAL_STATE",
+    "TAG_TRIGGER",
     "TAG_VERSION",
+    "TAG_WINDOW",
     "UriDatasetSource",
     "dataset_source",
     "drift_metric_key",
@@ -53,6 +86,62 @@ TAG_DRIFT_DETECTED = TAG_PREFIX + "drift.detected"
 TAG_DRIFTED_COLUMNS = TAG_PREFIX + "drift.columns"
 #: One sentence explaining the dataset-level decision.
 TAG_DRIFT_REASON = TAG_PREFIX + "drift.reason"
+
+# Tuning (child run per Optuna trial).
+#: Optuna trial number of a trial run.
+TAG_TRIAL_NUMBER = TAG_PREFIX + "trial.number"
+#: Optuna state of a trial run: ``complete``, ``pruned`` or ``fail``.
+TAG_TRIAL_STATE = TAG_PREFIX + "trial.state"
+#: Fold at which a pruned trial stopped.
+TAG_PRUNED_AT = TAG_PREFIX + "trial.pruned_at_fold"
+#: The Optuna study a tuning or trial run belongs to.
+TAG_STUDY_NAME = TAG_PREFIX + "study_name"
+#: Estimator family of a trial or model (``hist_gradient_boosting``, ...).
+TAG_ESTIMATOR = TAG_PREFIX + "estimator"
+
+# Model versions.
+#: Lifecycle status of a model version: candidate, shadow, promoted, rejected, retired,
+#: rolled_back.
+TAG_STATUS = TAG_PREFIX + "status"
+#: The run that trained and logged the version.
+TAG_TRAINING_RUN = TAG_PREFIX + "training_run_id"
+#: The pipeline (cycle) run, when the step ran inside one; the idempotency key.
+TAG_PIPELINE_RUN = TAG_PREFIX + "pipeline_run_id"
+#: Why the model was retrained (``manual``, ``drift``, ``decay``, ...).
+TAG_TRIGGER = TAG_PREFIX + "trigger"
+#: Target column and task.
+TAG_TARGET = TAG_PREFIX + "target"
+TAG_TASK = TAG_PREFIX + "task"
+#: Digests of the training window and the gate split (MLflow dataset digests).
+TAG_TRAINING_DIGEST = TAG_PREFIX + "data.training_digest"
+TAG_GATE_DIGEST = TAG_PREFIX + "data.gate_digest"
+#: Where the gate split is stored (a ``runs:/`` URI) for the comparison step.
+TAG_GATE_URI = TAG_PREFIX + "data.gate_uri"
+#: Where the training data came from.
+TAG_TRAINING_SOURCE = TAG_PREFIX + "data.training_source"
+#: The training window, as JSON.
+TAG_WINDOW = TAG_PREFIX + "window"
+#: Best hyperparameters, as JSON.
+TAG_BEST_PARAMS = TAG_PREFIX + "best_params"
+#: Cross-validation metric name and its best mean value.
+TAG_CV_METRIC = TAG_PREFIX + "cv_metric"
+TAG_CV_SCORE = TAG_PREFIX + "cv_score"
+#: Location of the reference profile logged next to the model.
+TAG_PROFILE_URI = TAG_PREFIX + "profile_uri"
+
+STATUS_CANDIDATE = "candidate"
+STATUS_SHADOW = "shadow"
+STATUS_PROMOTED = "promoted"
+STATUS_REJECTED = "rejected"
+STATUS_RETIRED = "retired"
+STATUS_ROLLED_BACK = "rolled_back"
+
+ALIAS_CHAMPION = "champion"
+ALIAS_CHALLENGER = "challenger"
+ALIAS_PREVIOUS_CHAMPION = "previous-champion"
+
+#: Study user attribute holding the job a tuning worker needs to join the study.
+STUDY_SPEC_ATTR = "mlflow_retrain.spec"
 
 # Dataset-level drift metrics.
 METRIC_DRIFT_SHARE = "drift.share_drifted"
@@ -80,6 +169,8 @@ def drift_metric_key(column: str, statistic: str) -> str:
 #: Contexts under which datasets are logged with ``mlflow.log_input``.
 CONTEXT_REFERENCE = "reference"
 CONTEXT_CURRENT = "current"
+CONTEXT_TRAINING = "training"
+CONTEXT_GATE = "gate"
 
 #: MLflow's limit on a tag value is 8,000 characters in 3.x; keep well inside it.
 MAX_TAG_LENGTH = 5000

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Literal
 
@@ -29,8 +29,10 @@ from mlflow_retrain.drift.profile import (
     ReferenceProfile,
     build_profile,
     category_counts,
+    column_kinds,
     level_label,
     numeric_values,
+    summarise_column,
 )
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift, SkippedColumn
 from mlflow_retrain.exceptions import InvalidInputError
@@ -42,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 #: A numeric target with at most this many distinct reference values is tested as labels.
 MAX_TARGET_CLASSES = 20
+#: Level cap of an exact profile: keep every level.
+_UNCAPPED_LEVELS = 2**62
 
 
 def reference_profile(
@@ -69,7 +73,7 @@ def reference_profile(
         reference,
         kinds=config.columns,
         max_points=max_points,
-        max_levels=config.categorical.max_levels if max_points else 2**62,
+        max_levels=config.categorical.max_levels if max_points else _UNCAPPED_LEVELS,
         source=source,
     )
 
@@ -97,7 +101,9 @@ def detect_drift(
 
     Args:
         reference: The reference table, or its :class:`ReferenceProfile`. A table is used
-            exactly; results from its profile agree within the sketch accuracy.
+            exactly, one column at a time (as its exact profile, without holding every
+            column's summary at once); results from a sketched profile agree within the
+            sketch accuracy.
         current: The batch to test (already validated: same columns, finite numbers).
         config: Thresholds; defaults to :class:`DriftConfig` defaults.
         target: Label column: tested for label shift and reported apart from the features.
@@ -111,22 +117,37 @@ def detect_drift(
             holds text, or a critical column is not in the reference.
     """
     config = config or DriftConfig()
-    source: Literal["table", "profile"] = (
-        "profile" if isinstance(reference, ReferenceProfile) else "table"
-    )
-    profile = reference_profile(reference, config=config)
+    source: Literal["table", "profile"]
+    summary_of: Callable[[str], ColumnSummary]
+    if isinstance(reference, ReferenceProfile):
+        source = "profile"
+        kinds, date_columns = reference.kinds, reference.skipped
+        n_reference = reference.n_rows
+        summary_of = reference.columns.__getitem__
+    else:
+        # Summarise the table column by column while testing (an exact profile, as
+        # `reference_profile` builds), so only one column's summary is held at a time.
+        source = "table"
+        resolved, date_columns = column_kinds(reference, config.columns)
+        kinds = {name: kind for name, (_, kind) in resolved.items()}
+        n_reference = len(reference)
+
+        def summary_of(name: str) -> ColumnSummary:
+            label, kind = resolved[name]
+            return summarise_column(
+                reference[label], kind, max_points=None, max_levels=_UNCAPPED_LEVELS
+            )
+
     ignored = set(config.ignore) | set(ignore)
-    skipped = [SkippedColumn(name, "ignored by configuration") for name in profile.columns]
+    skipped = [SkippedColumn(name, "ignored by configuration") for name in kinds]
     skipped = [s for s in skipped if s.name in ignored]
     skipped += [
         SkippedColumn(name, "date/time column: not tested for drift")
-        for name in profile.skipped
+        for name in date_columns
         if name not in ignored
     ]
     missing = [
-        name
-        for name in profile.columns
-        if name not in ignored and name != target and name not in current
+        name for name in kinds if name not in ignored and name != target and name not in current
     ]
     if missing:
         raise InvalidInputError(
@@ -134,15 +155,15 @@ def detect_drift(
             f"({len(missing)} missing in all). Add it to the batch or list it under "
             "drift.ignore in retrain.yaml."
         )
-    unknown_critical = [c for c in config.critical_columns if c not in profile.columns]
+    unknown_critical = [c for c in config.critical_columns if c not in kinds]
     if unknown_critical:
         raise InvalidInputError(
             f"Critical column '{unknown_critical[0]}' is not in the reference. Fix "
             "drift.critical_columns in retrain.yaml."
         )
 
-    names = [n for n in profile.columns if n not in ignored and n != target]
-    raw = [_test_column(n, profile.columns[n], current[n], config) for n in names]
+    names = [n for n in kinds if n not in ignored and n != target]
+    raw = [_test_column(n, summary_of(n), current[n], config) for n in names]
 
     # One family: every distribution p-value and every missing-rate p-value that was tested.
     dist_p = np.array([r.p_value for r in raw], dtype=float)
@@ -155,8 +176,8 @@ def detect_drift(
     )
 
     target_result = None
-    if target is not None and target in profile.columns and target in current:
-        summary = profile.columns[target]
+    if target is not None and target in kinds and target in current:
+        summary = summary_of(target)
         if isinstance(summary, NumericSummary) and summary.values.size <= MAX_TARGET_CLASSES:
             summary = _as_categorical(summary)
         t = _test_column(target, summary, current[target], config)
@@ -168,7 +189,7 @@ def detect_drift(
     detected = bool(drifted) and (share >= config.drift_share or bool(critical))
     report = DriftReport(
         drift_detected=detected,
-        n_reference=profile.n_rows,
+        n_reference=n_reference,
         n_current=len(current),
         features=features,
         target=target_result,
@@ -257,7 +278,7 @@ def _test_column(
         result = numeric_test(
             summary.values,
             summary.weights,
-            np.sort(values),
+            np.sort(values),  # a copy: `values` may be the caller's memory
             ref_std=summary.std,
             psi_bins=config.numeric.psi_bins,
             exact_reference=summary.exact,

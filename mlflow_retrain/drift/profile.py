@@ -30,10 +30,16 @@ __all__ = [
     "NumericSummary",
     "ReferenceProfile",
     "build_profile",
+    "category_counts",
+    "column_kinds",
     "infer_kind",
     "is_temporal",
     "level_label",
     "merge_profiles",
+    "numeric_values",
+    "summarise_categorical",
+    "summarise_column",
+    "summarise_numeric",
 ]
 
 PROFILE_FORMAT = "mlflow-retrain/profile"
@@ -325,31 +331,61 @@ def build_profile(
     Raises:
         InvalidInputError: If a column declared numeric holds non-numeric values.
     """
-    kinds = dict(kinds or {})
     columns: dict[str, ColumnSummary] = {}
-    skipped: list[str] = []
-    for name in data.columns:
-        series = data[name]
-        if str(name) not in kinds and is_temporal(series):
-            skipped.append(str(name))
-            continue
-        kind = kinds.get(str(name)) or infer_kind(series)
-        if kind == "numeric":
-            columns[str(name)] = summarise_numeric(series, max_points=max_points)
-        else:
-            columns[str(name)] = summarise_categorical(series, max_levels=max_levels)
+    resolved, skipped = column_kinds(data, kinds)
+    for name, (label, kind) in resolved.items():
+        columns[name] = summarise_column(
+            data[label], kind, max_points=max_points, max_levels=max_levels
+        )
     return ReferenceProfile(
         n_rows=len(data),
         columns=columns,
         max_points=max_points or 0,
         max_levels=max_levels,
         source=source,
-        skipped=tuple(skipped),
+        skipped=skipped,
     )
+
+
+def column_kinds(
+    data: pd.DataFrame, kinds: Mapping[str, ColumnKind] | None = None
+) -> tuple[dict[str, tuple[Any, ColumnKind]], tuple[str, ...]]:
+    """Resolve every column's kind as :func:`build_profile` does, without summarising.
+
+    Args:
+        data: The table.
+        kinds: Column kind overrides; other columns are inferred with :func:`infer_kind`.
+
+    Returns:
+        ``{name: (column label, kind)}`` in column order (names are the labels as text), and
+        the names of the date and time columns that are skipped.
+    """
+    kinds = dict(kinds or {})
+    resolved: dict[str, tuple[Any, ColumnKind]] = {}
+    skipped: list[str] = []
+    for label in data.columns:
+        name = str(label)
+        series = data[label]
+        if name not in kinds and is_temporal(series):
+            skipped.append(name)
+            continue
+        resolved[name] = (label, kinds.get(name) or infer_kind(series))
+    return resolved, tuple(skipped)
+
+
+def summarise_column(
+    series: pd.Series, kind: ColumnKind, *, max_points: int | None, max_levels: int
+) -> ColumnSummary:
+    """Summarise one column of the given kind (see :func:`build_profile` for the arguments)."""
+    if kind == "numeric":
+        return summarise_numeric(series, max_points=max_points)
+    return summarise_categorical(series, max_levels=max_levels)
 
 
 def numeric_values(series: pd.Series) -> np.ndarray:
     """Return the non-missing values of a numeric column as float64.
+
+    The result may share memory with ``series`` (and be read-only): copy it before writing.
 
     Raises:
         InvalidInputError: If the column holds values that are not numbers.
@@ -357,7 +393,7 @@ def numeric_values(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
         series.dtype
     ):
-        values = series.to_numpy(dtype=float, na_value=np.nan)
+        values = series.to_numpy(dtype=float, na_value=np.nan, copy=False)
     else:
         converted = pd.to_numeric(series, errors="coerce")
         bad = series.notna() & converted.isna()
@@ -369,7 +405,9 @@ def numeric_values(series: pd.Series) -> np.ndarray:
                 "categorical under drift.columns in retrain.yaml."
             )
         values = converted.to_numpy(dtype=float, na_value=np.nan)
-    return values[~np.isnan(values)]
+    missing = np.isnan(values)
+    # Boolean indexing copies; skip it in the common case of a column without gaps.
+    return values[~missing] if missing.any() else values
 
 
 def summarise_numeric(series: pd.Series, *, max_points: int | None) -> NumericSummary:
@@ -379,7 +417,9 @@ def summarise_numeric(series: pd.Series, *, max_points: int | None) -> NumericSu
     if n:
         ordered = np.sort(values)
         mean = float(ordered.mean())
-        m2 = float(np.square(ordered - mean).sum())
+        deviations = ordered - mean
+        m2 = float(deviations @ deviations)
+        del deviations
         points, weights = _distinct_with_counts(ordered)
         minimum, maximum = float(ordered[0]), float(ordered[-1])
     else:
@@ -408,7 +448,7 @@ def summarise_categorical(series: pd.Series, *, max_levels: int) -> CategoricalS
     counts = category_counts(series)
     return CategoricalSummary(
         n_total=len(series),
-        n_missing=int(series.isna().sum()),
+        n_missing=len(series) - sum(counts.values()),
         counts=_cap_levels(counts, max_levels),
         dtype=str(series.dtype),
     )
@@ -550,8 +590,13 @@ def _cap_levels(counts: Mapping[str, int], max_levels: int) -> dict[str, int]:
 
 def _distinct_with_counts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values of a sorted array and their counts, in O(n)."""
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    counts = np.diff(np.r_[starts, ordered.size])
+    new_value = np.empty(ordered.size, dtype=bool)
+    new_value[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new_value[1:])
+    if new_value.all():  # all distinct: skip the gathers (the common case for floats)
+        return ordered, np.ones(ordered.size)
+    starts = np.flatnonzero(new_value)
+    counts = np.diff(starts, append=ordered.size)
     return ordered[starts], counts.astype(float)
 
 

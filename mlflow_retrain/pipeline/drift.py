@@ -1,36 +1,27 @@
-"""Pipeline steps: each loads its inputs, computes, and records one MLflow run.
-
-A step computes everything before it writes anything, so a failure leaves only a FAILED run
-whose tags give the reason: no metrics, no artifacts, no registry change. The CLI calls these
-functions and maps their errors to exit codes.
-"""
+"""The ``drift`` and ``profile`` steps."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import tempfile
-import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Metric, Param, RunStatus, RunTag
-from mlflow.exceptions import MlflowException
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
-from mlflow_retrain._version import __version__
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table, read_bytes
 from mlflow_retrain.data.validate import validate_batch, validate_reference
-from mlflow_retrain.drift.detect import detect_drift, reference_profile
+from mlflow_retrain.drift.detect import detect_drift
 from mlflow_retrain.drift.profile import (
     NumericSummary,
     ReferenceProfile,
@@ -39,7 +30,7 @@ from mlflow_retrain.drift.profile import (
     numeric_values,
 )
 from mlflow_retrain.drift.report import DriftReport
-from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
+from mlflow_retrain.pipeline.steps import file_safe, flatten, now_ms, step_run, urlpath
 from mlflow_retrain.report import plot_categorical_drift, plot_numeric_drift, render_drift_html
 
 __all__ = ["ProfileResult", "load_reference", "run_drift", "run_profile"]
@@ -93,11 +84,6 @@ def load_reference(uri: str) -> ReferenceProfile | pd.DataFrame:
     table = load_table(uri)
     validate_reference(table)
     return table
-
-
-def urlpath(uri: str) -> str:
-    """Return the path part of a URI or local path, without query or fragment."""
-    return uri.split("?", 1)[0].split("#", 1)[0]
 
 
 def run_profile(
@@ -179,7 +165,18 @@ def run_drift(
     with step_run("drift", run_name=run_name, experiment_name=experiment_name) as run_id:
         ref = load_reference(reference)
         batch = load_table(current)
-        profile = reference_profile(ref, config=config.drift, source=describe_uri(reference))
+        # Validation needs the reference's schema and missing rates, not an exact sketch;
+        # detection then streams a table reference column by column to bound memory.
+        profile = (
+            ref
+            if isinstance(ref, ReferenceProfile)
+            else build_profile(
+                ref,
+                kinds=config.drift.columns,
+                max_points=16,
+                max_levels=config.drift.categorical.max_levels,
+            )
+        )
         validate_batch(
             profile,
             batch,
@@ -188,13 +185,9 @@ def run_drift(
             require_labels=require_labels,
             ignore=ignored,
         )
-        report = detect_drift(profile, batch, config=config.drift, target=target, ignore=ignored)
-        report = replace(
-            report,
-            reference_source="profile" if isinstance(ref, ReferenceProfile) else "table",
-            run_id=run_id,
-        )
-        figures = _figures(report, profile, batch)
+        report = detect_drift(ref, batch, config=config.drift, target=target, ignore=ignored)
+        report = replace(report, run_id=run_id)
+        figures = _figures(report, ref, batch, config=config)
         html = render_drift_html(
             report,
             figures=figures,
@@ -214,47 +207,9 @@ def run_drift(
                 plots = folder / "plots"
                 plots.mkdir()
                 for name, png in figures.items():
-                    (plots / f"{_file_safe(name)}.png").write_bytes(png)
+                    (plots / f"{file_safe(name)}.png").write_bytes(png)
             mlflow.log_artifacts(str(folder), artifact_path="drift")
     return report
-
-
-@contextlib.contextmanager
-def step_run(step: str, *, run_name: str, experiment_name: str | None = None) -> Iterator[str]:
-    """Open the MLflow run of one step and close it FINISHED, or FAILED with the reason.
-
-    Under ``mlflow run`` the project's run is resumed (``MLFLOW_RUN_ID``); inside another
-    active run a nested child run is created.
-
-    Yields:
-        The run id.
-    """
-    if experiment_name and mlflow.active_run() is None:
-        mlflow.set_experiment(experiment_name)
-    nested = mlflow.active_run() is not None
-    run = mlflow.start_run(run_name=run_name, nested=nested)
-    mlflow.set_tags({lineage.TAG_STEP: step, lineage.TAG_VERSION: __version__})
-    try:
-        yield run.info.run_id
-    except (InvalidInputError, CircuitBreakerOpen) as err:
-        tags = {lineage.TAG_FAILURE_REASON: lineage.truncate_tag(err.message)}
-        if isinstance(err, CircuitBreakerOpen):
-            tags[lineage.TAG_CIRCUIT_BREAKER] = "open"
-        _fail(run.info.run_id, tags)
-        raise
-    except BaseException as err:
-        reason = f"{err.__class__.__name__}: {err}" if str(err) else err.__class__.__name__
-        _fail(run.info.run_id, {lineage.TAG_FAILURE_REASON: lineage.truncate_tag(reason)})
-        raise
-    mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
-
-
-def _fail(run_id: str, tags: Mapping[str, str]) -> None:
-    try:
-        MlflowClient().log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-    except MlflowException:  # The reason is also on stderr; never mask the real error.
-        logger.warning("Could not record the failure reason on run %s.", run_id)
-    mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
 
 
 def _log_datasets(
@@ -307,7 +262,7 @@ def _log_drift(
         "reference_uri": describe_uri(reference),
         "current_uri": describe_uri(current),
         "target": target or "",
-        **{f"config.{k}": v for k, v in _flatten(config.to_dict()["drift"], "drift").items()},
+        **{f"config.{k}": v for k, v in flatten(config.to_dict()["drift"], "drift").items()},
     }
     metrics: dict[str, float] = {
         lineage.METRIC_DRIFT_SHARE: report.share_drifted,
@@ -334,7 +289,7 @@ def _log_drift(
         lineage.TAG_DRIFT_REASON: lineage.truncate_tag(report.reason),
     }
     client = MlflowClient()
-    entries = [Metric(k, v, _now_ms(), 0) for k, v in metrics.items()]
+    entries = [Metric(k, v, now_ms(), 0) for k, v in metrics.items()]
     client.log_batch(
         run_id,
         params=[Param(k, lineage.truncate_tag(str(v))) for k, v in params.items()],
@@ -345,14 +300,29 @@ def _log_drift(
 
 
 def _figures(
-    report: DriftReport, profile: ReferenceProfile, batch: pd.DataFrame
+    report: DriftReport,
+    ref: ReferenceProfile | pd.DataFrame,
+    batch: pd.DataFrame,
+    *,
+    config: RetrainConfig,
 ) -> dict[str, bytes]:
     drifted = sorted(
         (f for f in report.features if f.distribution_drifted),
         key=lambda f: -(f.effect_size if math.isfinite(f.effect_size) else 0.0),
-    )
+    )[:MAX_PLOTS]
+    if isinstance(ref, ReferenceProfile):
+        profile = ref
+    else:
+        names = [f.name for f in drifted]
+        kinds = {f.name: f.kind for f in drifted}
+        profile = build_profile(
+            ref[names],
+            kinds=kinds,
+            max_points=config.profile.max_points,
+            max_levels=config.drift.categorical.max_levels,
+        )
     figures: dict[str, bytes] = {}
-    for feature in drifted[:MAX_PLOTS]:
+    for feature in drifted:
         summary = profile.columns[feature.name]
         if isinstance(summary, NumericSummary):
             figures[feature.name] = plot_numeric_drift(
@@ -366,25 +336,3 @@ def _figures(
                 feature=feature,
             )
     return figures
-
-
-def _flatten(data: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}.{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(_flatten(value, name))
-        elif isinstance(value, list | tuple):
-            flat[name] = ",".join(map(str, value))
-        else:
-            flat[name] = value
-    return flat
-
-
-def _file_safe(name: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
-    return safe or "column"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

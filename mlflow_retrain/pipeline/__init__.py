@@ -1,0 +1,11 @@
+"""Pipeline steps: each loads its inputs, computes, and records one MLflow run.
+
+The CLI and the MLproject entry points call these functions and map their errors to exit codes.
+"""
+
+from __future__ import annotations
+
+from mlflow_retrain.pipeline.drift import ProfileResult, load_reference, run_drift, run_profile
+from mlflow_retrain.pipeline.steps import step_run
+
+__all__ = ["ProfileResult", "load_reference", "run_drift", "run_profile", "step_run"]

@@ -1,0 +1,91 @@
+"""Shared machinery of the pipeline steps: the step run's lifecycle and small helpers.
+
+A step computes everything before it writes anything, so a failure leaves only a FAILED run
+whose tags give the reason: no metrics, no artifacts, no registry change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import mlflow
+from mlflow.entities import RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain._version import __version__
+from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
+
+__all__ = ["file_safe", "flatten", "now_ms", "step_run", "urlpath"]
+
+logger = logging.getLogger(__name__)
+
+
+def urlpath(uri: str) -> str:
+    """Return the path part of a URI or local path, without query or fragment."""
+    return uri.split("?", 1)[0].split("#", 1)[0]
+
+
+@contextlib.contextmanager
+def step_run(step: str, *, run_name: str, experiment_name: str | None = None) -> Iterator[str]:
+    """Open the MLflow run of one step and close it FINISHED, or FAILED with the reason.
+
+    Under ``mlflow run`` the project's run is resumed (``MLFLOW_RUN_ID``); inside another
+    active run a nested child run is created.
+
+    Yields:
+        The run id.
+    """
+    if experiment_name and mlflow.active_run() is None:
+        mlflow.set_experiment(experiment_name)
+    nested = mlflow.active_run() is not None
+    run = mlflow.start_run(run_name=run_name, nested=nested)
+    mlflow.set_tags({lineage.TAG_STEP: step, lineage.TAG_VERSION: __version__})
+    try:
+        yield run.info.run_id
+    except (InvalidInputError, CircuitBreakerOpen) as err:
+        tags = {lineage.TAG_FAILURE_REASON: lineage.truncate_tag(err.message)}
+        if isinstance(err, CircuitBreakerOpen):
+            tags[lineage.TAG_CIRCUIT_BREAKER] = "open"
+        _fail(run.info.run_id, tags)
+        raise
+    except BaseException as err:
+        reason = f"{err.__class__.__name__}: {err}" if str(err) else err.__class__.__name__
+        _fail(run.info.run_id, {lineage.TAG_FAILURE_REASON: lineage.truncate_tag(reason)})
+        raise
+    mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _fail(run_id: str, tags: Mapping[str, str]) -> None:
+    try:
+        MlflowClient().log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    except MlflowException:  # The reason is also on stderr; never mask the real error.
+        logger.warning("Could not record the failure reason on run %s.", run_id)
+    mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+
+
+def flatten(data: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, name))
+        elif isinstance(value, list | tuple):
+            flat[name] = ",".join(map(str, value))
+        else:
+            flat[name] = value
+    return flat
+
+
+def file_safe(name: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
+    return safe or "column"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
