@@ -24,7 +24,7 @@ from mlflow_retrain.exceptions import (
     MlflowRetrainError,
     PromotionRejected,
 )
-from mlflow_retrain.pipeline.drift import run_drift, run_profile
+from mlflow_retrain.pipeline import RetrainResult, run_drift, run_profile, run_retrain
 
 __all__ = [
     "CircuitBreakerOpen",
@@ -36,6 +36,7 @@ __all__ = [
     "PromotionRejected",
     "ReferenceProfile",
     "RetrainConfig",
+    "RetrainResult",
     "ValidationReport",
     "__version__",
     "build_profile",
@@ -45,5 +46,6 @@ __all__ = [
     "merge_profiles",
     "run_drift",
     "run_profile",
+    "run_retrain",
     "validate_batch",
 ]

@@ -56,6 +56,26 @@ class _OptionalInt(click.ParamType):
         return number
 
 
+class _OptionalFloat(click.ParamType):
+    """A number above ``minimum``, or an empty string meaning "not set"."""
+
+    name = "number"
+
+    def __init__(self, minimum: float) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or value == "":
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if number <= self.minimum:
+            self.fail(f"{number:g} must be greater than {self.minimum:g}.", param, ctx)
+        return number
+
+
 _config_option = click.option(
     "--config",
     "config_path",
@@ -117,6 +137,12 @@ def main(verbose: int) -> None:
     """Keep production models fresh without letting a bad model through."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Our own progress lines (tuning trials, say) show by default; Optuna's per-trial INFO
+    # lines would repeat them.
+    logging.getLogger("mlflow_retrain").setLevel(min(level, logging.INFO))
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING if verbose < 2 else optuna.logging.DEBUG)
 
 
 @main.command()
@@ -200,6 +226,139 @@ def profile(
     click.echo(
         f"Profile of {result.n_rows} rows x {result.n_columns} columns written to "
         f"{result.out} ({result.size_bytes:,} bytes, digest {result.digest})."
+    )
+
+
+@main.command()
+@click.option("--train", required=True, help="Training data (history plus new data).")
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option(
+    "--target", default=None, callback=_blank_to_none, help="Label column (default: config)."
+)
+@click.option(
+    "--timestamp",
+    default=None,
+    callback=_blank_to_none,
+    help="Time column: time-ordered validation and gate split (default: config).",
+)
+@click.option("--n-trials", type=_OptionalInt(1), default=None, help="Optuna trials in total.")
+@click.option(
+    "--timeout", type=_OptionalFloat(0.0), default=None, help="Stop starting trials after N s."
+)
+@click.option(
+    "--storage",
+    default=None,
+    callback=_blank_to_none,
+    help="Optuna storage URL (sqlite:///..., postgresql://...); default: in memory.",
+)
+@click.option(
+    "--study-name", default=None, callback=_blank_to_none, help="Study name; reuse to resume."
+)
+@click.option(
+    "--workers", type=_OptionalInt(1), default=None, help="Tuning processes sharing the study."
+)
+@click.option(
+    "--trigger", default="manual", show_default=True, help="Why this retrain happens (a tag)."
+)
+@click.option(
+    "--experiment-name",
+    default=None,
+    callback=_blank_to_none,
+    help="MLflow experiment to log to (default: $MLFLOW_EXPERIMENT_NAME or the default one).",
+)
+@_config_option
+@_json_out_option
+@_handle_errors
+def retrain(
+    train: str,
+    model_name: str,
+    target: str | None,
+    timestamp: str | None,
+    n_trials: int | None,
+    timeout: float | None,
+    storage: str | None,
+    study_name: str | None,
+    workers: int | None,
+    trigger: str,
+    experiment_name: str | None,
+    config_path: str | None,
+    json_out: str | None,
+) -> None:
+    """Tune and train a new model with Optuna; register it with the alias `challenger`."""
+    from mlflow_retrain.pipeline.retrain import run_retrain
+
+    config = _load(
+        config_path,
+        {
+            "target": target,
+            "timestamp": timestamp,
+            "tuning.n_trials": n_trials,
+            "tuning.timeout": timeout,
+            "tuning.storage": storage,
+            "tuning.study_name": study_name,
+            "tuning.workers": workers,
+        },
+    )
+    result = run_retrain(
+        train,
+        model_name=model_name,
+        config=config,
+        experiment_name=experiment_name,
+        trigger=trigger,
+    )
+    _write_json(json_out, result.to_dict())
+    study = result.study
+    counts = (
+        f" ({study.n_complete} complete, {study.n_pruned} pruned, {study.n_failed} failed)"
+        if study
+        else ""
+    )
+    again = " (registered by an earlier attempt)" if result.reused else ""
+    click.echo(
+        f"Registered {result.model_name} version {result.version} as "
+        f"@{result.alias}{again}: best cross-validated {result.metric} "
+        f"{format_number(result.cv_score)} over the trials{counts}.\n"
+        f"Training window {result.n_train} rows, gate split {result.n_gate} rows "
+        f"(kept for the comparison step at {result.gate_uri}).\n"
+        f"MLflow run: {result.run_id}"
+    )
+
+
+@main.command("tune-worker")
+@click.option("--study-name", required=True, help="The study to join.")
+@click.option(
+    "--storage",
+    default=None,
+    callback=_blank_to_none,
+    help="Optuna storage URL (default: $MLFLOW_RETRAIN_TUNING__STORAGE or tuning.storage).",
+)
+@click.option(
+    "--n-trials", type=_OptionalInt(1), default=None, help="Stop at this many finished trials."
+)
+@_config_option
+@_json_out_option
+@_handle_errors
+def tune_worker(
+    study_name: str,
+    storage: str | None,
+    n_trials: int | None,
+    config_path: str | None,
+    json_out: str | None,
+) -> None:
+    """Join a running `retrain` study as one more tuning process (any machine)."""
+    from mlflow_retrain.pipeline.retrain import run_tune_worker
+
+    config = _load(config_path, {"tuning.storage": storage})
+    if not config.tuning.storage:
+        raise InvalidConfigError(
+            "tune-worker needs the study's storage: pass --storage or set "
+            "MLFLOW_RETRAIN_TUNING__STORAGE (an in-memory study cannot be shared)."
+        )
+    result = run_tune_worker(study_name, storage=config.tuning.storage, n_trials=n_trials)
+    _write_json(json_out, result.to_dict())
+    click.echo(
+        f"Study {result.study_name}: {result.n_complete} complete, {result.n_pruned} pruned, "
+        f"{result.n_failed} failed; best {result.metric} {format_number(result.best_value)}."
     )
 
 

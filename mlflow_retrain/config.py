@@ -188,6 +188,9 @@ class WindowConfig:
         rows: Row count for ``last_rows``.
         days: Age limit for ``last_days``.
         half_life_days: Half-life for ``half_life``.
+        reference: What ages are measured from: ``latest`` (the newest timestamp in the
+            data; reproducible) or ``now`` (the current time; a stale data export then trains
+            on nothing and the step stops).
         tune: Let Optuna choose the share of recent history to train on (from
             ``tune_fractions``), judged on the most recent validation fold.
         tune_fractions: Candidate shares of the (windowed) history, most recent first.
@@ -197,6 +200,7 @@ class WindowConfig:
     rows: int | None = None
     days: float | None = None
     half_life_days: float | None = None
+    reference: Literal["latest", "now"] = "latest"
     tune: bool = False
     tune_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 

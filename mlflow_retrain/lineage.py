@@ -59,6 +59,7 @@ __all__ = [
     "TAG_TRAINING_SOURCE",
     "TAG_TRIAL_NUMBER",
     "TAG_TRIAL_STATE",
+    "TAG_TRIAL_WORKER",
     "TAG_TRIGGER",
     "TAG_VERSION",
     "TAG_WINDOW",
@@ -92,6 +93,8 @@ TAG_DRIFT_REASON = TAG_PREFIX + "drift.reason"
 TAG_TRIAL_NUMBER = TAG_PREFIX + "trial.number"
 #: Optuna state of a trial run: ``complete``, ``pruned`` or ``fail``.
 TAG_TRIAL_STATE = TAG_PREFIX + "trial.state"
+#: ``host:pid`` of the worker process that ran a trial.
+TAG_TRIAL_WORKER = TAG_PREFIX + "trial.worker"
 #: Fold at which a pruned trial stopped.
 TAG_PRUNED_AT = TAG_PREFIX + "trial.pruned_at_fold"
 #: The Optuna study a tuning or trial run belongs to.

@@ -327,3 +327,38 @@ def start_mlflow_server(tmp_path: Path) -> Iterator[StartMlflowServer]:
             )
 
         yield start
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL
+# --------------------------------------------------------------------------------------------
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MLFLOW_RETRAIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards.
+
+    Skips where PostgreSQL is unreachable, except under ``CI=true``, where it must run.
+    """
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dev dependency
+        pytest.skip("psycopg is not installed (pip install '.[dev]')")
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as err:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"PostgreSQL is unreachable: {err.__class__.__name__}")
+    name = f"mlflow_retrain_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+        try:
+            yield f"{base}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -17,6 +17,7 @@ def test_top_level_all_is_pinned() -> None:
             "PromotionRejected",
             "ReferenceProfile",
             "RetrainConfig",
+            "RetrainResult",
             "ValidationReport",
             "__version__",
             "build_profile",
@@ -26,6 +27,7 @@ def test_top_level_all_is_pinned() -> None:
             "merge_profiles",
             "run_drift",
             "run_profile",
+            "run_retrain",
             "validate_batch",
         ]
     )

@@ -1,0 +1,180 @@
+"""Tuning overhead and scale-out, measured beside the baselines in one run.
+
+1. Per-trial overhead of our MLflow trial logging (one child run per trial, through
+   ``MlflowClient`` with an explicit parent, on a SQLite tracking store) against bare Optuna on
+   the same objective, a fixed ~1 s of CPU work per trial. Target: <= 5 % extra time.
+2. Trial throughput with 2 worker processes against 1, sharing one study in PostgreSQL
+   (Optuna RDB storage with heartbeat), each trial ~1 s of CPU work and logged to MLflow.
+   Target: >= 1.7x on 2 cores.
+
+Usage: python benchmarks/tuning_bench.py [--trials 20] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mlflow_retrain.config import RetrainConfig  # noqa: E402
+from mlflow_retrain.tuning.study import open_study, run_trials  # noqa: E402
+from mlflow_retrain.tuning.tracking import MlflowTrialLogger  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _busy(seconds: float) -> None:
+    end = time.process_time() + seconds
+    x = 0.0
+    while time.process_time() < end:
+        for i in range(1000):
+            x += i * 1e-9
+
+
+class Objective:
+    """About ``seconds`` of CPU work, reporting one intermediate value per 'fold'."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -5, 5)
+        for fold in range(3):
+            _busy(self.seconds / 3)
+            trial.report(x * x, fold)
+        return x * x
+
+
+def _tracking(folder: Path) -> tuple[str, str, str]:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.create_experiment(f"bench-{uuid.uuid4().hex[:6]}")
+    parent = client.create_run(experiment).info.run_id
+    return uri, experiment, parent
+
+
+def overhead(trials: int, seconds: float) -> tuple[float, float]:
+    """Return (bare seconds, ours seconds) for ``trials`` sequential trials."""
+    config = RetrainConfig.from_dict({"tuning": {"pruner": "none"}})
+    with tempfile.TemporaryDirectory() as tmp:
+        uri, experiment, parent = _tracking(Path(tmp))
+        # Warm up MLflow's store (schema creation, imports) outside the timed region.
+        logger = MlflowTrialLogger(
+            experiment_id=experiment, parent_run_id=parent, metric_name="loss", tracking_uri=uri
+        )
+        warm = optuna.create_study()
+        warm.optimize(Objective(0.01), n_trials=2, callbacks=[logger])
+
+        bare = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+        start = time.perf_counter()
+        bare.optimize(Objective(seconds), n_trials=trials)
+        t_bare = time.perf_counter() - start
+
+        ours = open_study("ours", storage=None, direction="minimize", config=config)
+        start = time.perf_counter()
+        run_trials(ours, Objective(seconds), n_trials=trials, timeout=None, trial_logger=logger)
+        t_ours = time.perf_counter() - start
+    return t_bare, t_ours
+
+
+def _worker(storage: str, name: str, trials: int, seconds: float, tracking: tuple) -> None:
+    import mlflow
+
+    uri, experiment, parent = tracking
+    mlflow.set_tracking_uri(uri)
+    config = RetrainConfig.from_dict({"tuning": {"pruner": "none"}})
+    study = open_study(name, storage=storage, direction="minimize", config=config, create=False)
+    logger = MlflowTrialLogger(
+        experiment_id=experiment, parent_run_id=parent, metric_name="loss", tracking_uri=uri
+    )
+    run_trials(study, Objective(seconds), n_trials=trials, timeout=None, trial_logger=logger)
+
+
+def throughput(storage: str, workers: int, trials: int, seconds: float, folder: Path) -> float:
+    """Return trials per second with ``workers`` processes sharing one study."""
+    config = RetrainConfig.from_dict({"tuning": {"pruner": "none"}})
+    name = f"bench-{workers}-{uuid.uuid4().hex[:6]}"
+    open_study(name, storage=storage, direction="minimize", config=config)
+    tracking = _tracking(folder)
+    ctx = mp.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker, args=(storage, name, trials, seconds, tracking))
+        for _ in range(workers)
+    ]
+    start = time.perf_counter()
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - start
+    study = optuna.load_study(study_name=name, storage=storage)
+    done = len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    return done / elapsed
+
+
+def _postgres(url: str | None) -> tuple[str | None, object]:
+    try:
+        import psycopg
+    except ImportError:
+        return None, None
+    admin_url = url or "postgresql://postgres@127.0.0.1:5432/postgres"
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError:
+        return None, None
+    name = f"tuning_bench_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}", (admin, name)
+
+
+def main() -> None:
+    """Run both measurements and print the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=1.0, help="CPU seconds per trial")
+    parser.add_argument("--postgres", default=None, help="admin URL of a PostgreSQL server")
+    args = parser.parse_args()
+
+    t_bare, t_ours = overhead(args.trials, args.seconds)
+    per_bare, per_ours = t_bare / args.trials, t_ours / args.trials
+    extra = (t_ours - t_bare) / t_bare
+    print(f"1. Per-trial time over {args.trials} trials of ~{args.seconds:g} s CPU (SQLite store)")
+    print(f"   bare Optuna            {per_bare * 1000:8.1f} ms/trial")
+    print(f"   ours (+ MLflow child)  {per_ours * 1000:8.1f} ms/trial")
+    print(f"   extra time             {extra * 100:8.2f} %   target <= 5 %   "
+          f"{'PASS' if extra <= 0.05 else 'FAIL'}")  # fmt: skip
+
+    storage, cleanup = _postgres(args.postgres)
+    if storage is None:
+        print("2. PostgreSQL unreachable: scale-out not measured.")
+        return
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            one = throughput(storage, 1, args.trials, args.seconds, Path(tmp))
+            two = throughput(storage, 2, args.trials, args.seconds, Path(tmp))
+    finally:
+        admin, name = cleanup  # type: ignore[misc]
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ratio = two / one
+    print(f"2. Throughput, {args.trials} trials, PostgreSQL RDB storage, {os.cpu_count()} cores")
+    print(f"   1 worker   {one:6.3f} trials/s")
+    print(f"   2 workers  {two:6.3f} trials/s")
+    print(f"   ratio      {ratio:6.2f} x   target >= 1.7 x   {'PASS' if ratio >= 1.7 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

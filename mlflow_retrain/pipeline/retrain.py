@@ -1,0 +1,548 @@
+"""The ``retrain`` step and the tuning worker: Optuna-tuned retraining of a challenger."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import math
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain.config import RetrainConfig
+from mlflow_retrain.data.io import describe_uri, load_table
+from mlflow_retrain.data.validate import validate_reference
+from mlflow_retrain.drift.profile import build_profile
+from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
+from mlflow_retrain.pipeline.steps import flatten, now_ms, step_run
+from mlflow_retrain.registry.lifecycle import find_version, register_challenger
+from mlflow_retrain.tuning.models import build_pipeline
+from mlflow_retrain.tuning.space import params_from_trial
+from mlflow_retrain.tuning.study import (
+    STUDY_SPEC_ATTR,
+    PreparedData,
+    TuningResult,
+    TuningSpec,
+    load_spec,
+    make_objective,
+    open_study,
+    prepare_data,
+    run_trials,
+    spawn_workers,
+    summarize,
+)
+from mlflow_retrain.tuning.tracking import MlflowTrialLogger
+
+__all__ = ["RetrainResult", "fit_best", "run_retrain", "run_tune_worker"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """Result of :func:`run_retrain`.
+
+    Attributes:
+        model_name: Registered model name.
+        version: The registered challenger version.
+        alias: Alias set on it (``challenger``).
+        run_id: The retrain step's run (parent of the trial runs).
+        model_uri: The logged model.
+        task: ``classification`` or ``regression``.
+        metric: The optimised metric.
+        cv_score: Best mean cross-validation score.
+        best_params: The best trial's parameters.
+        n_train: Rows in the training window.
+        n_gate: Rows in the gate split.
+        gate_uri: Where the gate split is stored (``runs:/<run>/gate/gate.parquet``).
+        gate_digest: Digest of the gate split.
+        training_digest: Digest of the training window.
+        study: The study's summary.
+        reused: The version had been registered by an earlier attempt of the same run.
+    """
+
+    model_name: str
+    version: str
+    alias: str
+    run_id: str
+    model_uri: str
+    task: str
+    metric: str
+    cv_score: float | None
+    best_params: Mapping[str, Any]
+    n_train: int
+    n_gate: int
+    gate_uri: str
+    gate_digest: str
+    training_digest: str
+    study: TuningResult | None
+    reused: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form documented in the README."""
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "alias": self.alias,
+            "run_id": self.run_id,
+            "model_uri": self.model_uri,
+            "task": self.task,
+            "metric": self.metric,
+            "cv_score": self.cv_score,
+            "best_params": dict(self.best_params),
+            "n_train": self.n_train,
+            "n_gate": self.n_gate,
+            "gate_uri": self.gate_uri,
+            "gate_digest": self.gate_digest,
+            "training_digest": self.training_digest,
+            "study": None if self.study is None else self.study.to_dict(),
+            "reused": self.reused,
+        }
+
+
+def run_retrain(
+    train: str,
+    *,
+    model_name: str,
+    config: RetrainConfig | None = None,
+    target: str | None = None,
+    timestamp: str | None = None,
+    experiment_name: str | None = None,
+    trigger: str = "manual",
+    pipeline_run_id: str | None = None,
+    run_name: str = "retrain",
+) -> RetrainResult:
+    """Tune, refit and register a challenger; log the whole lineage to MLflow.
+
+    The step's run gets the training window and gate split as datasets, one child run per
+    Optuna trial, the best parameters and CV score, Optuna figures, the gate split as an
+    artifact, and the refitted model (with signature, input example and the training data's
+    reference profile). The model is registered as a new version of ``model_name`` with the
+    alias ``challenger`` and lineage tags. A pipeline run registers at most one version.
+
+    Args:
+        train: URI of the training data (history plus new data).
+        model_name: Registered model name.
+        config: Settings (tuning, window, ...); CLI options are applied by the caller.
+        target: Label column (default ``config.target``).
+        timestamp: Time column (default ``config.timestamp``).
+        experiment_name: Experiment to log to.
+        trigger: Why the retrain happens (recorded on the version).
+        pipeline_run_id: The pipeline run this step belongs to (the idempotency key).
+        run_name: Name of the step's run.
+
+    Returns:
+        What was registered.
+
+    Raises:
+        InvalidInputError: Unreadable data, a missing target, an empty window.
+        CircuitBreakerOpen: Every trial failed, or the best score is below the floor.
+    """
+    config = config or RetrainConfig()
+    target = target or config.target
+    timestamp = timestamp or config.timestamp
+    if not target:
+        raise InvalidInputError("No target column: pass --target or set 'target' in retrain.yaml.")
+    client = MlflowClient()
+    if pipeline_run_id is not None:
+        done = find_version(
+            client, model_name, tag=lineage.TAG_PIPELINE_RUN, value=pipeline_run_id
+        )
+        if done is not None:
+            return _already_registered(client, done)
+    with step_run("retrain", run_name=run_name, experiment_name=experiment_name) as run_id:
+        run = client.get_run(run_id)
+        parent = run.data.tags.get("mlflow.parentRunId")
+        pipeline_run_id = pipeline_run_id or parent
+        data = load_table(train)
+        validate_reference(data, name="training data")
+        prepared = prepare_data(data, target=target, timestamp=timestamp, config=config)
+        tuning = config.tuning
+        study_name = tuning.study_name or f"retrain-{run_id}"
+        with contextlib.ExitStack() as stack:
+            storage = tuning.storage
+            if storage is None and tuning.workers > 1:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                storage = f"sqlite:///{folder / 'optuna.db'}"
+            study = open_study(
+                study_name, storage=storage, direction=prepared.metric.direction, config=config
+            )
+            spec = TuningSpec(
+                train_uri=train,
+                target=target,
+                timestamp=timestamp,
+                config=_without_storage(config),
+                experiment_id=run.info.experiment_id,
+                parent_run_id=run_id,
+                pipeline_run_id=pipeline_run_id,
+            )
+            study.set_user_attr(STUDY_SPEC_ATTR, spec.to_dict())
+            trial_tags = {lineage.TAG_PIPELINE_RUN: pipeline_run_id} if pipeline_run_id else {}
+            trial_logger = MlflowTrialLogger(
+                experiment_id=run.info.experiment_id,
+                parent_run_id=run_id,
+                metric_name=prepared.metric.name,
+                tracking_uri=mlflow.get_tracking_uri(),
+                tags=trial_tags,
+            )
+            workers = (
+                spawn_workers(
+                    tuning.workers - 1,
+                    study_name=study_name,
+                    storage=str(storage),
+                    n_trials=tuning.n_trials,
+                )
+                if tuning.workers > 1
+                else []
+            )
+            try:
+                objective = make_objective(prepared, target=target, config=config)
+                run_trials(
+                    study,
+                    objective,
+                    n_trials=tuning.n_trials,
+                    timeout=tuning.timeout,
+                    trial_logger=trial_logger,
+                )
+            finally:
+                for worker in workers:
+                    if worker.wait() != 0:
+                        logger.warning("A tuning worker exited with code %s.", worker.returncode)
+            summary = summarize(study, metric=prepared.metric)
+            figures = _optuna_figures(study)
+        _check_tuning(summary, config)
+        assert summary.best_value is not None
+        model = fit_best(prepared, summary.best_params, target=target, config=config)
+        # Everything is computed and checked: now record it and register.
+        return _record_retrain(
+            client,
+            run_id=run_id,
+            model_name=model_name,
+            model=model,
+            prepared=prepared,
+            summary=summary,
+            figures=figures,
+            train_uri=train,
+            target=target,
+            timestamp=timestamp,
+            config=config,
+            trigger=trigger,
+            pipeline_run_id=pipeline_run_id,
+        )
+
+
+def _check_tuning(summary: TuningResult, config: RetrainConfig) -> None:
+    if summary.n_complete == 0:
+        reason = summary.fail_reasons[0][0] if summary.fail_reasons else "all trials were pruned"
+        raise CircuitBreakerOpen(
+            f"No tuning trial succeeded ({summary.n_failed} failed, {summary.n_pruned} pruned; "
+            f"most common reason: {reason}). Nothing was registered. Fix the cause or change "
+            "tuning.estimators / tuning.space in retrain.yaml."
+        )
+    floor = config.tuning.min_score
+    if floor is not None and summary.best_value is not None:
+        worse = (
+            summary.best_value < floor
+            if summary.direction == "maximize"
+            else summary.best_value > floor
+        )
+        if worse:
+            raise CircuitBreakerOpen(
+                f"The best cross-validated {summary.metric} is {summary.best_value:.4g}, worse "
+                f"than the floor tuning.min_score = {floor:g}. Nothing was registered. Check "
+                "the training data or lower the floor."
+            )
+
+
+def fit_best(
+    prepared: PreparedData,
+    best_params: Mapping[str, Any],
+    *,
+    target: str,
+    config: RetrainConfig,
+) -> Any:
+    """Refit the best configuration on the whole training window (not the gate split)."""
+    estimator, params = params_from_trial(best_params, estimators=config.tuning.estimators)
+    train = prepared.train
+    fraction = best_params.get("window_fraction")
+    weights = prepared.sample_weight
+    if fraction is not None and float(fraction) < 1.0:
+        keep = max(1, round(len(train) * float(fraction)))
+        train = train.iloc[len(train) - keep :]
+        weights = None if weights is None else weights[len(weights) - keep :]
+    model = build_pipeline(
+        estimator,
+        params,
+        numeric=prepared.numeric,
+        categorical=prepared.categorical,
+        task=prepared.task,
+        random_state=config.tuning.seed,
+    )
+    fit_params = {} if weights is None else {f"{model.steps[-1][0]}__sample_weight": weights}
+    model.fit(train[prepared.features], train[target], **fit_params)
+    return model
+
+
+def _record_retrain(
+    client: MlflowClient,
+    *,
+    run_id: str,
+    model_name: str,
+    model: Any,
+    prepared: PreparedData,
+    summary: TuningResult,
+    figures: Mapping[str, Any],
+    train_uri: str,
+    target: str,
+    timestamp: str | None,
+    config: RetrainConfig,
+    trigger: str,
+    pipeline_run_id: str | None,
+) -> RetrainResult:
+    from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.models import infer_signature
+
+    features = prepared.features
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        train_ds = from_pandas(
+            prepared.train, source=lineage.dataset_source(train_uri), name="training",
+            targets=target,
+        )  # fmt: skip
+        gate_ds = from_pandas(
+            prepared.gate, source=lineage.dataset_source(train_uri), name="gate", targets=target
+        )
+        mlflow.log_input(train_ds, context=lineage.CONTEXT_TRAINING)
+        mlflow.log_input(gate_ds, context=lineage.CONTEXT_GATE)
+        example = prepared.train[features].head(5)
+        signature = infer_signature(example, model.predict(example))
+    best = summary.best_params
+    metric_key = f"best_cv_{summary.metric}"
+    client.log_batch(
+        run_id,
+        metrics=[
+            Metric(metric_key, float(summary.best_value or math.nan), now_ms(), 0),
+            Metric("n_trials_complete", summary.n_complete, now_ms(), 0),
+            Metric("n_trials_pruned", summary.n_pruned, now_ms(), 0),
+            Metric("n_trials_failed", summary.n_failed, now_ms(), 0),
+            Metric("n_train", len(prepared.train), now_ms(), 0),
+            Metric("n_gate", len(prepared.gate), now_ms(), 0),
+        ],
+        params=[
+            Param("train_uri", describe_uri(train_uri)),
+            Param("target", target),
+            Param("timestamp", timestamp or ""),
+            Param("model_name", model_name),
+            Param("task", prepared.task),
+            Param("metric", summary.metric),
+            *[Param(f"best.{k}", lineage.truncate_tag(str(v))) for k, v in best.items()],
+            *[
+                Param(f"config.{k}", lineage.truncate_tag(str(v)))
+                for k, v in flatten(_without_storage(config), "").items()
+                if k.startswith(("tuning.", "window."))
+            ],
+        ],
+        tags=[
+            RunTag(lineage.TAG_STUDY_NAME, summary.study_name),
+            RunTag(lineage.TAG_CV_METRIC, summary.metric),
+            RunTag(lineage.TAG_CV_SCORE, f"{summary.best_value:.6g}"),
+        ],
+    )
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"tuning/{name}.png")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        gate_path = folder / "gate.parquet"
+        prepared.gate.to_parquet(gate_path, index=False)
+        mlflow.log_artifact(str(gate_path), artifact_path="gate")
+        profile = build_profile(
+            prepared.train[features],
+            kinds=dict.fromkeys(prepared.categorical, "categorical"),
+            max_points=config.profile.max_points,
+            max_levels=config.drift.categorical.max_levels,
+            source=describe_uri(train_uri),
+        )
+        profile_path = folder / "reference_profile.json"
+        profile_path.write_text(profile.to_json(), encoding="utf-8")
+        mlflow.log_artifact(str(profile_path), artifact_path="profile")
+        info = _log_model(model, example=example, signature=signature, extra=[profile_path])
+    gate_uri = f"runs:/{run_id}/gate/gate.parquet"
+    tags = {
+        lineage.TAG_STATUS: lineage.STATUS_CANDIDATE,
+        lineage.TAG_TRAINING_RUN: run_id,
+        lineage.TAG_TRIGGER: trigger,
+        lineage.TAG_TARGET: target,
+        lineage.TAG_TASK: prepared.task,
+        lineage.TAG_TRAINING_DIGEST: str(train_ds.digest),
+        lineage.TAG_GATE_DIGEST: str(gate_ds.digest),
+        lineage.TAG_GATE_URI: gate_uri,
+        lineage.TAG_TRAINING_SOURCE: describe_uri(train_uri),
+        lineage.TAG_WINDOW: json.dumps(config.to_dict()["window"], sort_keys=True),
+        lineage.TAG_BEST_PARAMS: lineage.truncate_tag(json.dumps(dict(best), sort_keys=True)),
+        lineage.TAG_CV_METRIC: summary.metric,
+        lineage.TAG_CV_SCORE: f"{summary.best_value:.6g}",
+        lineage.TAG_PROFILE_URI: f"runs:/{run_id}/profile/reference_profile.json",
+        lineage.TAG_STUDY_NAME: summary.study_name,
+    }
+    if pipeline_run_id:
+        tags[lineage.TAG_PIPELINE_RUN] = pipeline_run_id
+    key = (lineage.TAG_PIPELINE_RUN, pipeline_run_id) if pipeline_run_id else (
+        lineage.TAG_TRAINING_RUN, run_id
+    )  # fmt: skip
+    version = register_challenger(
+        client,
+        model_name,
+        model_uri=info.model_uri,
+        run_id=run_id,
+        tags=tags,
+        idempotency_key=key,
+    )
+    return RetrainResult(
+        model_name=model_name,
+        version=version.version,
+        alias=lineage.ALIAS_CHALLENGER,
+        run_id=run_id,
+        model_uri=info.model_uri,
+        task=prepared.task,
+        metric=summary.metric,
+        cv_score=summary.best_value,
+        best_params=dict(best),
+        n_train=len(prepared.train),
+        n_gate=len(prepared.gate),
+        gate_uri=gate_uri,
+        gate_digest=str(gate_ds.digest),
+        training_digest=str(train_ds.digest),
+        study=summary,
+        reused=version.reused,
+    )
+
+
+def _log_model(model: Any, *, example: pd.DataFrame, signature: Any, extra: list[Path]) -> Any:
+    """Log a scikit-learn pipeline, with skops where MLflow defaults to it.
+
+    MLflow 3.17+ saves scikit-learn models with skops, which refuses to load types it does not
+    trust (tree models' ``sklearn.tree._tree.Tree``, say). We built every object in this
+    pipeline ourselves, so we trust exactly the types it contains.
+    """
+    import mlflow.sklearn
+
+    kwargs: dict[str, Any] = {}
+    if "skops_trusted_types" in inspect.signature(mlflow.sklearn.log_model).parameters:
+        import skops.io
+
+        kwargs["serialization_format"] = "skops"
+        kwargs["skops_trusted_types"] = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    # The pipeline's converters live in this package: ship its source with the model so the
+    # model loads anywhere MLflow and scikit-learn are installed.
+    package = Path(__file__).resolve().parents[1]
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=signature,
+        input_example=example,
+        extra_files=[str(p) for p in extra],
+        code_paths=[str(package)],
+        **kwargs,
+    )
+
+
+def _already_registered(client: MlflowClient, version: Any) -> RetrainResult:
+    tags = version.tags
+    return RetrainResult(
+        model_name=version.name,
+        version=str(version.version),
+        alias=lineage.ALIAS_CHALLENGER,
+        run_id=str(version.run_id),
+        model_uri=str(version.source),
+        task=tags.get(lineage.TAG_TASK, ""),
+        metric=tags.get(lineage.TAG_CV_METRIC, ""),
+        cv_score=float(tags[lineage.TAG_CV_SCORE]) if lineage.TAG_CV_SCORE in tags else None,
+        best_params=json.loads(tags.get(lineage.TAG_BEST_PARAMS, "{}")),
+        n_train=0,
+        n_gate=0,
+        gate_uri=tags.get(lineage.TAG_GATE_URI, ""),
+        gate_digest=tags.get(lineage.TAG_GATE_DIGEST, ""),
+        training_digest=tags.get(lineage.TAG_TRAINING_DIGEST, ""),
+        study=None,
+        reused=True,
+    )
+
+
+def _optuna_figures(study: Any) -> dict[str, Any]:
+    """Optimisation history and parameter importances as matplotlib figures."""
+    from optuna.visualization import matplotlib as optuna_plots
+
+    figures: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental.
+        try:
+            figures["optimization_history"] = optuna_plots.plot_optimization_history(study).figure
+            figures["param_importances"] = optuna_plots.plot_param_importances(study).figure
+        except (ValueError, RuntimeError, ZeroDivisionError) as err:
+            # Importances need two or more completed trials with varying parameters.
+            logger.info("Skipped an Optuna figure: %s", err)
+    return figures
+
+
+def _without_storage(config: RetrainConfig) -> dict[str, Any]:
+    data = config.to_dict()
+    data["tuning"]["storage"] = None  # may carry a database password
+    return data
+
+
+def run_tune_worker(study_name: str, *, storage: str, n_trials: int | None = None) -> TuningResult:
+    """Join a running study as one more worker process (``mlflow-retrain tune-worker``).
+
+    The worker reads its job from the study, prepares the same data, and logs each trial it
+    runs as a child of the study's retrain run.
+
+    Args:
+        study_name: The study to join.
+        storage: Its Optuna storage URL.
+        n_trials: Stop when the study holds this many finished trials (default: the
+            study's own budget).
+
+    Returns:
+        The study's summary when this worker stops.
+
+    Raises:
+        InvalidInputError: If the study does not exist or was not started by ``retrain``.
+    """
+    probe = RetrainConfig()
+    study = open_study(
+        study_name, storage=storage, direction="maximize", config=probe, create=False
+    )
+    spec = load_spec(study)
+    config = spec.retrain_config()
+    # Reopen with the study's own settings (sampler seed, pruner, heartbeat).
+    study = open_study(
+        study_name, storage=storage, direction="maximize", config=config, create=False
+    )
+    data = load_table(spec.train_uri)
+    prepared = prepare_data(data, target=spec.target, timestamp=spec.timestamp, config=config)
+    tags = {lineage.TAG_PIPELINE_RUN: spec.pipeline_run_id} if spec.pipeline_run_id else {}
+    trial_logger = MlflowTrialLogger(
+        experiment_id=spec.experiment_id,
+        parent_run_id=spec.parent_run_id,
+        metric_name=prepared.metric.name,
+        tags=tags,
+    )
+    run_trials(
+        study,
+        make_objective(prepared, target=spec.target, config=config),
+        n_trials=n_trials or config.tuning.n_trials,
+        timeout=config.tuning.timeout,
+        trial_logger=trial_logger,
+    )
+    return summarize(study, metric=prepared.metric)

@@ -1,0 +1,304 @@
+"""The `retrain` step against a real MLflow tracking store (SQLite) and Optuna storages.
+
+What a reviewer relies on: the run tree (one parent, one child per trial with its state), the
+challenger version's tags and datasets, a gate split never seen by tuning, resumable studies,
+one version per pipeline run, and nothing registered when tuning fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain.cli import main
+from mlflow_retrain.config import RetrainConfig
+from mlflow_retrain.pipeline.retrain import run_retrain
+
+pytestmark = pytest.mark.integration
+
+MODEL = "credit"
+
+
+def _credit(n: int = 1200, *, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    income = rng.lognormal(10.5, 0.4, n)
+    utilization = rng.beta(2, 5, n)
+    late = rng.poisson(0.7, n)
+    employment = rng.choice(["salaried", "self", "none"], n, p=[0.6, 0.3, 0.1])
+    logit = -1.5 + 3 * utilization + 0.6 * late - 0.5 * (np.log(income) - 10.5)
+    logit += np.where(employment == "none", 1.0, 0.0)
+    frame = pd.DataFrame(
+        {
+            "row_id": np.arange(n),
+            "day": pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(n) // 10, unit="D"),
+            "income": income.round(0),
+            "utilization": utilization.round(3),
+            "late_payments": late,
+            "employment": employment,
+            "default": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int),
+        }
+    )
+    frame.loc[rng.random(n) < 0.02, "income"] = np.nan
+    return frame
+
+
+@pytest.fixture
+def train_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "train.csv"
+    _credit().to_csv(path, index=False)
+    return path
+
+
+def _config(**tuning: object) -> RetrainConfig:
+    settings = {"n_trials": 6, "cv_folds": 3, "seed": 1, **tuning}
+    return RetrainConfig.from_dict(
+        {"target": "default", "drift": {"ignore": ["row_id"]}, "tuning": settings}
+    )
+
+
+def _children(client: MlflowClient, run_id: str) -> list:
+    run = client.get_run(run_id)
+    return client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
+    )
+
+
+def test_retrain_registers_a_challenger_with_full_lineage(
+    tracking_uri: str, train_csv: Path
+) -> None:
+    result = run_retrain(str(train_csv), model_name=MODEL, config=_config(), timestamp="day")
+
+    client = MlflowClient(tracking_uri)
+    parent = client.get_run(result.run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags[lineage.TAG_STEP] == "retrain"
+    assert parent.data.metrics[f"best_cv_{result.metric}"] == pytest.approx(result.cv_score)
+    contexts = {i.tags[0].value for i in parent.inputs.dataset_inputs}
+    assert contexts == {lineage.CONTEXT_TRAINING, lineage.CONTEXT_GATE}
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"gate", "profile", "tuning"} <= artifacts
+    trials = _children(client, result.run_id)
+    assert len(trials) == result.study.n_trials >= 6
+    for trial in trials:
+        state = trial.data.tags[lineage.TAG_TRIAL_STATE]
+        expected = {"complete": "FINISHED", "pruned": "KILLED", "fail": "FAILED"}[state]
+        assert trial.info.status == expected
+        if state == "complete":
+            assert f"cv_{result.metric}" in trial.data.metrics
+            assert trial.data.params
+    version = client.get_model_version_by_alias(MODEL, lineage.ALIAS_CHALLENGER)
+    assert str(version.version) == result.version
+    tags = version.tags
+    assert tags[lineage.TAG_STATUS] == lineage.STATUS_CANDIDATE
+    assert tags[lineage.TAG_TRAINING_RUN] == result.run_id
+    assert tags[lineage.TAG_TRIGGER] == "manual"
+    assert tags[lineage.TAG_GATE_URI] == result.gate_uri
+    assert tags[lineage.TAG_GATE_DIGEST] == result.gate_digest
+    assert json.loads(tags[lineage.TAG_BEST_PARAMS]) == result.best_params
+    assert float(tags[lineage.TAG_CV_SCORE]) == pytest.approx(result.cv_score, rel=1e-5)
+    assert version.run_id == result.run_id
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@{lineage.ALIAS_CHALLENGER}")
+    gate = pd.read_parquet(mlflow.artifacts.download_artifacts(result.gate_uri))
+    predictions = model.predict(gate.drop(columns=["default"]))
+    assert len(predictions) == len(gate) == result.n_gate
+
+
+def test_gate_split_is_the_most_recent_slice_and_never_tuned_on(
+    tracking_uri: str, train_csv: Path
+) -> None:
+    result = run_retrain(str(train_csv), model_name=MODEL, config=_config(), timestamp="day")
+
+    gate = pd.read_parquet(mlflow.artifacts.download_artifacts(result.gate_uri))
+    full = pd.read_csv(train_csv, parse_dates=["day"])
+    training = full[~full["row_id"].isin(gate["row_id"])]
+    assert len(gate) == result.n_gate
+    assert len(training) == result.n_train
+    assert pd.to_datetime(gate["day"]).min() > training["day"].max()
+    client = MlflowClient(tracking_uri)
+    run = client.get_run(result.run_id)
+    digests = {i.tags[0].value: i.dataset.digest for i in run.inputs.dataset_inputs}
+    assert digests[lineage.CONTEXT_GATE] == result.gate_digest
+    assert digests[lineage.CONTEXT_TRAINING] != result.gate_digest
+
+
+def test_a_pipeline_run_registers_one_version_only(tracking_uri: str, train_csv: Path) -> None:
+    config = _config(n_trials=3)
+    first = run_retrain(str(train_csv), model_name=MODEL, config=config, pipeline_run_id="p-1")
+
+    again = run_retrain(str(train_csv), model_name=MODEL, config=config, pipeline_run_id="p-1")
+
+    assert again.reused is True
+    assert again.version == first.version
+    versions = MlflowClient(tracking_uri).search_model_versions(f"name = '{MODEL}'")
+    assert len(versions) == 1
+
+
+def _invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _assert_nothing_registered(tracking_uri: str) -> None:
+    client = MlflowClient(tracking_uri)
+    assert client.search_registered_models() == []
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string=f"tags.`{lineage.TAG_STEP}` = 'retrain'",
+    )
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert runs[0].data.tags[lineage.TAG_FAILURE_REASON]
+
+
+def test_cli_retrain_prints_and_writes_json(tracking_uri: str, train_csv: Path,
+                                            tmp_path: Path) -> None:  # fmt: skip
+    out = tmp_path / "result.json"
+
+    code, stdout, stderr = _invoke(
+        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
+        "--timestamp", "day", "--n-trials", "3", "--json-out", str(out),
+    )  # fmt: skip
+
+    assert code == 0, stderr
+    data = json.loads(out.read_text())
+    assert data["version"] == "1"
+    assert data["alias"] == "challenger"
+    assert f"Registered {MODEL} version 1 as @challenger" in stdout
+
+
+def test_every_trial_failing_registers_nothing(
+    tracking_uri: str, train_csv: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "retrain.yaml"
+    config.write_text(
+        "tuning:\n  estimators: [linear]\n"
+        "  space:\n    linear:\n      max_iter: {low: 1, high: 1}\n"
+    )
+
+    code, _, stderr = _invoke(
+        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
+        "--n-trials", "3", "--config", str(config),
+    )  # fmt: skip
+
+    assert code == 1
+    assert "No tuning trial succeeded (3 failed" in stderr
+    assert "Nothing was registered" in stderr
+    _assert_nothing_registered(tracking_uri)
+
+
+def test_a_one_class_target_registers_nothing(tracking_uri: str, tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    _credit().assign(default=0).to_csv(path, index=False)
+
+    code, _, stderr = _invoke(
+        "retrain", "--train", str(path), "--model", MODEL, "--target", "default",
+        "--n-trials", "2",
+    )  # fmt: skip
+
+    assert code == 1
+    assert "Target column 'default' has a single class" in stderr
+    _assert_nothing_registered(tracking_uri)
+
+
+def test_a_window_that_selects_no_rows_registers_nothing(
+    tracking_uri: str, train_csv: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "retrain.yaml"
+    config.write_text("window:\n  kind: last_days\n  days: 30\n  reference: now\n")
+
+    code, _, stderr = _invoke(
+        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
+        "--timestamp", "day", "--n-trials", "2", "--config", str(config),
+    )  # fmt: skip
+
+    assert code == 1
+    assert "selects no rows" in stderr
+    _assert_nothing_registered(tracking_uri)
+
+
+def _study_counts(storage: str, name: str) -> dict[str, int]:
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return {}
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+def _retrain_process(train_csv: Path, tracking_uri: str, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlflow_retrain.cli", "retrain", "--train", str(train_csv),
+         "--model", MODEL, "--target", "default", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def test_a_killed_study_resumes_without_losing_trials(
+    tracking_uri: str, train_csv: Path, tmp_path: Path
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    config = tmp_path / "retrain.yaml"
+    config.write_text("tuning:\n  heartbeat_interval: 1\n  pruner: none\n")
+    args = ("--storage", storage, "--study-name", "resume-me", "--n-trials", "8",
+            "--config", str(config))  # fmt: skip
+    first = _retrain_process(train_csv, tracking_uri, *args)
+    deadline = time.monotonic() + 240
+    while _study_counts(storage, "resume-me").get("COMPLETE", 0) < 2:
+        assert first.poll() is None, first.stderr.read().decode()[-2000:] if first.stderr else ""
+        assert time.monotonic() < deadline, "the first run never completed two trials"
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed = _study_counts(storage, "resume-me")
+    assert MlflowClient(tracking_uri).search_registered_models() == []
+
+    second = _retrain_process(train_csv, tracking_uri, *args)
+    _, err = second.communicate(timeout=600)
+
+    assert second.returncode == 0, err.decode()[-3000:]
+    final = _study_counts(storage, "resume-me")
+    assert final["COMPLETE"] + final.get("PRUNED", 0) == 8
+    assert final["COMPLETE"] >= killed.get("COMPLETE", 0)
+    # A trial caught mid-flight by the kill is failed as stale and retried, never left RUNNING.
+    assert "RUNNING" not in final
+    versions = MlflowClient(tracking_uri).search_model_versions(f"name = '{MODEL}'")
+    assert len(versions) == 1
+
+
+def test_two_workers_share_a_postgresql_study(
+    tracking_uri: str, train_csv: Path, postgres_url: str
+) -> None:
+    config = _config(n_trials=8, workers=2, storage=postgres_url, pruner="none")
+
+    result = run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
+
+    # Optuna checks the budget after each trial, so a worker may finish one in-flight trial
+    # past it: at most workers - 1 extra.
+    finished = result.study.n_complete + result.study.n_pruned
+    assert 8 <= finished <= 9
+    client = MlflowClient(tracking_uri)
+    trials = _children(client, result.run_id)
+    assert len(trials) == result.study.n_trials
+    workers = {t.data.tags[lineage.TAG_TRIAL_WORKER] for t in trials}
+    assert len(workers) == 2
+    password_free = json.dumps([t.data.tags for t in trials]) + json.dumps(
+        client.get_run(result.run_id).data.params
+    )
+    assert postgres_url not in password_free
