@@ -139,7 +139,7 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # Our own progress lines (tuning trials, say) show by default; Optuna's per-trial INFO
     # lines would repeat them.
-    logging.getLogger("mlflow_retrain").setLevel(min(level, logging.INFO))
+    logging.getLogger("mlflow_retrain.tuning").setLevel(min(level, logging.INFO))
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING if verbose < 2 else optuna.logging.DEBUG)

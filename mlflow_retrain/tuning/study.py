@@ -25,8 +25,10 @@ import pandas as pd
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from mlflow_retrain.config import RetrainConfig
+from mlflow_retrain.data.io import describe_uri
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.tuning.metrics import Metric, get_metric, infer_task
 from mlflow_retrain.tuning.objective import Objective, TrialFailedError
@@ -284,14 +286,17 @@ def open_study(
         # Heartbeats have been "experimental" since Optuna 2.8; they are what makes a killed
         # worker's trial come back, so we rely on them deliberately.
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        storage_obj = RDBStorage(
-            storage,
-            heartbeat_interval=tuning.heartbeat_interval,
-            grace_period=2 * tuning.heartbeat_interval,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                max_retry=tuning.max_retries
-            ),
-        )
+        try:
+            storage_obj = RDBStorage(
+                storage,
+                heartbeat_interval=tuning.heartbeat_interval,
+                grace_period=2 * tuning.heartbeat_interval,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=tuning.max_retries
+                ),
+            )
+        except (SQLAlchemyError, ImportError, ValueError) as err:
+            raise _storage_error(storage, err) from None
     sampler = optuna.samplers.TPESampler(seed=tuning.seed)
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
@@ -315,6 +320,16 @@ def open_study(
         pruner=pruner,
         direction=direction,  # type: ignore[arg-type]
         load_if_exists=True,
+    )
+
+
+def _storage_error(storage: str, err: Exception) -> InvalidInputError:
+    # The driver's message can quote the URL; show only the redacted form and the error type.
+    return InvalidInputError(
+        f"Cannot open the Optuna storage {describe_uri(storage)} "
+        f"({err.__class__.__name__}). Check --storage / tuning.storage, that the database is "
+        "reachable, and that its driver is installed (for PostgreSQL: "
+        "pip install 'mlflow-retrain[postgres]')."
     )
 
 

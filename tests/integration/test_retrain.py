@@ -302,3 +302,47 @@ def test_two_workers_share_a_postgresql_study(
         client.get_run(result.run_id).data.params
     )
     assert postgres_url not in password_free
+
+
+def test_an_unreachable_storage_fails_without_leaking_its_password(
+    tracking_uri: str, train_csv: Path
+) -> None:
+    storage = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere"
+
+    code, _, stderr = _invoke(
+        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
+        "--storage", storage,
+    )  # fmt: skip
+
+    assert code == 1
+    assert "Cannot open the Optuna storage postgresql://***@127.0.0.1:1/nowhere" in stderr
+    assert "s3cret-pw" not in stderr
+    _assert_nothing_registered(tracking_uri)
+    client = MlflowClient(tracking_uri)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert "s3cret-pw" not in json.dumps(run.data.tags) + json.dumps(run.data.params)
+
+
+def test_regression_targets_are_tuned_on_rmse(tracking_uri: str, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    n = 600
+    area = rng.uniform(40, 200, n)
+    rooms = rng.integers(1, 6, n)
+    district = rng.choice(["old town", "harbour", "suburb"], n)
+    price = 2000 * area + 15000 * rooms + np.where(district == "harbour", 80000, 0)
+    frame = pd.DataFrame(
+        {"area": area, "rooms": rooms, "district": district,
+         "price": price + rng.normal(0, 20000, n)}
+    )  # fmt: skip
+    path = tmp_path / "houses.csv"
+    frame.to_csv(path, index=False)
+    config = RetrainConfig.from_dict({"target": "price", "tuning": {"n_trials": 4, "seed": 2}})
+
+    result = run_retrain(str(path), model_name="houses", config=config)
+
+    assert result.task == "regression"
+    assert result.metric == "rmse"
+    assert result.study.direction == "minimize"
+    assert 0 < result.cv_score < frame["price"].std()
+    model = mlflow.pyfunc.load_model("models:/houses@challenger")
+    assert model.predict(frame.drop(columns=["price"]).head(3)).shape == (3,)
