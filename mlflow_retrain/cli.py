@@ -84,6 +84,12 @@ _config_option = click.option(
     callback=_blank_to_none,
     help="retrain.yaml with settings (default: $MLFLOW_RETRAIN_CONFIG, else built-in defaults).",
 )
+_experiment_option = click.option(
+    "--experiment-name",
+    default=None,
+    callback=_blank_to_none,
+    help="MLflow experiment to log to (default: $MLFLOW_EXPERIMENT_NAME or the default one).",
+)
 _json_out_option = click.option(
     "--json-out",
     type=click.Path(dir_okay=False, writable=True),
@@ -166,12 +172,7 @@ def main(verbose: int) -> None:
     show_default=True,
     help="true: fail (circuit breaker) unless the batch has the target with 2+ classes.",
 )
-@click.option(
-    "--experiment-name",
-    default=None,
-    callback=_blank_to_none,
-    help="MLflow experiment to log to (default: $MLFLOW_EXPERIMENT_NAME or the default one).",
-)
+@_experiment_option
 @_config_option
 @_json_out_option
 @_handle_errors
@@ -260,12 +261,7 @@ def profile(
 @click.option(
     "--trigger", default="manual", show_default=True, help="Why this retrain happens (a tag)."
 )
-@click.option(
-    "--experiment-name",
-    default=None,
-    callback=_blank_to_none,
-    help="MLflow experiment to log to (default: $MLFLOW_EXPERIMENT_NAME or the default one).",
-)
+@_experiment_option
 @_config_option
 @_json_out_option
 @_handle_errors

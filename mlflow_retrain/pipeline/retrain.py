@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -27,7 +28,8 @@ from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
 from mlflow_retrain.pipeline.steps import flatten, now_ms, step_run
 from mlflow_retrain.registry.lifecycle import find_version, register_challenger
-from mlflow_retrain.tuning.models import build_pipeline
+from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
+from mlflow_retrain.tuning.objective import WINDOW_FRACTION_PARAM, most_recent
 from mlflow_retrain.tuning.space import params_from_trial
 from mlflow_retrain.tuning.study import (
     STUDY_SPEC_ATTR,
@@ -274,13 +276,12 @@ def fit_best(
 ) -> Any:
     """Refit the best configuration on the whole training window (not the gate split)."""
     estimator, params = params_from_trial(best_params, estimators=config.tuning.estimators)
-    train = prepared.train
-    fraction = best_params.get("window_fraction")
-    weights = prepared.sample_weight
-    if fraction is not None and float(fraction) < 1.0:
-        keep = max(1, round(len(train) * float(fraction)))
-        train = train.iloc[len(train) - keep :]
-        weights = None if weights is None else weights[len(weights) - keep :]
+    # A tuned window keeps the most recent share of the rows, chosen as in tuning.
+    rows = most_recent(
+        np.arange(len(prepared.train)), float(best_params.get(WINDOW_FRACTION_PARAM, 1.0))
+    )
+    train = prepared.train.iloc[rows]
+    weights = None if prepared.sample_weight is None else prepared.sample_weight[rows]
     model = build_pipeline(
         estimator,
         params,
@@ -289,7 +290,7 @@ def fit_best(
         task=prepared.task,
         random_state=config.tuning.seed,
     )
-    fit_params = {} if weights is None else {f"{model.steps[-1][0]}__sample_weight": weights}
+    fit_params = {} if weights is None else {f"{MODEL_STEP}__sample_weight": weights}
     model.fit(train[prepared.features], train[target], **fit_params)
     return model
 

@@ -45,6 +45,7 @@ __all__ = [
     "Objective",
     "TrialFailedError",
     "make_study_direction",
+    "most_recent",
 ]
 
 logger = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class Objective:
         scores: list[float] = []
         seconds: list[float] = []
         for step, (fold, (train_idx, valid_idx)) in enumerate(folds):
-            train_idx = _recent(np.asarray(train_idx), fraction)
+            train_idx = most_recent(np.asarray(train_idx), fraction)
             value, fit_time = self._fit_and_score(
                 trial, estimator, params, train_idx, np.asarray(valid_idx), fold=fold
             )
@@ -291,7 +292,7 @@ class Objective:
         raise TrialFailedError(reason) from cause
 
 
-def _recent(train_idx: np.ndarray, fraction: float) -> np.ndarray:
+def most_recent(train_idx: np.ndarray, fraction: float) -> np.ndarray:
     """The most recent ``fraction`` of a fold's training rows (its tail), at least one row.
 
     Rounds like the refit on the full window does, so tuning and refit agree.
