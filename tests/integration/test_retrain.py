@@ -346,3 +346,35 @@ def test_regression_targets_are_tuned_on_rmse(tracking_uri: str, tmp_path: Path)
     assert 0 < result.cv_score < frame["price"].std()
     model = mlflow.pyfunc.load_model("models:/houses@challenger")
     assert model.predict(frame.drop(columns=["price"]).head(3)).shape == (3,)
+
+
+def test_a_best_score_below_the_floor_registers_nothing(
+    tracking_uri: str, train_csv: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "retrain.yaml"
+    config.write_text("tuning:\n  min_score: 0.99\n")
+
+    code, _, stderr = _invoke(
+        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
+        "--n-trials", "2", "--config", str(config),
+    )  # fmt: skip
+
+    assert code == 1
+    assert "worse than the floor tuning.min_score = 0.99" in stderr
+    _assert_nothing_registered(tracking_uri)
+
+
+def test_tune_worker_needs_a_shared_storage() -> None:
+    code, _, stderr = _invoke("tune-worker", "--study-name", "s")
+
+    assert code == 2
+    assert "tune-worker needs the study's storage" in stderr
+
+
+def test_tune_worker_refuses_an_unknown_study(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    code, _, stderr = _invoke("tune-worker", "--study-name", "nope", "--storage", storage)
+
+    assert code == 1
+    assert "Optuna study 'nope' does not exist" in stderr
