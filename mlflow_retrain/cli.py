@@ -358,6 +358,135 @@ def tune_worker(
     )
 
 
+@main.command()
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option(
+    "--challenger",
+    default="challenger",
+    show_default=True,
+    callback=_blank_to_none,
+    help="Version number or alias of the challenger.",
+)
+@click.option(
+    "--data",
+    default=None,
+    callback=_blank_to_none,
+    help="Rows to compare on (default: the challenger's recorded gate split).",
+)
+@click.option(
+    "--target",
+    default=None,
+    callback=_blank_to_none,
+    help="Label column (default: the one the challenger was trained on).",
+)
+@_experiment_option
+@_config_option
+@_json_out_option
+@_handle_errors
+def compare(
+    model_name: str,
+    challenger: str | None,
+    data: str | None,
+    target: str | None,
+    experiment_name: str | None,
+    config_path: str | None,
+    json_out: str | None,
+) -> None:
+    """Test the challenger against the champion; write the evidence on the version."""
+    from mlflow_retrain.pipeline.compare import run_compare
+
+    config = _load(config_path)
+    result = run_compare(
+        model_name,
+        challenger=challenger or "challenger",
+        data=data,
+        target=target,
+        config=config,
+        experiment_name=experiment_name,
+    )
+    _write_json(json_out, result.to_dict())
+    against = (
+        f"champion version {result.champion_version}"
+        if result.champion_version
+        else "no champion (policy floor)"
+    )
+    lines = [
+        f"{result.decision.upper()}: version {result.challenger_version} of "
+        f"{result.model_name} against {against}. {result.evidence.reason}",
+        f"{'metric':<10} {'role':<9} {'champion':>9} {'challenger':>10} {'difference':>11} "
+        f"{'interval':>21} {'adj. p':>9}  result",
+    ]
+    for m in result.evidence.metrics:
+        interval = (
+            f"[{format_number(m.ci_low)}, {format_number(m.ci_high)}]"
+            if m.ci_low is not None
+            else ""
+        )
+        lines.append(
+            f"{m.name:<10} {m.role:<9} {format_number(m.champion):>9} "
+            f"{format_number(m.challenger):>10} {format_number(m.difference):>11} "
+            f"{interval:>21} {format_pvalue(m.p_value_adjusted):>9}  "
+            f"{'pass' if m.passed else 'fail'}"
+        )
+    lines.append(f"MLflow run: {result.run_id}")
+    click.echo("\n".join(lines))
+
+
+@main.group()
+def policy() -> None:
+    """Show or set a registered model's promotion policy."""
+
+
+@policy.command("show")
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "regression"]),
+    default="classification",
+    show_default=True,
+    help="Task for the default policy, when the model stores none.",
+)
+@_json_out_option
+@_handle_errors
+def policy_show(model_name: str, task: str, json_out: str | None) -> None:
+    """Print the policy the gate applies to MODEL (stored, or the task default)."""
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_retrain.pipeline.compare import load_policy
+
+    found = load_policy(MlflowClient(), model_name, task=task)
+    _write_json(json_out, found.to_dict())
+    click.echo(json.dumps(found.to_dict(), indent=2))
+
+
+@policy.command("set")
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option(
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Policy YAML (or JSON) file.",
+)
+@_json_out_option
+@_handle_errors
+def policy_set(model_name: str, path: str, json_out: str | None) -> None:
+    """Validate a policy file and store it on MODEL (tag mlflow_retrain.policy)."""
+    import yaml
+
+    from mlflow_retrain.pipeline.compare import set_policy
+    from mlflow_retrain.policy import PromotionPolicy
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise InvalidConfigError(f"Policy file '{path}' is not valid YAML. Fix it.") from err
+    found = PromotionPolicy.from_dict(data)
+    set_policy(model_name, found)
+    _write_json(json_out, found.to_dict())
+    click.echo(f"Stored the promotion policy on '{model_name}':\n{found.to_json()}")
+
+
 def _drift_summary(report: DriftReport) -> str:
     import mlflow
 

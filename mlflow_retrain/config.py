@@ -302,6 +302,8 @@ class RetrainConfig:
         profile: Reference profile settings.
         window: The training window.
         tuning: Optuna tuning settings.
+        policy: The promotion policy for models that store none (validated when used; see
+            :class:`mlflow_retrain.policy.PromotionPolicy`).
     """
 
     target: str | None = None
@@ -311,6 +313,7 @@ class RetrainConfig:
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
+    policy: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain JSON-compatible data."""

@@ -38,14 +38,21 @@ __all__ = [
     "TAG_CIRCUIT_BREAKER",
     "TAG_CV_METRIC",
     "TAG_CV_SCORE",
+    "TAG_DECISION",
     "TAG_DRIFTED_COLUMNS",
     "TAG_DRIFT_DETECTED",
     "TAG_DRIFT_REASON",
     "TAG_ESTIMATOR",
+    "TAG_EVIDENCE_BASELINE",
+    "TAG_EVIDENCE_DATA_DIGEST",
+    "TAG_EVIDENCE_RUN",
+    "TAG_EVIDENCE_SUMMARY",
+    "TAG_EVIDENCE_TIME",
     "TAG_FAILURE_REASON",
     "TAG_GATE_DIGEST",
     "TAG_GATE_URI",
     "TAG_PIPELINE_RUN",
+    "TAG_POLICY",
     "TAG_PREFIX",
     "TAG_PROFILE_URI",
     "TAG_PRUNED_AT",
@@ -131,6 +138,22 @@ TAG_CV_METRIC = TAG_PREFIX + "cv_metric"
 TAG_CV_SCORE = TAG_PREFIX + "cv_score"
 #: Location of the reference profile logged next to the model.
 TAG_PROFILE_URI = TAG_PREFIX + "profile_uri"
+
+# Evidence written on a challenger version by the comparison.
+#: ``promote``, ``reject`` or ``inconclusive``.
+TAG_DECISION = TAG_PREFIX + "decision"
+#: The champion version the evidence was computed against (``none`` for a first deployment).
+TAG_EVIDENCE_BASELINE = TAG_PREFIX + "evidence.baseline_version"
+#: The comparison run holding the evidence.
+TAG_EVIDENCE_RUN = TAG_PREFIX + "evidence.run_id"
+#: When the evidence was computed (epoch milliseconds).
+TAG_EVIDENCE_TIME = TAG_PREFIX + "evidence.timestamp_ms"
+#: Compact JSON summary of the evidence (metric, difference, interval, p, passed).
+TAG_EVIDENCE_SUMMARY = TAG_PREFIX + "evidence.summary"
+#: Digest of the data the evidence was computed on.
+TAG_EVIDENCE_DATA_DIGEST = TAG_PREFIX + "evidence.data_digest"
+#: Registered-model tag holding the promotion policy (JSON).
+TAG_POLICY = TAG_PREFIX + "policy"
 
 STATUS_CANDIDATE = "candidate"
 STATUS_SHADOW = "shadow"

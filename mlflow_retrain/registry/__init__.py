@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from mlflow_retrain.registry.lifecycle import RegisteredVersion, find_version, register_challenger
+from mlflow_retrain.registry.lifecycle import (
+    RegisteredVersion,
+    alias_version,
+    find_version,
+    register_challenger,
+)
 
-__all__ = ["RegisteredVersion", "find_version", "register_challenger"]
+__all__ = ["RegisteredVersion", "alias_version", "find_version", "register_challenger"]

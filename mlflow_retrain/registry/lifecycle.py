@@ -13,12 +13,16 @@ from typing import Any
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    ErrorCode,
+)
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
 
-__all__ = ["RegisteredVersion", "find_version", "register_challenger"]
+__all__ = ["RegisteredVersion", "alias_version", "find_version", "register_challenger"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +59,26 @@ def find_version(client: MlflowClient, name: str, *, tag: str, value: str) -> Mo
         f"name = '{_quote(name)}' AND tags.`{tag}` = '{_quote(value)}'"
     )
     return max(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """Return the version behind ``alias``, or ``None`` when no version carries it.
+
+    MLflow reports a missing alias as INVALID_PARAMETER_VALUE ("alias ... not found") and a
+    missing model as RESOURCE_DOES_NOT_EXIST; only the first means "no such alias".
+
+    Raises:
+        MlflowException: If the model does not exist (or any other registry error).
+    """
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as err:
+        missing_alias = err.error_code == ErrorCode.Name(
+            INVALID_PARAMETER_VALUE
+        ) and "not found" in str(err.message)
+        if missing_alias:
+            return None
+        raise
 
 
 def register_challenger(

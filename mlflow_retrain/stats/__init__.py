@@ -1,7 +1,32 @@
-"""Statistical tests used by drift detection and the promotion gate (pure numpy/scipy)."""
+"""Statistical tests for drift and the promotion gate (pure numpy/scipy; no mlflow import).
+
+Paired tests compare model ``a`` (the challenger) with model ``b`` (the champion) on the same
+rows and return a :class:`TestResult`; ``adjust_pvalues`` corrects a family of p-values.
+"""
 
 from __future__ import annotations
 
+from mlflow_retrain.stats.delong import auc_variance, delong_test
 from mlflow_retrain.stats.multitest import AdjustMethod, adjust_pvalues
+from mlflow_retrain.stats.paired import (
+    diebold_mariano_test,
+    mcnemar_test,
+    paired_bootstrap_test,
+    paired_t_test,
+    wilcoxon_test,
+)
+from mlflow_retrain.stats.result import Alternative, TestResult
 
-__all__ = ["AdjustMethod", "adjust_pvalues"]
+__all__ = [
+    "AdjustMethod",
+    "Alternative",
+    "TestResult",
+    "adjust_pvalues",
+    "auc_variance",
+    "delong_test",
+    "diebold_mariano_test",
+    "mcnemar_test",
+    "paired_bootstrap_test",
+    "paired_t_test",
+    "wilcoxon_test",
+]

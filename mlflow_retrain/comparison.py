@@ -1,0 +1,464 @@
+"""Champion versus challenger on the same rows: metrics, paired tests, and the policy decision.
+
+Pure (numpy, scipy, scikit-learn; no mlflow import): the ``compare`` step feeds it the two
+models' outputs on the gate split and records the :class:`Evidence` it returns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+from sklearn import metrics as skm
+
+from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.policy import GREATER_IS_BETTER, GuardrailRule, MetricRule, PromotionPolicy
+from mlflow_retrain.stats.delong import delong_test
+from mlflow_retrain.stats.multitest import adjust_pvalues
+from mlflow_retrain.stats.paired import (
+    diebold_mariano_test,
+    mcnemar_test,
+    paired_bootstrap_test,
+    paired_t_test,
+    wilcoxon_test,
+)
+from mlflow_retrain.stats.result import Alternative, TestResult
+
+__all__ = ["Evidence", "MetricComparison", "ModelOutput", "compare_models", "metric_value"]
+
+Decision = Literal["promote", "reject", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """One model's output on the comparison rows.
+
+    Attributes:
+        predictions: Predicted labels (classification) or values (regression).
+        scores: Classification only: probability of each class, shape ``(n, k)``, columns in
+            ``classes`` order; ``None`` when the model gives labels only.
+        classes: Class labels of ``scores``' columns.
+    """
+
+    predictions: np.ndarray
+    scores: np.ndarray | None = None
+    classes: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of the evidence table.
+
+    Attributes:
+        name: Metric name.
+        role: ``primary`` or ``guardrail``.
+        test: Test used.
+        challenger: The challenger's value.
+        champion: The champion's value (``None`` without a champion).
+        difference: challenger - champion.
+        ci_low: Lower bound of the difference (two-sided ``1 - 2 alpha`` interval, so each
+            end is a one-sided ``1 - alpha`` bound).
+        ci_high: Upper bound of the difference.
+        p_value: One-sided p-value of H0 "the challenger is not better".
+        p_value_adjusted: Holm-adjusted across the primary metrics (guardrails: unadjusted).
+        threshold: ``min_improvement`` (primary) or ``margin`` (guardrail).
+        passed: The rule is met.
+        result: The raw test result.
+    """
+
+    name: str
+    role: Literal["primary", "guardrail"]
+    test: str
+    challenger: float
+    champion: float | None
+    difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    p_value_adjusted: float | None
+    threshold: float
+    passed: bool
+    result: TestResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form documented in the README."""
+        return {
+            "name": self.name,
+            "role": self.role,
+            "test": self.test,
+            "challenger": _num(self.challenger),
+            "champion": _num(self.champion),
+            "difference": _num(self.difference),
+            "ci_low": _num(self.ci_low),
+            "ci_high": _num(self.ci_high),
+            "p_value": _num(self.p_value),
+            "p_value_adjusted": _num(self.p_value_adjusted),
+            "threshold": self.threshold,
+            "passed": self.passed,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The outcome of a comparison.
+
+    Attributes:
+        decision: ``promote``, ``reject`` or ``inconclusive``.
+        reason: One sentence explaining it.
+        metrics: The evidence table.
+        n: Rows compared.
+        alpha: Family-wise significance level.
+        first_deployment: There was no champion; the floor decided.
+        policy: The policy used.
+    """
+
+    decision: Decision
+    reason: str
+    metrics: tuple[MetricComparison, ...]
+    n: int
+    alpha: float
+    first_deployment: bool
+    policy: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "decision": self.decision,
+            "reason": self.reason,
+            "metrics": [m.to_dict() for m in self.metrics],
+            "n": self.n,
+            "alpha": self.alpha,
+            "first_deployment": self.first_deployment,
+            "policy": dict(self.policy),
+        }
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def metric_value(name: str, y_true: np.ndarray, output: ModelOutput) -> float:
+    """Compute one metric of one model's output.
+
+    Raises:
+        InvalidInputError: If the metric needs class probabilities the model does not give.
+    """
+    if name in ("roc_auc", "log_loss", "brier") and output.scores is None:
+        raise InvalidInputError(
+            f"Metric '{name}' needs class probabilities, and this model gives labels only. "
+            "Use accuracy or f1 in the policy, or log the model with predict_proba."
+        )
+    if name == "accuracy":
+        return float(np.mean(output.predictions == y_true))
+    if name == "f1":
+        average = "binary" if len(np.unique(y_true)) <= 2 else "macro"
+        pos = _positive(y_true, output) if average == "binary" else 1
+        return float(skm.f1_score(y_true, output.predictions, average=average, pos_label=pos))
+    if name == "roc_auc":
+        assert output.scores is not None
+        if output.scores.shape[1] == 2:
+            return float(skm.roc_auc_score(y_true == output.classes[1], output.scores[:, 1]))  # type: ignore[index]
+        return float(
+            skm.roc_auc_score(y_true, output.scores, multi_class="ovr", labels=output.classes)
+        )
+    if name in ("log_loss", "brier", "rmse", "mae"):
+        return float(np.mean(_per_row(name, y_true, output))) ** (0.5 if name == "rmse" else 1)
+    if name == "r2":
+        return float(skm.r2_score(y_true, output.predictions))
+    raise InvalidInputError(f"Unknown metric '{name}'.")  # pragma: no cover - policy validates
+
+
+def compare_models(
+    y_true: Sequence[Any] | np.ndarray,
+    challenger: ModelOutput,
+    champion: ModelOutput | None,
+    *,
+    policy: PromotionPolicy,
+) -> Evidence:
+    """Test the challenger against the champion on the same rows and apply the policy.
+
+    Every metric is tested with a paired test (each rule's ``test_name``): one-sided
+    ("the challenger is better") p-values, Holm-adjusted across the primary metrics, and
+    two-sided ``1 - 2 alpha`` intervals of the difference, whose ends are one-sided bounds.
+
+    - promote: every primary metric's adjusted p < alpha and its lower bound of the
+      improvement > ``min_improvement``; every guardrail's lower bound > ``-margin``.
+    - reject: a primary metric is significantly worse (its whole interval below zero), or a
+      guardrail is worse than its margin beyond doubt.
+    - inconclusive: anything else (too little evidence either way, or a degenerate test).
+
+    Without a champion, the challenger is promoted when it meets every ``policy.floor``.
+
+    Args:
+        y_true: Labels or target values of the comparison rows.
+        challenger: The challenger's output.
+        champion: The champion's output on the same rows, or ``None``.
+        policy: The promotion policy.
+
+    Returns:
+        The evidence and decision.
+
+    Raises:
+        InvalidInputError: If the outputs do not match the rows.
+    """
+    y = np.asarray(y_true)
+    for output in (challenger, champion):
+        if output is not None and len(output.predictions) != len(y):
+            raise InvalidInputError(
+                f"A model gave {len(output.predictions)} predictions for {len(y)} rows. Score "
+                "both models on the same rows."
+            )
+    if len(y) < 2:
+        raise InvalidInputError(
+            f"The comparison data has {len(y)} rows; at least 2 are needed. Use a larger gate "
+            "split (tuning.gate_fraction) or --data."
+        )
+    if champion is None:
+        return _first_deployment(y, challenger, policy)
+    alpha = policy.alpha
+    rows: list[MetricComparison] = []
+    rules: list[MetricRule | GuardrailRule] = [*policy.primary, *policy.guardrails]
+    for rule in rules:
+        rows.append(_compare_metric(y, challenger, champion, rule, policy))
+    primary_p = [
+        r.p_value if r.p_value is not None else math.nan for r in rows if r.role == "primary"
+    ]
+    adjusted = adjust_pvalues(primary_p, method="holm")
+    decided: list[MetricComparison] = []
+    for row in rows:
+        if row.role == "primary":
+            p_adj = float(adjusted[len([r for r in decided if r.role == "primary"])])
+            passed = bool(
+                math.isfinite(p_adj)
+                and p_adj < alpha
+                and row.ci_low is not None
+                and _improvement_low(row) > row.threshold
+            )
+            decided.append(replace(row, p_value_adjusted=_num(p_adj), passed=passed))
+        else:
+            passed = row.ci_low is not None and _improvement_low(row) > -row.threshold
+            decided.append(replace(row, p_value_adjusted=row.p_value, passed=bool(passed)))
+    decision, reason = _decide(decided, alpha)
+    return Evidence(
+        decision=decision,
+        reason=reason,
+        metrics=tuple(decided),
+        n=len(y),
+        alpha=alpha,
+        first_deployment=False,
+        policy=policy.to_dict(),
+    )
+
+
+def _improvement_low(row: MetricComparison) -> float:
+    """The one-sided lower bound of the improvement (in "better" direction)."""
+    assert row.ci_low is not None
+    assert row.ci_high is not None
+    return row.ci_low if GREATER_IS_BETTER[row.name] else -row.ci_high
+
+
+def _improvement_high(row: MetricComparison) -> float:
+    assert row.ci_low is not None
+    assert row.ci_high is not None
+    return row.ci_high if GREATER_IS_BETTER[row.name] else -row.ci_low
+
+
+def _decide(rows: Sequence[MetricComparison], alpha: float) -> tuple[Decision, str]:
+    for row in rows:
+        if row.ci_low is None:
+            continue
+        if row.role == "primary" and _improvement_high(row) < 0:
+            return "reject", (
+                f"The challenger is significantly worse on {row.name} "
+                f"({_fmt(row.challenger)} vs {_fmt(row.champion)}, difference "
+                f"{_fmt(row.difference)}, interval [{_fmt(row.ci_low)}, {_fmt(row.ci_high)}])."
+            )
+        if row.role == "guardrail" and _improvement_high(row) < -row.threshold:
+            return "reject", (
+                f"The challenger breaks the {row.name} guardrail: worse by more than the "
+                f"margin {row.threshold:g} (difference {_fmt(row.difference)})."
+            )
+    degenerate = [r for r in rows if r.result is not None and r.result.inconclusive]
+    if degenerate:
+        first = degenerate[0]
+        reason = first.result.inconclusive_reason if first.result else ""
+        return "inconclusive", f"The {first.name} test could not decide: {reason}."
+    failing = [r for r in rows if not r.passed]
+    if not failing:
+        names = ", ".join(r.name for r in rows if r.role == "primary")
+        return "promote", (
+            f"The challenger is significantly better on {names} (Holm-adjusted, alpha "
+            f"{alpha:g}) and passes every guardrail."
+        )
+    row = failing[0]
+    if row.role == "primary":
+        return "inconclusive", (
+            f"No significant improvement of {row.name} beyond {row.threshold:g} "
+            f"(difference {_fmt(row.difference)}, adjusted p {_fmt(row.p_value_adjusted)}); "
+            "more data may decide."
+        )
+    return "inconclusive", (
+        f"The {row.name} guardrail is not shown to hold within its margin {row.threshold:g} "
+        f"(difference {_fmt(row.difference)})."
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4g}"
+
+
+def _first_deployment(y: np.ndarray, challenger: ModelOutput, policy: PromotionPolicy) -> Evidence:
+    rows = []
+    names = list(dict.fromkeys([*(r.metric for r in policy.primary), *policy.floor]))
+    for name in names:
+        value = metric_value(name, y, challenger)
+        floor = policy.floor.get(name)
+        if floor is None:
+            passed = True
+        else:
+            passed = value >= floor if GREATER_IS_BETTER[name] else value <= floor
+        rows.append(
+            MetricComparison(
+                name=name, role="primary", test="floor", challenger=value, champion=None,
+                difference=None, ci_low=None, ci_high=None, p_value=None,
+                p_value_adjusted=None, threshold=math.nan if floor is None else floor,
+                passed=bool(passed),
+            )
+        )  # fmt: skip
+    failing = [r for r in rows if not r.passed]
+    if failing:
+        row = failing[0]
+        decision: Decision = "reject"
+        reason = (
+            f"No champion yet, and the challenger's {row.name} {_fmt(row.challenger)} misses "
+            f"the policy floor {row.threshold:g}."
+        )
+    else:
+        decision = "promote"
+        reason = (
+            "No champion yet; the challenger meets the policy floor."
+            if policy.floor
+            else "No champion yet and the policy sets no floor: first deployment."
+        )
+    return Evidence(
+        decision=decision, reason=reason, metrics=tuple(rows), n=len(y), alpha=policy.alpha,
+        first_deployment=True, policy=policy.to_dict(),
+    )  # fmt: skip
+
+
+def _compare_metric(
+    y: np.ndarray,
+    a: ModelOutput,
+    b: ModelOutput,
+    rule: MetricRule | GuardrailRule,
+    policy: PromotionPolicy,
+) -> MetricComparison:
+    name, test = rule.metric, rule.test_name
+    value_a, value_b = metric_value(name, y, a), metric_value(name, y, b)
+    confidence = 1 - 2 * policy.alpha
+    better: Alternative = "greater" if GREATER_IS_BETTER[name] else "less"
+    scale = 1.0
+    one: TestResult
+    two: TestResult
+    if test == "mcnemar":
+        one = mcnemar_test(y, a.predictions, b.predictions, alternative=better)
+        two = mcnemar_test(y, a.predictions, b.predictions, confidence=confidence)
+    elif test == "delong":
+        if a.scores is None or b.scores is None or a.scores.shape[1] != 2:
+            raise InvalidInputError(
+                "The DeLong test needs binary class probabilities from both models. Use test "
+                "'bootstrap' for multiclass or label-only models."
+            )
+        positive = y == a.classes[1]  # type: ignore[index]
+        one = delong_test(positive, a.scores[:, 1], b.scores[:, 1], alternative=better)
+        two = delong_test(positive, a.scores[:, 1], b.scores[:, 1], confidence=confidence)
+    elif test == "bootstrap":
+        use_scores = name in ("roc_auc", "log_loss", "brier")
+        out_a = a.scores if use_scores else a.predictions
+        out_b = b.scores if use_scores else b.predictions
+        if out_a is None or out_b is None:
+            raise InvalidInputError(
+                f"Metric '{name}' needs class probabilities from both models. Use a label "
+                "metric (accuracy, f1) in the policy for label-only models."
+            )
+        fn = _array_metric(name, a.classes)
+        kwargs: dict[str, Any] = {
+            "n_resamples": policy.n_resamples,
+            "random_state": policy.random_state,
+            "stratify": y if policy.task == "classification" else None,
+        }
+        one = paired_bootstrap_test(y, out_a, out_b, fn, alternative=better, **kwargs)
+        two = paired_bootstrap_test(y, out_a, out_b, fn, confidence=confidence, **kwargs)
+    else:
+        loss_a, loss_b = _per_row(name, y, a), _per_row(name, y, b)
+        fn_test = {
+            "t": paired_t_test,
+            "wilcoxon": wilcoxon_test,
+            "diebold-mariano": diebold_mariano_test,
+        }[test]
+        # Loss tests: the estimate is mean(loss_a - loss_b); lower is better.
+        loss_better: Alternative = "less"
+        one = fn_test(loss_a, loss_b, alternative=loss_better)
+        two = (
+            fn_test(loss_a, loss_b, confidence=confidence)
+            if test != "diebold-mariano"
+            else fn_test(loss_a, loss_b)
+        )
+        if name == "rmse":
+            # rmse_a - rmse_b = (mse_a - mse_b) / (rmse_a + rmse_b): map the MSE interval.
+            scale = 1.0 / (value_a + value_b) if value_a + value_b > 0 else math.nan
+    ci_low, ci_high = two.ci_low * scale, two.ci_high * scale
+    return MetricComparison(
+        name=name,
+        role="primary" if isinstance(rule, MetricRule) else "guardrail",
+        test=one.method,
+        challenger=value_a,
+        champion=value_b,
+        difference=value_a - value_b,
+        ci_low=None if not math.isfinite(ci_low) else ci_low,
+        ci_high=None if not math.isfinite(ci_high) else ci_high,
+        p_value=None if not math.isfinite(one.p_value) else one.p_value,
+        p_value_adjusted=None,
+        threshold=rule.min_improvement if isinstance(rule, MetricRule) else rule.margin,
+        passed=False,
+        result=one if one.inconclusive else two,
+    )
+
+
+def _per_row(name: str, y: np.ndarray, output: ModelOutput) -> np.ndarray:
+    if name in ("rmse", "mae"):
+        errors = np.asarray(output.predictions, dtype=float) - y.astype(float)
+        return errors**2 if name == "rmse" else np.abs(errors)
+    if name == "accuracy":
+        return (output.predictions == y).astype(float)
+    assert output.scores is not None
+    assert output.classes is not None
+    index = np.searchsorted(output.classes, y)
+    onehot = np.zeros_like(output.scores, dtype=float)
+    onehot[np.arange(len(y)), index] = 1.0
+    if name == "brier":
+        return np.sum((output.scores - onehot) ** 2, axis=1)
+    p = np.clip(output.scores[np.arange(len(y)), index], 1e-15, 1.0)
+    return -np.log(p)
+
+
+def _array_metric(
+    name: str, classes: np.ndarray | None
+) -> Callable[[np.ndarray, np.ndarray], float]:
+    """``metric(y, out)`` on plain arrays (rows first), for the bootstrap to resample."""
+
+    def fn(y: np.ndarray, out: np.ndarray) -> float:
+        if name in ("roc_auc", "log_loss", "brier"):
+            return metric_value(name, y, ModelOutput(predictions=y, scores=out, classes=classes))
+        return metric_value(name, y, ModelOutput(predictions=out))
+
+    return fn
+
+
+def _positive(y: np.ndarray, output: ModelOutput) -> Any:
+    if output.classes is not None and len(output.classes) == 2:
+        return output.classes[1]
+    return np.unique(y)[-1]

@@ -1,0 +1,375 @@
+"""The ``compare`` step and the policy commands: evidence for (or against) a challenger."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain.comparison import Evidence, ModelOutput, compare_models
+from mlflow_retrain.config import RetrainConfig
+from mlflow_retrain.data.io import describe_uri, load_table
+from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.pipeline.steps import now_ms, step_run
+from mlflow_retrain.policy import PromotionPolicy, default_policy
+from mlflow_retrain.registry.lifecycle import alias_version
+from mlflow_retrain.report.markdown import evidence_markdown
+
+__all__ = ["CompareResult", "load_policy", "resolve_version", "run_compare", "set_policy"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """Result of :func:`run_compare`.
+
+    Attributes:
+        model_name: Registered model.
+        challenger_version: The version judged.
+        champion_version: The champion it was compared against (``None``: first deployment).
+        evidence: Metrics, tests and the decision.
+        run_id: The comparison run.
+        data_uri: The rows compared on.
+    """
+
+    model_name: str
+    challenger_version: str
+    champion_version: str | None
+    evidence: Evidence
+    run_id: str
+    data_uri: str
+
+    @property
+    def decision(self) -> str:
+        """``promote``, ``reject`` or ``inconclusive``."""
+        return self.evidence.decision
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form documented in the README."""
+        return {
+            "model_name": self.model_name,
+            "challenger_version": self.challenger_version,
+            "champion_version": self.champion_version,
+            "metrics": [m.to_dict() for m in self.evidence.metrics],
+            "decision": self.evidence.decision,
+            "reason": self.evidence.reason,
+            "n": self.evidence.n,
+            "first_deployment": self.evidence.first_deployment,
+            "data_uri": self.data_uri,
+            "run_id": self.run_id,
+        }
+
+
+def resolve_version(client: MlflowClient, name: str, ref: str) -> ModelVersion:
+    """Return the version ``ref`` (a number or an alias) of model ``name``.
+
+    Raises:
+        InvalidInputError: If the model or the version/alias does not exist.
+    """
+    what = f"version {ref}" if ref.isdigit() else f"version with the alias '{ref}'"
+    try:
+        found = client.get_model_version(name, ref) if ref.isdigit() else alias_version(
+            client, name, ref
+        )  # fmt: skip
+    except MlflowException as err:
+        if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+        found = None
+    if found is None:
+        raise InvalidInputError(
+            f"Registered model '{name}' has no {what}. Check the name, run `mlflow-retrain "
+            "retrain` first, or pass --challenger VERSION."
+        )
+    return found
+
+
+def load_policy(
+    client: MlflowClient, name: str, *, task: str, config_policy: Mapping[str, Any] | None = None
+) -> PromotionPolicy:
+    """The model's stored policy, else the one in ``retrain.yaml``, else the task default.
+
+    Raises:
+        InvalidConfigError: If the stored policy is invalid.
+    """
+    model = client.get_registered_model(name)
+    stored = model.tags.get(lineage.TAG_POLICY)
+    if stored:
+        return PromotionPolicy.from_json(stored)
+    if config_policy:
+        return PromotionPolicy.from_dict({"task": task, **config_policy})
+    return default_policy(task)
+
+
+def set_policy(name: str, policy: PromotionPolicy) -> None:
+    """Store ``policy`` on the registered model (tag ``mlflow_retrain.policy``)."""
+    client = MlflowClient()
+    client.get_registered_model(name)  # a clear error if the model does not exist
+    client.set_registered_model_tag(name, lineage.TAG_POLICY, policy.to_json())
+
+
+def run_compare(
+    model_name: str,
+    *,
+    challenger: str = lineage.ALIAS_CHALLENGER,
+    data: str | None = None,
+    target: str | None = None,
+    config: RetrainConfig | None = None,
+    experiment_name: str | None = None,
+    run_name: str = "compare",
+) -> CompareResult:
+    """Score challenger and champion on the gate split and record the evidence.
+
+    Logs a comparison run (both models' metrics, every test, the decision, a confidence
+    interval figure, the data via ``log_input``) and writes the evidence on the challenger
+    version: decision, the champion version compared against, a compact summary in tags, and
+    a markdown table in the version description. A rejected challenger gets status
+    ``rejected``. Aliases never move here: that is the registry gate's job.
+
+    Args:
+        model_name: Registered model.
+        challenger: Version number or alias of the challenger.
+        data: Rows to compare on (default: the challenger's recorded gate split).
+        target: Label column (default: the challenger's recorded target, then config).
+        config: Settings (its ``policy`` is used when the model stores none).
+        experiment_name: Experiment of the comparison run.
+        run_name: Name of the comparison run.
+
+    Returns:
+        The evidence.
+
+    Raises:
+        InvalidInputError: Unknown model or version, no data, no target, bad data.
+    """
+    config = config or RetrainConfig()
+    client = MlflowClient()
+    chall = resolve_version(client, model_name, challenger)
+    champ = alias_version(client, model_name, lineage.ALIAS_CHAMPION)
+    if champ is not None and str(champ.version) == str(chall.version):
+        raise InvalidInputError(
+            f"Version {chall.version} of '{model_name}' is already the champion. Compare "
+            "another version with --challenger."
+        )
+    tags = chall.tags
+    data_uri = data or tags.get(lineage.TAG_GATE_URI)
+    if not data_uri:
+        raise InvalidInputError(
+            f"Version {chall.version} of '{model_name}' has no recorded gate split (it was not "
+            "trained by `mlflow-retrain retrain`). Pass the rows to compare on with --data."
+        )
+    target = target or tags.get(lineage.TAG_TARGET) or config.target
+    if not target:
+        raise InvalidInputError("No target column: pass --target or set 'target' in retrain.yaml.")
+    with step_run("compare", run_name=run_name, experiment_name=experiment_name) as run_id:
+        frame = load_table(data_uri)
+        if target not in frame.columns:
+            raise InvalidInputError(
+                f"Target column '{target}' is not in the comparison data {describe_uri(data_uri)}."
+                " Pass the right --target or --data."
+            )
+        frame = frame[frame[target].notna()]
+        task = tags.get(lineage.TAG_TASK) or _guess_task(frame[target])
+        policy = load_policy(client, model_name, task=task, config_policy=config.policy)
+        X, y = frame.drop(columns=[target]), frame[target].to_numpy()
+        out_chall = _score(model_name, chall, X, task)
+        out_champ = None if champ is None else _score(model_name, champ, X, task)
+        evidence = compare_models(y, out_chall, out_champ, policy=policy)
+        champion_version = None if champ is None else str(champ.version)
+        result = CompareResult(
+            model_name=model_name,
+            challenger_version=str(chall.version),
+            champion_version=champion_version,
+            evidence=evidence,
+            run_id=run_id,
+            data_uri=data_uri,
+        )
+        _log_comparison(client, result, frame, target=target, policy=policy)
+    _write_evidence(client, result, data_digest=_digest(frame))
+    return result
+
+
+def _guess_task(y: pd.Series) -> str:
+    from mlflow_retrain.tuning.metrics import infer_task
+
+    return infer_task(y)
+
+
+def _score(name: str, version: ModelVersion, X: pd.DataFrame, task: str) -> ModelOutput:
+    uri = f"models:/{name}/{version.version}"
+    try:
+        model: Any = mlflow.sklearn.load_model(uri)
+    except MlflowException:
+        model = mlflow.pyfunc.load_model(uri)  # not a scikit-learn model: labels only
+    predictions = np.asarray(model.predict(X))
+    if task == "classification" and hasattr(model, "predict_proba"):
+        return ModelOutput(
+            predictions=predictions,
+            scores=np.asarray(model.predict_proba(X), dtype=float),
+            classes=np.asarray(model.classes_),
+        )
+    return ModelOutput(predictions=predictions)
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    from mlflow.data.pandas_dataset import from_pandas
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return str(from_pandas(frame).digest)
+
+
+def _log_comparison(
+    client: MlflowClient,
+    result: CompareResult,
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    policy: PromotionPolicy,
+) -> None:
+    from mlflow.data.pandas_dataset import from_pandas
+
+    evidence = result.evidence
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        dataset = from_pandas(
+            frame, source=lineage.dataset_source(result.data_uri), name="gate", targets=target
+        )
+        mlflow.log_input(dataset, context=lineage.CONTEXT_GATE)
+    stamp = now_ms()
+    metrics: list[Metric] = []
+    for m in evidence.metrics:
+        values = {
+            f"challenger.{m.name}": m.challenger,
+            f"champion.{m.name}": m.champion,
+            f"difference.{m.name}": m.difference,
+            f"ci_low.{m.name}": m.ci_low,
+            f"ci_high.{m.name}": m.ci_high,
+            f"p_value.{m.name}": m.p_value,
+        }
+        metrics += [
+            Metric(k, float(v), stamp, 0)
+            for k, v in values.items()
+            if v is not None and math.isfinite(v)
+        ]
+    client.log_batch(
+        result.run_id,
+        metrics=metrics,
+        params=[
+            Param("model_name", result.model_name),
+            Param("challenger_version", result.challenger_version),
+            Param("champion_version", result.champion_version or "none"),
+            Param("data_uri", describe_uri(result.data_uri)),
+            Param("target", target),
+            Param("policy", lineage.truncate_tag(policy.to_json(), 6000)),
+        ],
+        tags=[
+            RunTag(lineage.TAG_DECISION, evidence.decision),
+            RunTag(lineage.TAG_EVIDENCE_BASELINE, result.champion_version or "none"),
+        ],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        payload = {**result.to_dict(), "tests": [
+            m.result.to_dict() if m.result else None for m in evidence.metrics
+        ]}  # fmt: skip
+        (folder / "evidence.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        (folder / "evidence.md").write_text(
+            evidence_markdown(
+                evidence,
+                challenger_version=result.challenger_version,
+                champion_version=result.champion_version,
+                run_id=result.run_id,
+            ),
+            encoding="utf-8",
+        )
+        figure = _interval_figure(evidence)
+        if figure is not None:
+            (folder / "differences.png").write_bytes(figure)
+        mlflow.log_artifacts(str(folder), artifact_path="comparison")
+
+
+def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest: str) -> None:
+    evidence = result.evidence
+    name, version = result.model_name, result.challenger_version
+    summary = [
+        {
+            "metric": m.name,
+            "diff": _round(m.difference),
+            "ci": [_round(m.ci_low), _round(m.ci_high)],
+            "p": _round(m.p_value_adjusted),
+            "passed": m.passed,
+        }
+        for m in evidence.metrics
+    ]
+    tags = {
+        lineage.TAG_DECISION: evidence.decision,
+        lineage.TAG_EVIDENCE_BASELINE: result.champion_version or "none",
+        lineage.TAG_EVIDENCE_RUN: result.run_id,
+        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
+        lineage.TAG_EVIDENCE_SUMMARY: lineage.truncate_tag(json.dumps(summary)),
+        lineage.TAG_EVIDENCE_DATA_DIGEST: data_digest,
+    }
+    if evidence.decision == "reject":
+        tags[lineage.TAG_STATUS] = lineage.STATUS_REJECTED
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.update_model_version(
+        name,
+        version,
+        description=evidence_markdown(
+            evidence,
+            challenger_version=version,
+            champion_version=result.champion_version,
+            run_id=result.run_id,
+        ),
+    )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(f"{value:.4g}")
+
+
+def _interval_figure(evidence: Evidence) -> bytes | None:
+    rows = [m for m in evidence.metrics if m.ci_low is not None and m.ci_high is not None]
+    if not rows:
+        return None
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 1.2 + 0.6 * len(rows)), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for i, m in enumerate(rows):
+        assert m.ci_low is not None
+        assert m.ci_high is not None
+        assert m.difference is not None
+        colour = "#2e7d32" if m.passed else "#c62828"
+        axes.plot([m.ci_low, m.ci_high], [i, i], color=colour, linewidth=3)
+        axes.plot([m.difference], [i], "o", color=colour)
+    axes.axvline(0, color="grey", linewidth=1)
+    axes.set_yticks(range(len(rows)), [f"{m.name} ({m.role})" for m in rows])
+    axes.set_xlabel("challenger - champion (interval: one-sided bounds at alpha)")
+    axes.set_title(f"Decision: {evidence.decision}")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

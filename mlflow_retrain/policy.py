@@ -1,0 +1,308 @@
+"""The promotion policy: which metrics must improve, by how much, with which test.
+
+Stored as JSON in the registered-model tag ``mlflow_retrain.policy`` (``mlflow-retrain policy
+set``), or given under ``policy:`` in ``retrain.yaml``. A model without one gets
+:func:`default_policy` for its task, so models registered outside this tool can be compared
+too. Pure: no mlflow import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mlflow_retrain.exceptions import InvalidConfigError
+
+__all__ = [
+    "DEFAULT_TESTS",
+    "GREATER_IS_BETTER",
+    "GuardrailRule",
+    "MetricRule",
+    "PromotionPolicy",
+    "default_policy",
+]
+
+TestName = Literal["mcnemar", "delong", "bootstrap", "t", "wilcoxon", "diebold-mariano"]
+
+#: Metrics the comparison computes, and whether higher is better.
+GREATER_IS_BETTER: dict[str, bool] = {
+    "accuracy": True,
+    "roc_auc": True,
+    "f1": True,
+    "log_loss": False,
+    "brier": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
+CLASSIFICATION_METRICS = ("accuracy", "roc_auc", "f1", "log_loss", "brier")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+
+#: The test each metric uses unless the policy names another.
+DEFAULT_TESTS: dict[str, TestName] = {
+    "accuracy": "mcnemar",
+    "roc_auc": "delong",
+    "f1": "bootstrap",
+    "log_loss": "t",
+    "brier": "t",
+    "rmse": "t",
+    "mae": "t",
+    "r2": "bootstrap",
+}
+#: Tests that work on per-row losses (metric must be a mean of per-row values).
+_LOSS_TESTS = {"t", "wilcoxon", "diebold-mariano"}
+_PER_ROW = {"accuracy", "log_loss", "brier", "rmse", "mae"}
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    """A primary metric the challenger must improve.
+
+    Attributes:
+        metric: Metric name (``roc_auc``, ``accuracy``, ``f1``, ``log_loss``, ``brier``,
+            ``rmse``, ``mae``, ``r2``).
+        test: The paired test; default by metric (see ``DEFAULT_TESTS``).
+        min_improvement: Practical significance margin in the metric's units: the one-sided
+            confidence bound of the improvement must exceed it.
+    """
+
+    metric: str
+    test: TestName | None = None
+    min_improvement: float = 0.0
+
+    @property
+    def test_name(self) -> TestName:
+        """The test actually used."""
+        return self.test or DEFAULT_TESTS[self.metric]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {"metric": self.metric, "test": self.test_name,
+                "min_improvement": self.min_improvement}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GuardrailRule:
+    """A metric the challenger must not make worse by more than ``margin`` (non-inferiority).
+
+    Attributes:
+        metric: Metric name.
+        margin: Largest tolerated loss in the metric's units (> 0).
+        test: The paired test; default by metric.
+    """
+
+    metric: str
+    margin: float
+    test: TestName | None = None
+
+    @property
+    def test_name(self) -> TestName:
+        """The test actually used."""
+        return self.test or DEFAULT_TESTS[self.metric]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {"metric": self.metric, "margin": self.margin, "test": self.test_name}
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """When a challenger may replace the champion.
+
+    Promote when every primary metric improves significantly (one-sided, Holm-adjusted across
+    the primary metrics at ``alpha``) and by more than its ``min_improvement``, and every
+    guardrail passes its non-inferiority test. Reject when a primary metric is significantly
+    worse, or a guardrail is significantly worse than its margin allows. Otherwise the
+    evidence is inconclusive. With no champion, the challenger must reach every ``floor``.
+
+    Attributes:
+        task: ``classification`` or ``regression``.
+        primary: Metrics that must improve.
+        guardrails: Metrics that must not get worse beyond a margin.
+        alpha: Family-wise significance level.
+        floor: First-deployment floor per metric (minimum for higher-is-better metrics,
+            maximum for losses).
+        mode: ``offline`` (the ``compare`` step), ``shadow``, or ``both``.
+        max_evidence_age_days: Evidence older than this no longer permits a promotion.
+        n_resamples: Bootstrap resamples.
+        random_state: Seed of the bootstrap.
+    """
+
+    task: Literal["classification", "regression"]
+    primary: tuple[MetricRule, ...]
+    guardrails: tuple[GuardrailRule, ...] = ()
+    alpha: float = 0.05
+    floor: Mapping[str, float] = field(default_factory=dict)
+    mode: Literal["offline", "shadow", "both"] = "offline"
+    max_evidence_age_days: float = 30.0
+    n_resamples: int = 2000
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        allowed = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        if not self.primary:
+            raise InvalidConfigError("The policy needs at least one primary metric.")
+        rules: list[MetricRule | GuardrailRule] = [*self.primary, *self.guardrails]
+        for rule in rules:
+            if rule.metric not in allowed:
+                raise InvalidConfigError(
+                    f"Policy metric '{rule.metric}' does not fit a {self.task} model; use one "
+                    f"of {', '.join(allowed)}."
+                )
+            if rule.test_name in _LOSS_TESTS and rule.metric not in _PER_ROW:
+                raise InvalidConfigError(
+                    f"Policy test '{rule.test_name}' needs a per-row metric, and "
+                    f"'{rule.metric}' is not one; use test 'bootstrap'."
+                )
+        for rule in self.guardrails:
+            if rule.margin <= 0:
+                raise InvalidConfigError(
+                    f"Guardrail '{rule.metric}' needs a margin > 0, got {rule.margin!r}."
+                )
+        for name in self.floor:
+            if name not in allowed:
+                raise InvalidConfigError(
+                    f"Policy floor '{name}' does not fit a {self.task} model; use one of "
+                    f"{', '.join(allowed)}."
+                )
+        if not 0 < self.alpha < 0.5:
+            raise InvalidConfigError(f"Policy alpha must be in (0, 0.5), got {self.alpha!r}.")
+        if self.n_resamples < 200:
+            raise InvalidConfigError(
+                f"Policy n_resamples must be at least 200, got {self.n_resamples}."
+            )
+        if self.max_evidence_age_days <= 0:
+            raise InvalidConfigError("Policy max_evidence_age_days must be > 0.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form (what the ``mlflow_retrain.policy`` tag holds)."""
+        return {
+            "task": self.task,
+            "primary": [r.to_dict() for r in self.primary],
+            "guardrails": [r.to_dict() for r in self.guardrails],
+            "alpha": self.alpha,
+            "floor": dict(self.floor),
+            "mode": self.mode,
+            "max_evidence_age_days": self.max_evidence_age_days,
+            "n_resamples": self.n_resamples,
+            "random_state": self.random_state,
+        }
+
+    def to_json(self) -> str:
+        """Serialise for the registered-model tag."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PromotionPolicy:
+        """Build and validate a policy from plain data.
+
+        Raises:
+            InvalidConfigError: If a key is unknown or a value is invalid.
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidConfigError(
+                f"A policy must be a mapping, got {type(data).__name__}. See the README's "
+                "policy section."
+            )
+        known = {
+            "task", "primary", "guardrails", "alpha", "floor", "mode",
+            "max_evidence_age_days", "n_resamples", "random_state",
+        }  # fmt: skip
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidConfigError(
+                f"Unknown policy key '{unknown[0]}'. Known keys: {', '.join(sorted(known))}."
+            )
+        try:
+            task = data.get("task", "classification")
+            if task not in ("classification", "regression"):
+                raise InvalidConfigError(
+                    f"Policy task must be classification or regression, got {task!r}."
+                )
+            primary = tuple(
+                _rule(MetricRule, item, "primary") for item in data.get("primary") or []
+            )
+            guardrails = tuple(
+                _rule(GuardrailRule, item, "guardrails") for item in data.get("guardrails") or []
+            )
+            base = default_policy(task)
+            return cls(
+                task=task,
+                primary=primary or base.primary,
+                guardrails=guardrails,
+                alpha=float(data.get("alpha", base.alpha)),
+                floor={str(k): float(v) for k, v in (data.get("floor") or {}).items()},
+                mode=_choice(data.get("mode", "offline"), ("offline", "shadow", "both"), "mode"),
+                max_evidence_age_days=float(data.get("max_evidence_age_days", 30.0)),
+                n_resamples=int(data.get("n_resamples", 2000)),
+                random_state=int(data.get("random_state", 0)),
+            )
+        except (TypeError, ValueError) as err:
+            if isinstance(err, InvalidConfigError):
+                raise
+            raise InvalidConfigError(f"Invalid policy value: {err}. Fix the policy.") from err
+
+    @classmethod
+    def from_json(cls, text: str) -> PromotionPolicy:
+        """Parse the registered-model tag.
+
+        Raises:
+            InvalidConfigError: If the text is not JSON or not a valid policy.
+        """
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InvalidConfigError(
+                f"The stored policy is not valid JSON ({err.msg}). Set it again with "
+                "`mlflow-retrain policy set`."
+            ) from err
+        return cls.from_dict(data)
+
+
+def default_policy(task: str) -> PromotionPolicy:
+    """The policy used when a model has none: the task's usual metric at alpha 0.05.
+
+    Classification: ROC AUC must improve (DeLong); regression: RMSE must improve (paired t on
+    squared errors). No guardrails, no floor.
+    """
+    if task == "regression":
+        return PromotionPolicy(task="regression", primary=(MetricRule("rmse"),))
+    return PromotionPolicy(task="classification", primary=(MetricRule("roc_auc"),))
+
+
+def _rule(cls: type[Any], item: Any, section: str) -> Any:
+    if isinstance(item, str):
+        item = {"metric": item}
+    if not isinstance(item, Mapping) or "metric" not in item:
+        raise InvalidConfigError(f"Each policy {section} entry needs a 'metric', got {item!r}.")
+    fields = {"metric", "test", "min_improvement"} if cls is MetricRule else {
+        "metric", "test", "margin"
+    }  # fmt: skip
+    unknown = sorted(set(item) - fields)
+    if unknown:
+        raise InvalidConfigError(
+            f"Unknown key '{unknown[0]}' in policy {section} entry; use "
+            f"{', '.join(sorted(fields))}."
+        )
+    metric = str(item["metric"])
+    if metric not in GREATER_IS_BETTER:
+        raise InvalidConfigError(
+            f"Unknown policy metric '{metric}'; use one of {', '.join(GREATER_IS_BETTER)}."
+        )
+    test = item.get("test") or DEFAULT_TESTS[metric]
+    _choice(test, (*DEFAULT_TESTS.values(), "wilcoxon", "diebold-mariano"), "test")
+    if cls is MetricRule:
+        return MetricRule(metric, test, float(item.get("min_improvement", 0.0)))
+    if "margin" not in item:
+        raise InvalidConfigError(f"Guardrail '{metric}' needs a 'margin'.")
+    return GuardrailRule(metric, float(item["margin"]), test)
+
+
+def _choice(value: Any, allowed: tuple[str, ...], key: str) -> Any:
+    if value not in allowed:
+        raise InvalidConfigError(
+            f"Policy {key} must be one of {', '.join(sorted(set(allowed)))}, got {value!r}."
+        )
+    return value

@@ -1,0 +1,136 @@
+"""The comparison's decision rule on outputs of known quality (pure, no MLflow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlflow_retrain.comparison import ModelOutput, compare_models, metric_value
+from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.policy import PromotionPolicy, default_policy
+
+N = 3000
+
+
+def _scores(y: np.ndarray, signal: float, rng: np.random.Generator) -> ModelOutput:
+    latent = signal * (2 * y - 1) + rng.normal(size=len(y))
+    p = 1 / (1 + np.exp(-latent))
+    scores = np.column_stack([1 - p, p])
+    return ModelOutput(predictions=(p > 0.5).astype(int), scores=scores, classes=np.array([0, 1]))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+@pytest.fixture
+def y(rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, 2, N)
+
+
+def test_a_clearly_better_challenger_is_promoted(y, rng) -> None:
+    evidence = compare_models(
+        y, _scores(y, 1.5, rng), _scores(y, 0.8, rng), policy=default_policy("classification")
+    )
+
+    assert evidence.decision == "promote"
+    (auc,) = evidence.metrics
+    assert auc.passed
+    assert auc.ci_low > 0
+    assert auc.difference == pytest.approx(auc.challenger - auc.champion)
+
+
+def test_a_clearly_worse_challenger_is_rejected(y, rng) -> None:
+    evidence = compare_models(
+        y, _scores(y, 0.5, rng), _scores(y, 1.2, rng), policy=default_policy("classification")
+    )
+
+    assert evidence.decision == "reject"
+    assert "significantly worse on roc_auc" in evidence.reason
+
+
+def test_an_equal_challenger_is_inconclusive(y, rng) -> None:
+    evidence = compare_models(
+        y, _scores(y, 1.0, rng), _scores(y, 1.0, rng), policy=default_policy("classification")
+    )
+
+    assert evidence.decision == "inconclusive"
+    assert "No significant improvement" in evidence.reason
+
+
+def test_min_improvement_demands_practical_significance(y, rng) -> None:
+    policy = PromotionPolicy.from_dict({"primary": [{"metric": "roc_auc",
+                                                     "min_improvement": 0.2}]})  # fmt: skip
+
+    evidence = compare_models(y, _scores(y, 1.5, rng), _scores(y, 0.8, rng), policy=policy)
+
+    assert evidence.decision == "inconclusive"
+
+
+def test_a_broken_guardrail_rejects_even_a_better_primary(y, rng) -> None:
+    better = _scores(y, 1.5, rng)
+    # Same labels, but certain of every one: right as often, far worse calibrated.
+    hard = np.column_stack([1 - better.predictions, better.predictions]).astype(float)
+    overconfident = ModelOutput(
+        predictions=better.predictions, scores=np.clip(hard, 1e-4, 1 - 1e-4),
+        classes=better.classes,
+    )  # fmt: skip
+    policy = PromotionPolicy.from_dict(
+        {"primary": ["accuracy"], "guardrails": [{"metric": "log_loss", "margin": 0.01}]}
+    )
+
+    evidence = compare_models(y, overconfident, _scores(y, 1.4, rng), policy=policy)
+
+    assert evidence.decision == "reject"
+    assert "log_loss guardrail" in evidence.reason
+
+
+def test_holm_adjusts_across_primary_metrics(y, rng) -> None:
+    policy = PromotionPolicy.from_dict({"primary": ["roc_auc", "accuracy"]})
+
+    evidence = compare_models(y, _scores(y, 1.5, rng), _scores(y, 0.8, rng), policy=policy)
+
+    raw = sorted(m.p_value for m in evidence.metrics)
+    adjusted = sorted(m.p_value_adjusted for m in evidence.metrics)
+    assert adjusted[0] == pytest.approx(min(1.0, 2 * raw[0]))
+    assert evidence.decision == "promote"
+
+
+def test_regression_rmse_interval_is_in_rmse_units(rng) -> None:
+    y = rng.normal(size=N)
+    good = ModelOutput(predictions=y + rng.normal(scale=0.5, size=N))
+    bad = ModelOutput(predictions=y + rng.normal(scale=0.7, size=N))
+
+    evidence = compare_models(y, good, bad, policy=default_policy("regression"))
+
+    (rmse,) = evidence.metrics
+    assert evidence.decision == "promote"
+    assert rmse.ci_low < rmse.difference < rmse.ci_high < 0
+    assert rmse.difference == pytest.approx(-0.2, abs=0.03)
+
+
+def test_first_deployment_uses_the_floor(y, rng) -> None:
+    policy = PromotionPolicy.from_dict({"floor": {"roc_auc": 0.99}})
+
+    evidence = compare_models(y, _scores(y, 1.0, rng), None, policy=policy)
+
+    assert evidence.first_deployment
+    assert evidence.decision == "reject"
+    assert "misses the policy floor 0.99" in evidence.reason
+    promoted = compare_models(
+        y, _scores(y, 1.0, rng), None, policy=default_policy("classification")
+    )
+    assert promoted.decision == "promote"
+
+
+def test_outputs_must_match_the_rows(y, rng) -> None:
+    short = ModelOutput(predictions=np.zeros(10))
+
+    with pytest.raises(InvalidInputError, match=r"gave 10 predictions for 3000 rows"):
+        compare_models(y, short, _scores(y, 1.0, rng), policy=default_policy("classification"))
+
+
+def test_probability_metrics_need_probabilities(y) -> None:
+    with pytest.raises(InvalidInputError, match=r"needs class probabilities"):
+        metric_value("roc_auc", y, ModelOutput(predictions=y))

@@ -1,0 +1,62 @@
+"""The promotion policy: parsing, validation, defaults, JSON round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlflow_retrain.exceptions import InvalidConfigError
+from mlflow_retrain.policy import GuardrailRule, MetricRule, PromotionPolicy, default_policy
+
+
+def test_defaults_follow_the_task() -> None:
+    assert default_policy("classification").primary == (MetricRule("roc_auc"),)
+    assert default_policy("regression").primary == (MetricRule("rmse"),)
+    assert default_policy("classification").primary[0].test_name == "delong"
+    assert default_policy("regression").primary[0].test_name == "t"
+
+
+def test_a_full_policy_round_trips_through_json() -> None:
+    policy = PromotionPolicy.from_dict(
+        {
+            "task": "classification",
+            "primary": [{"metric": "roc_auc", "min_improvement": 0.01}, "accuracy"],
+            "guardrails": [{"metric": "log_loss", "margin": 0.02}],
+            "alpha": 0.01,
+            "floor": {"roc_auc": 0.7},
+            "mode": "both",
+        }
+    )
+
+    again = PromotionPolicy.from_json(policy.to_json())
+
+    assert again == policy
+    assert again.primary[1] == MetricRule("accuracy", "mcnemar")
+    assert again.guardrails == (GuardrailRule("log_loss", 0.02, "t"),)
+    assert again.floor == {"roc_auc": 0.7}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"primary": ["rmse"]}, r"Policy metric 'rmse' does not fit a classification model"),
+        ({"primary": ["auc"]}, r"Unknown policy metric 'auc'"),
+        ({"primary": [{"metric": "f1", "test": "t"}]}, r"needs a per-row metric"),
+        ({"guardrails": [{"metric": "log_loss"}]}, r"Guardrail 'log_loss' needs a 'margin'"),
+        ({"guardrails": [{"metric": "log_loss", "margin": 0}]}, r"needs a margin > 0"),
+        ({"alpha": 0.7}, r"alpha must be in \(0, 0.5\)"),
+        ({"mode": "live"}, r"Policy mode must be one of"),
+        ({"primary": [{"metric": "roc_auc", "tset": "delong"}]}, r"Unknown key 'tset'"),
+        ({"primry": []}, r"Unknown policy key 'primry'"),
+        ({"task": "ranking"}, r"task must be classification or regression"),
+        ({"n_resamples": 10}, r"n_resamples must be at least 200"),
+        ({"floor": {"rmse": 1.0}}, r"Policy floor 'rmse' does not fit"),
+    ],
+)
+def test_invalid_policies_say_what_to_fix(data: dict, message: str) -> None:
+    with pytest.raises(InvalidConfigError, match=message):
+        PromotionPolicy.from_dict(data)
+
+
+def test_stored_policy_that_is_not_json_is_a_clear_error() -> None:
+    with pytest.raises(InvalidConfigError, match=r"not valid JSON .*policy set"):
+        PromotionPolicy.from_json("{oops")
