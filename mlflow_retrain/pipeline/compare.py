@@ -200,7 +200,10 @@ def run_compare(
             run_id=run_id,
             data_uri=data_uri,
         )
-        _log_comparison(client, result, frame, target=target, policy=policy)
+        outputs = {f"challenger v{chall.version}": out_chall}
+        if out_champ is not None and champ is not None:
+            outputs[f"champion v{champ.version}"] = out_champ
+        _log_comparison(client, result, frame, target=target, policy=policy, outputs=outputs)
     _write_evidence(client, result, data_digest=_digest(frame))
     return result
 
@@ -242,6 +245,7 @@ def _log_comparison(
     *,
     target: str,
     policy: PromotionPolicy,
+    outputs: Mapping[str, ModelOutput],
 ) -> None:
     from mlflow.data.pandas_dataset import from_pandas
 
@@ -302,6 +306,10 @@ def _log_comparison(
         figure = _interval_figure(evidence)
         if figure is not None:
             (folder / "differences.png").write_bytes(figure)
+        curves = _curves_figure(frame[target].to_numpy(), outputs, task=policy.task)
+        if curves is not None:
+            name = "roc.png" if policy.task == "classification" else "residuals.png"
+            (folder / name).write_bytes(curves)
         mlflow.log_artifacts(str(folder), artifact_path="comparison")
 
 
@@ -369,6 +377,50 @@ def _interval_figure(evidence: Evidence) -> bytes | None:
     axes.set_yticks(range(len(rows)), [f"{m.name} ({m.role})" for m in rows])
     axes.set_xlabel("challenger - champion (interval: one-sided bounds at alpha)")
     axes.set_title(f"Decision: {evidence.decision}")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _curves_figure(
+    y: np.ndarray, outputs: Mapping[str, ModelOutput], *, task: str
+) -> bytes | None:
+    """ROC curves (binary classification) or residual distributions (regression)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from sklearn.metrics import roc_curve
+
+    figure = Figure(figsize=(6.5, 4.5), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    drawn = False
+    for label, output in outputs.items():
+        if task == "classification":
+            if output.scores is None or output.classes is None or output.scores.shape[1] != 2:
+                continue
+            fpr, tpr, _ = roc_curve(y == output.classes[1], output.scores[:, 1])
+            axes.plot(fpr, tpr, label=label)
+            drawn = True
+        else:
+            residuals = np.asarray(output.predictions, dtype=float) - y.astype(float)
+            axes.hist(residuals, bins=50, histtype="step", density=True, label=label)
+            drawn = True
+    if not drawn:
+        return None
+    if task == "classification":
+        axes.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
+        axes.set_xlabel("false positive rate")
+        axes.set_ylabel("true positive rate")
+        axes.set_title("ROC on the comparison rows")
+    else:
+        axes.axvline(0, color="grey", linewidth=0.8)
+        axes.set_xlabel("prediction - actual")
+        axes.set_ylabel("density")
+        axes.set_title("Residuals on the comparison rows")
+    axes.legend()
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

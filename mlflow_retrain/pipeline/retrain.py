@@ -27,6 +27,7 @@ from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
 from mlflow_retrain.pipeline.steps import flatten, now_ms, step_run
+from mlflow_retrain.policy import PromotionPolicy
 from mlflow_retrain.registry.lifecycle import find_version, register_challenger
 from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
 from mlflow_retrain.tuning.objective import WINDOW_FRACTION_PARAM, most_recent
@@ -170,6 +171,8 @@ def run_retrain(
         data = load_table(train)
         validate_reference(data, name="training data")
         prepared = prepare_data(data, target=target, timestamp=timestamp, config=config)
+        if config.policy:  # fail on a bad policy now, not after the tuning
+            PromotionPolicy.from_dict({"task": prepared.task, **config.policy})
         tuning = config.tuning
         study_name = tuning.study_name or f"retrain-{run_id}"
         with contextlib.ExitStack() as stack:
@@ -401,6 +404,11 @@ def _record_retrain(
     key = (lineage.TAG_PIPELINE_RUN, pipeline_run_id) if pipeline_run_id else (
         lineage.TAG_TRAINING_RUN, run_id
     )  # fmt: skip
+    policy = (
+        PromotionPolicy.from_dict({"task": prepared.task, **config.policy})
+        if config.policy
+        else None
+    )
     version = register_challenger(
         client,
         model_name,
@@ -409,6 +417,9 @@ def _record_retrain(
         tags=tags,
         idempotency_key=key,
     )
+    if policy is not None:
+        # `policy:` in retrain.yaml is the model's policy from now on (as `policy set`).
+        client.set_registered_model_tag(model_name, lineage.TAG_POLICY, policy.to_json())
     return RetrainResult(
         model_name=model_name,
         version=version.version,

@@ -124,7 +124,10 @@ def test_decision_follows_the_evidence(
     assert "challenger.roc_auc" in run.data.metrics
     assert "champion.roc_auc" in run.data.metrics
     files = {a.path for a in client.list_artifacts(run.info.run_id, "comparison")}
-    assert {"comparison/evidence.json", "comparison/differences.png"} <= files
+    assert {
+        "comparison/evidence.json", "comparison/evidence.md",
+        "comparison/differences.png", "comparison/roc.png",
+    } <= files  # fmt: skip
     # The compare step never moves aliases; that is the registry gate's job.
     champion = client.get_model_version_by_alias(MODEL, lineage.ALIAS_CHAMPION)
     assert str(champion.version) == registry["champion"]

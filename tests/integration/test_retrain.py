@@ -378,3 +378,45 @@ def test_tune_worker_refuses_an_unknown_study(tmp_path: Path) -> None:
 
     assert code == 1
     assert "Optuna study 'nope' does not exist" in stderr
+
+
+def test_a_policy_in_retrain_yaml_is_stored_on_the_model(
+    tracking_uri: str, train_csv: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "retrain.yaml"
+    config.write_text(
+        "target: default\ntuning: {n_trials: 2}\n"
+        "policy:\n  primary: [{metric: roc_auc, min_improvement: 0.01}]\n"
+    )
+
+    code, _, stderr = _invoke(
+        "retrain", "--train", str(train_csv), "--model", MODEL, "--config", str(config)
+    )
+
+    assert code == 0, stderr
+    stored = MlflowClient(tracking_uri).get_registered_model(MODEL).tags[lineage.TAG_POLICY]
+    assert json.loads(stored)["primary"][0]["min_improvement"] == 0.01
+
+
+def test_an_invalid_policy_fails_before_tuning(
+    tracking_uri: str, train_csv: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "retrain.yaml"
+    config.write_text("target: default\npolicy:\n  primary: [rmse]\n")
+
+    code, _, stderr = _invoke(
+        "retrain", "--train", str(train_csv), "--model", MODEL, "--config", str(config)
+    )
+
+    assert code == 2
+    assert "Policy metric 'rmse' does not fit a classification model" in stderr
+    client = MlflowClient(tracking_uri)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "FAILED"
+    assert (
+        client.search_runs(
+            [run.info.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'",
+        )
+        == []
+    )
