@@ -30,6 +30,7 @@ from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.pipeline.steps import now_ms, step_run
 from mlflow_retrain.policy import PromotionPolicy, default_policy
 from mlflow_retrain.registry.lifecycle import alias_version
+from mlflow_retrain.report.figures import plot_comparison_curves, plot_differences
 from mlflow_retrain.report.markdown import evidence_markdown
 
 __all__ = ["CompareResult", "load_policy", "resolve_version", "run_compare", "set_policy"]
@@ -303,10 +304,10 @@ def _log_comparison(
             ),
             encoding="utf-8",
         )
-        figure = _interval_figure(evidence)
+        figure = plot_differences(evidence)
         if figure is not None:
             (folder / "differences.png").write_bytes(figure)
-        curves = _curves_figure(frame[target].to_numpy(), outputs, task=policy.task)
+        curves = plot_comparison_curves(frame[target].to_numpy(), outputs, task=policy.task)
         if curves is not None:
             name = "roc.png" if policy.task == "classification" else "residuals.png"
             (folder / name).write_bytes(curves)
@@ -352,76 +353,3 @@ def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest:
 
 def _round(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(f"{value:.4g}")
-
-
-def _interval_figure(evidence: Evidence) -> bytes | None:
-    rows = [m for m in evidence.metrics if m.ci_low is not None and m.ci_high is not None]
-    if not rows:
-        return None
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7, 1.2 + 0.6 * len(rows)), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for i, m in enumerate(rows):
-        assert m.ci_low is not None
-        assert m.ci_high is not None
-        assert m.difference is not None
-        colour = "#2e7d32" if m.passed else "#c62828"
-        axes.plot([m.ci_low, m.ci_high], [i, i], color=colour, linewidth=3)
-        axes.plot([m.difference], [i], "o", color=colour)
-    axes.axvline(0, color="grey", linewidth=1)
-    axes.set_yticks(range(len(rows)), [f"{m.name} ({m.role})" for m in rows])
-    axes.set_xlabel("challenger - champion (interval: one-sided bounds at alpha)")
-    axes.set_title(f"Decision: {evidence.decision}")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def _curves_figure(
-    y: np.ndarray, outputs: Mapping[str, ModelOutput], *, task: str
-) -> bytes | None:
-    """ROC curves (binary classification) or residual distributions (regression)."""
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from sklearn.metrics import roc_curve
-
-    figure = Figure(figsize=(6.5, 4.5), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    drawn = False
-    for label, output in outputs.items():
-        if task == "classification":
-            if output.scores is None or output.classes is None or output.scores.shape[1] != 2:
-                continue
-            fpr, tpr, _ = roc_curve(y == output.classes[1], output.scores[:, 1])
-            axes.plot(fpr, tpr, label=label)
-            drawn = True
-        else:
-            residuals = np.asarray(output.predictions, dtype=float) - y.astype(float)
-            axes.hist(residuals, bins=50, histtype="step", density=True, label=label)
-            drawn = True
-    if not drawn:
-        return None
-    if task == "classification":
-        axes.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
-        axes.set_xlabel("false positive rate")
-        axes.set_ylabel("true positive rate")
-        axes.set_title("ROC on the comparison rows")
-    else:
-        axes.axvline(0, color="grey", linewidth=0.8)
-        axes.set_xlabel("prediction - actual")
-        axes.set_ylabel("density")
-        axes.set_title("Residuals on the comparison rows")
-    axes.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()

@@ -19,11 +19,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from mlflow_retrain.comparison import Evidence, ModelOutput
 from mlflow_retrain.drift.profile import OTHER_LEVEL, NumericSummary
 from mlflow_retrain.drift.report import FeatureDrift
 from mlflow_retrain.report.html import format_number, format_pvalue
 
-__all__ = ["plot_categorical_drift", "plot_numeric_drift"]
+__all__ = [
+    "plot_categorical_drift",
+    "plot_comparison_curves",
+    "plot_differences",
+    "plot_numeric_drift",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -406,3 +412,64 @@ def _no_data(ax: Axes) -> None:
     ax.text(0.5, 0.5, "no non-missing values", ha="center", va="center", transform=ax.transAxes)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+# Comparison figures (the compare step).
+
+
+def plot_differences(evidence: Evidence) -> bytes | None:
+    """The challenger-minus-champion difference of each metric with its interval (PNG)."""
+    rows = [m for m in evidence.metrics if m.ci_low is not None and m.ci_high is not None]
+    if not rows:
+        return None
+    figure = _new_figure()
+    figure.set_size_inches(7, 1.2 + 0.6 * len(rows))
+    axes = figure.add_subplot()
+    for i, m in enumerate(rows):
+        assert m.ci_low is not None
+        assert m.ci_high is not None
+        assert m.difference is not None
+        colour = "#2e7d32" if m.passed else "#c62828"
+        axes.plot([m.ci_low, m.ci_high], [i, i], color=colour, linewidth=3)
+        axes.plot([m.difference], [i], "o", color=colour)
+    axes.axvline(0, color="grey", linewidth=1)
+    axes.set_yticks(range(len(rows)), [f"{m.name} ({m.role})" for m in rows])
+    axes.set_xlabel("challenger - champion (interval: one-sided bounds at alpha)")
+    axes.set_title(f"Decision: {evidence.decision}")
+    return _to_png(figure)
+
+
+def plot_comparison_curves(
+    y: np.ndarray, outputs: Mapping[str, ModelOutput], *, task: str
+) -> bytes | None:
+    """ROC curves (binary classification) or residual distributions (regression)."""
+    from sklearn.metrics import roc_curve
+
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    drawn = False
+    for label, output in outputs.items():
+        if task == "classification":
+            if output.scores is None or output.classes is None or output.scores.shape[1] != 2:
+                continue
+            fpr, tpr, _ = roc_curve(y == output.classes[1], output.scores[:, 1])
+            axes.plot(fpr, tpr, label=label)
+            drawn = True
+        else:
+            residuals = np.asarray(output.predictions, dtype=float) - y.astype(float)
+            axes.hist(residuals, bins=50, histtype="step", density=True, label=label)
+            drawn = True
+    if not drawn:
+        return None
+    if task == "classification":
+        axes.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
+        axes.set_xlabel("false positive rate")
+        axes.set_ylabel("true positive rate")
+        axes.set_title("ROC on the comparison rows")
+    else:
+        axes.axvline(0, color="grey", linewidth=0.8)
+        axes.set_xlabel("prediction - actual")
+        axes.set_ylabel("density")
+        axes.set_title("Residuals on the comparison rows")
+    axes.legend()
+    return _to_png(figure)
