@@ -51,6 +51,7 @@ __all__ = [
     "TAG_FAILURE_REASON",
     "TAG_GATE_DIGEST",
     "TAG_GATE_URI",
+    "TAG_OVERRIDE_REASON",
     "TAG_PIPELINE_RUN",
     "TAG_POLICY",
     "TAG_PREFIX",
@@ -152,6 +153,8 @@ TAG_EVIDENCE_TIME = TAG_PREFIX + "evidence.timestamp_ms"
 TAG_EVIDENCE_SUMMARY = TAG_PREFIX + "evidence.summary"
 #: Digest of the data the evidence was computed on.
 TAG_EVIDENCE_DATA_DIGEST = TAG_PREFIX + "evidence.data_digest"
+#: On a version: why a person forces it to champion past the gate (audited override).
+TAG_OVERRIDE_REASON = TAG_PREFIX + "override.reason"
 #: Registered-model tag holding the promotion policy (JSON).
 TAG_POLICY = TAG_PREFIX + "policy"
 

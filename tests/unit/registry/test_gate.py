@@ -1,0 +1,174 @@
+"""Every rule of the promotion gate (pure decisions; the store enforces them)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlflow_retrain import lineage
+from mlflow_retrain.registry import gate
+from mlflow_retrain.registry.gate import AliasChange, ModelFacts, decide_alias_change
+
+NOW = 1_800_000_000_000
+DAY = gate.DAY_MS
+
+
+def _evidence(decision: str = "promote", baseline: str = "1", age_days: float = 0.5) -> dict:
+    return {
+        lineage.TAG_DECISION: decision,
+        lineage.TAG_EVIDENCE_BASELINE: baseline,
+        lineage.TAG_EVIDENCE_TIME: str(int(NOW - age_days * DAY)),
+        lineage.TAG_EVIDENCE_RUN: "run-1",
+    }
+
+
+def _facts(tags: dict, aliases: dict | None = None, policy: str | None = None) -> ModelFacts:
+    return ModelFacts(
+        aliases={"champion": "1", "previous-champion": "0"} if aliases is None else aliases,
+        version_tags=tags,
+        policy=policy,
+        now_ms=NOW,
+    )
+
+
+def _set(version: str) -> AliasChange:
+    return AliasChange("set", "champion", version)
+
+
+def test_tag_keys_agree_with_lineage() -> None:
+    assert gate.DECISION_TAG == lineage.TAG_DECISION
+    assert gate.BASELINE_TAG == lineage.TAG_EVIDENCE_BASELINE
+    assert gate.EVIDENCE_TIME_TAG == lineage.TAG_EVIDENCE_TIME
+    assert gate.EVIDENCE_RUN_TAG == lineage.TAG_EVIDENCE_RUN
+    assert gate.OVERRIDE_TAG == lineage.TAG_OVERRIDE_REASON
+    assert gate.POLICY_TAG == lineage.TAG_POLICY
+
+
+def test_fresh_passing_evidence_against_the_champion_promotes() -> None:
+    decision = decide_alias_change(_set("2"), _facts(_evidence()))
+
+    assert decision.allowed
+    assert decision.kind == "promotion"
+    assert decision.old_champion == "1"
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ({}, r"Version 2 has no comparison evidence. Run `mlflow-retrain compare --challenger 2`"),
+        (_evidence("reject"), r"says 'reject', not 'promote'"),
+        (_evidence("inconclusive"), r"says 'inconclusive', not 'promote'"),
+        (
+            _evidence(baseline="7"),
+            r"computed against version 7, but the champion is now 1: "
+            r"it is stale",
+        ),
+        (_evidence(age_days=31), r"31.0 days old, older than the policy's 30 days"),
+        ({**_evidence(), lineage.TAG_EVIDENCE_TIME: "yesterday"}, r"no valid timestamp"),
+    ],
+    ids=["no_evidence", "rejected", "inconclusive", "stale", "too_old", "bad_time"],
+)
+def test_refusals_name_what_is_missing(tags: dict, message: str) -> None:
+    import re
+
+    decision = decide_alias_change(_set("2"), _facts(tags))
+
+    assert not decision.allowed
+    assert decision.kind == "refused"
+    assert re.search(message, decision.reason), decision.reason
+
+
+def test_the_policy_sets_the_evidence_age_limit() -> None:
+    policy = json.dumps({"max_evidence_age_days": 60})
+
+    decision = decide_alias_change(_set("2"), _facts(_evidence(age_days=31), policy=policy))
+
+    assert decision.allowed
+
+
+def test_a_damaged_policy_keeps_the_strict_default() -> None:
+    decision = decide_alias_change(_set("2"), _facts(_evidence(age_days=31), policy="{oops"))
+
+    assert not decision.allowed
+
+
+def test_first_deployment_needs_floor_evidence_against_no_champion() -> None:
+    facts = _facts(_evidence(baseline="none"), aliases={})
+
+    assert decide_alias_change(_set("2"), facts).kind == "first_deployment"
+    refused = decide_alias_change(_set("2"), _facts(_evidence(baseline="1"), aliases={}))
+    assert not refused.allowed
+    assert "but there is no champion" in refused.reason
+
+
+def test_evidence_against_no_champion_is_stale_once_a_champion_exists() -> None:
+    decision = decide_alias_change(_set("2"), _facts(_evidence(baseline="none")))
+
+    assert not decision.allowed
+    assert "computed against no champion, but the champion is now 1" in decision.reason
+
+
+def test_rollback_to_the_previous_champion_needs_no_evidence() -> None:
+    decision = decide_alias_change(_set("0"), _facts({}))
+
+    assert decision.allowed
+    assert decision.kind == "rollback"
+    assert decision.old_champion == "1"
+
+
+def test_an_override_reason_lets_any_version_through() -> None:
+    tags = {lineage.TAG_OVERRIDE_REASON: "hotfix for incident 42"}
+
+    decision = decide_alias_change(_set("5"), _facts(tags))
+
+    assert decision.allowed
+    assert decision.kind == "override"
+    assert "hotfix for incident 42" in decision.reason
+
+
+def test_a_blank_override_reason_does_not_count() -> None:
+    decision = decide_alias_change(_set("5"), _facts({lineage.TAG_OVERRIDE_REASON: "  "}))
+
+    assert not decision.allowed
+
+
+def test_setting_the_current_champion_again_is_a_no_op() -> None:
+    assert decide_alias_change(_set("1"), _facts({})).kind == "unchanged"
+
+
+def test_deleting_the_champion_is_refused() -> None:
+    decision = decide_alias_change(AliasChange("delete", "champion"), _facts({}))
+
+    assert not decision.allowed
+    assert "mlflow-retrain rollback" in decision.reason
+
+
+@pytest.mark.parametrize("action", ["set", "delete"])
+def test_previous_champion_belongs_to_the_gate(action: str) -> None:
+    change = AliasChange(action, "previous-champion", "3" if action == "set" else None)  # type: ignore[arg-type]
+
+    decision = decide_alias_change(change, _facts({}))
+
+    assert not decision.allowed
+    assert "kept by the promotion gate" in decision.reason
+
+
+@pytest.mark.parametrize("alias", ["challenger", "staging", "shadow-1"])
+def test_other_aliases_are_not_gated(alias: str) -> None:
+    for change in (AliasChange("set", alias, "3"), AliasChange("delete", alias)):
+        assert decide_alias_change(change, _facts({})).kind == "not_gated"
+
+
+def test_the_gate_module_imports_no_mlflow() -> None:
+    import ast
+    from pathlib import Path
+
+    source = Path(gate.__file__).read_text()
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert "mlflow" not in imported
