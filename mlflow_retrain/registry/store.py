@@ -1,0 +1,181 @@
+"""Model-registry store plugins that enforce the promotion gate on every alias change.
+
+``retrain+sqlite``, ``retrain+postgresql``, ``retrain+mysql`` and ``retrain+mssql`` subclass
+MLflow's SQL registry store: every operation behaves like the stock store, except changes of
+the gated aliases (``champion``, ``previous-champion``), which go through
+:func:`mlflow_retrain.registry.gate.decide_alias_change`. A permitted move is applied in one
+database transaction, with the registered-model row locked where the database supports it:
+``champion`` moves, the old holder becomes ``previous-champion``, the promoted version loses
+``challenger``, status tags move, and an audit record is written. A refusal raises
+:class:`~mlflow_retrain.exceptions.PromotionRejected` (HTTP 400 on a tracking server) and
+changes nothing.
+
+Installed on a tracking server (``mlflow server --registry-store-uri retrain+postgresql://...``)
+the gate governs every client, the REST API and the MLflow UI alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from mlflow.store.model_registry.dbmodels.models import (
+    SqlModelVersionTag,
+    SqlRegisteredModel,
+    SqlRegisteredModelAlias,
+    SqlRegisteredModelTag,
+)
+from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+
+from mlflow_retrain import lineage
+from mlflow_retrain.exceptions import PromotionRejected
+from mlflow_retrain.registry.gate import AliasChange, GateDecision, ModelFacts, decide_alias_change
+
+__all__ = ["PLUGIN_PREFIX", "RetrainSqlAlchemyStore", "inner_uri"]
+
+logger = logging.getLogger(__name__)
+
+PLUGIN_PREFIX = "retrain+"
+GATED_ALIASES = (lineage.ALIAS_CHAMPION, lineage.ALIAS_PREVIOUS_CHAMPION)
+#: Registered-model tags ``mlflow_retrain.audit.<epoch ms>`` hold one alias move each.
+AUDIT_TAG_PREFIX = lineage.TAG_PREFIX + "audit."
+
+
+def inner_uri(store_uri: str) -> str:
+    """Strip the plugin prefix: ``retrain+postgresql://...`` -> ``postgresql://...``."""
+    return store_uri[len(PLUGIN_PREFIX) :] if store_uri.startswith(PLUGIN_PREFIX) else store_uri
+
+
+def _request_user() -> str | None:
+    """The authenticated user of the current server request (basic-auth), if any."""
+    try:
+        from flask import has_request_context, request
+    except ImportError:  # pragma: no cover - flask ships with mlflow
+        return None
+    if not has_request_context():
+        return None
+    auth = request.authorization
+    return None if auth is None else auth.username
+
+
+class RetrainSqlAlchemyStore(SqlAlchemyStore):
+    """MLflow's SQL registry store with the promotion gate on the gated aliases.
+
+    MLflow builds it as ``RetrainSqlAlchemyStore(store_uri=..., tracking_uri=...)`` and caches
+    it per URI; it keeps no per-request state. The database URI (with its password) is never
+    logged.
+    """
+
+    def __init__(self, store_uri: str, tracking_uri: str | None = None) -> None:
+        super().__init__(inner_uri(store_uri))
+
+    def set_registered_model_alias(self, name: str, alias: str, version: Any) -> None:
+        """Set an alias; ``champion`` only through the gate, ``previous-champion`` never."""
+        if alias not in GATED_ALIASES:
+            super().set_registered_model_alias(name, alias, version)
+            return
+        self._change_alias(name, AliasChange("set", alias, str(version)))
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        """Delete an alias; the gated ones are refused (roll back or override instead)."""
+        if alias not in GATED_ALIASES:
+            super().delete_registered_model_alias(name, alias)
+            return
+        self._change_alias(name, AliasChange("delete", alias))
+
+    def _change_alias(self, name: str, change: AliasChange) -> GateDecision:
+        with self.ManagedSessionMaker(read_only=False) as session:
+            # Lock the model row so concurrent promotions serialise (no-op on SQLite, whose
+            # writes are serialised anyway); the loser then sees the new champion and its
+            # evidence is stale.
+            model = (
+                self._get_query(session, SqlRegisteredModel)
+                .filter(SqlRegisteredModel.name == name)
+                .with_for_update()
+                .first()
+            )
+            if model is None:
+                self._get_registered_model(session, name)  # raises MLflow's not-found error
+            aliases = {
+                a.alias: str(a.version)
+                for a in self._get_query(session, SqlRegisteredModelAlias).filter(
+                    SqlRegisteredModelAlias.name == name
+                )
+            }
+            target = None
+            tags: dict[str, str] = {}
+            if change.action == "set":
+                target = self._get_sql_model_version(session, name, change.version)
+                tags = {t.key: t.value for t in target.model_version_tags}
+            model_tags = {t.key: t.value for t in model.registered_model_tags}
+            now = int(time.time() * 1000)
+            decision = decide_alias_change(
+                change,
+                ModelFacts(
+                    aliases=aliases,
+                    version_tags=tags,
+                    policy=model_tags.get(lineage.TAG_POLICY),
+                    now_ms=now,
+                ),
+            )
+            if not decision.allowed:
+                logger.info("Promotion gate refused %s on '%s': %s", change, name,
+                            decision.reason)  # fmt: skip
+                raise PromotionRejected(f"Promotion gate: {decision.reason}")
+            if decision.kind == "unchanged" or target is None:
+                return decision
+            workspace = target.workspace
+            version = int(target.version)
+
+            def alias(name_: str, value: int) -> None:
+                session.merge(
+                    SqlRegisteredModelAlias(
+                        workspace=workspace, name=name, alias=name_, version=value
+                    )
+                )
+
+            def version_tag(v: int, key: str, value: str) -> None:
+                session.merge(
+                    SqlModelVersionTag(
+                        workspace=workspace, name=name, version=v, key=key, value=value
+                    )
+                )
+
+            alias(lineage.ALIAS_CHAMPION, version)
+            old = decision.old_champion
+            if old is not None:
+                alias(lineage.ALIAS_PREVIOUS_CHAMPION, int(old))
+                old_status = (
+                    lineage.STATUS_ROLLED_BACK
+                    if decision.kind == "rollback"
+                    else lineage.STATUS_RETIRED
+                )
+                version_tag(int(old), lineage.TAG_STATUS, old_status)
+            if aliases.get(lineage.ALIAS_CHALLENGER) == str(version):
+                challenger = self._get_registered_model_alias(
+                    session, name, lineage.ALIAS_CHALLENGER
+                )
+                if challenger is not None:
+                    session.delete(challenger)
+            version_tag(version, lineage.TAG_STATUS, lineage.STATUS_PROMOTED)
+            record = {
+                "from": old,
+                "to": str(version),
+                "kind": decision.kind,
+                "reason": decision.reason,
+                "evidence_run": tags.get(lineage.TAG_EVIDENCE_RUN),
+                "time_ms": now,
+                "user": _request_user(),
+            }
+            session.merge(
+                SqlRegisteredModelTag(
+                    workspace=workspace,
+                    name=name,
+                    key=f"{AUDIT_TAG_PREFIX}{now}",
+                    value=lineage.truncate_tag(json.dumps(record, sort_keys=True)),
+                )
+            )
+            logger.info("Promotion gate: %s", record)
+            return decision

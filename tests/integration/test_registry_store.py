@@ -1,0 +1,154 @@
+"""The gate enforced by the registry store plugin, client side (retrain+sqlite).
+
+The server-side mode (``mlflow server --registry-store-uri retrain+...``), REST and UI paths,
+basic-auth and concurrency on PostgreSQL are covered by issue 5's server tests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain.registry.store import RetrainSqlAlchemyStore
+
+pytestmark = pytest.mark.integration
+
+MODEL = "fraud"
+
+
+@pytest.fixture
+def client(tracking_uri: str, tmp_path: Path) -> MlflowClient:
+    registry_uri = "retrain+" + tracking_uri
+    mlflow.set_registry_uri(registry_uri)
+    try:
+        yield MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    finally:
+        mlflow.set_registry_uri(None)
+
+
+def _versions(client: MlflowClient, n: int) -> list[str]:
+    client.create_registered_model(MODEL)
+    with mlflow.start_run() as run:
+        mlflow.log_text("model", "model/weights.txt")
+    source = f"runs:/{run.info.run_id}/model"
+    return [str(client.create_model_version(MODEL, source).version) for _ in range(n)]
+
+
+def _evidence(client: MlflowClient, version: str, *, baseline: str, decision: str = "promote"):
+    for key, value in {
+        lineage.TAG_DECISION: decision,
+        lineage.TAG_EVIDENCE_BASELINE: baseline,
+        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
+        lineage.TAG_EVIDENCE_RUN: "run-x",
+    }.items():
+        client.set_model_version_tag(MODEL, version, key, value)
+
+
+def _aliases(client: MlflowClient) -> dict[str, str]:
+    return {k: str(v) for k, v in client.get_registered_model(MODEL).aliases.items()}
+
+
+def test_the_plugin_is_the_registry_store(client: MlflowClient) -> None:
+    assert isinstance(client._get_registry_client().store, RetrainSqlAlchemyStore)
+
+
+def test_champion_without_evidence_is_refused_and_nothing_changes(client: MlflowClient) -> None:
+    (v1,) = _versions(client, 1)
+
+    with pytest.raises(MlflowException, match=r"Promotion gate: Version 1 has no comparison"):
+        client.set_registered_model_alias(MODEL, "champion", v1)
+
+    assert _aliases(client) == {}
+
+
+def test_first_deployment_then_promotion_moves_every_alias(client: MlflowClient) -> None:
+    v1, v2 = _versions(client, 2)
+    _evidence(client, v1, baseline="none")
+    client.set_registered_model_alias(MODEL, "champion", v1)
+    client.set_registered_model_alias(MODEL, "challenger", v2)
+    _evidence(client, v2, baseline=v1)
+
+    client.set_registered_model_alias(MODEL, "champion", v2)
+
+    assert _aliases(client) == {"champion": v2, "previous-champion": v1}
+    assert client.get_model_version(MODEL, v2).tags[lineage.TAG_STATUS] == "promoted"
+    assert client.get_model_version(MODEL, v1).tags[lineage.TAG_STATUS] == "retired"
+    audit = [
+        json.loads(v)
+        for k, v in sorted(client.get_registered_model(MODEL).tags.items())
+        if k.startswith("mlflow_retrain.audit.")
+    ]
+    assert [(a["from"], a["to"], a["kind"]) for a in audit] == [
+        (None, v1, "first_deployment"),
+        (v1, v2, "promotion"),
+    ]
+
+
+def test_stale_evidence_is_refused(client: MlflowClient) -> None:
+    v1, v2, v3 = _versions(client, 3)
+    _evidence(client, v1, baseline="none")
+    client.set_registered_model_alias(MODEL, "champion", v1)
+    _evidence(client, v2, baseline=v1)
+    _evidence(client, v3, baseline=v1)
+    client.set_registered_model_alias(MODEL, "champion", v2)
+
+    with pytest.raises(MlflowException, match=r"computed against version 1, but the champion "
+                                              r"is now 2: it is stale"):  # fmt: skip
+        client.set_registered_model_alias(MODEL, "champion", v3)
+
+    assert _aliases(client)["champion"] == v2
+
+
+def test_rollback_and_override(client: MlflowClient) -> None:
+    v1, v2, v3 = _versions(client, 3)
+    _evidence(client, v1, baseline="none")
+    client.set_registered_model_alias(MODEL, "champion", v1)
+    _evidence(client, v2, baseline=v1)
+    client.set_registered_model_alias(MODEL, "champion", v2)
+
+    client.set_registered_model_alias(MODEL, "champion", v1)  # rollback to previous-champion
+    assert _aliases(client) == {"champion": v1, "previous-champion": v2}
+    assert client.get_model_version(MODEL, v2).tags[lineage.TAG_STATUS] == "rolled_back"
+
+    client.set_model_version_tag(MODEL, v3, lineage.TAG_OVERRIDE_REASON, "incident 42 hotfix")
+    client.set_registered_model_alias(MODEL, "champion", v3)
+    assert _aliases(client)["champion"] == v3
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: c.delete_registered_model_alias(MODEL, "champion"), r"cannot be removed"),
+        (lambda c: c.set_registered_model_alias(MODEL, "previous-champion", "2"),
+         r"kept by the promotion gate"),
+    ],
+    ids=["delete_champion", "set_previous"],
+)  # fmt: skip
+def test_gated_aliases_cannot_be_forced(client: MlflowClient, call, message: str) -> None:
+    v1, _ = _versions(client, 2)
+    _evidence(client, v1, baseline="none")
+    client.set_registered_model_alias(MODEL, "champion", v1)
+
+    with pytest.raises(MlflowException, match=message):
+        call(client)
+
+    assert _aliases(client) == {"champion": v1}
+
+
+def test_other_operations_behave_like_the_stock_store(client: MlflowClient) -> None:
+    v1, v2 = _versions(client, 2)
+    client.set_registered_model_alias(MODEL, "challenger", v2)
+    client.set_registered_model_alias(MODEL, "challenger", v1)
+    client.delete_registered_model_alias(MODEL, "challenger")
+    client.set_model_version_tag(MODEL, v1, "k", "v")
+
+    assert _aliases(client) == {}
+    assert client.get_model_version(MODEL, v1).tags["k"] == "v"
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 2
