@@ -487,6 +487,61 @@ def policy_set(model_name: str, path: str, json_out: str | None) -> None:
     click.echo(f"Stored the promotion policy on '{model_name}':\n{found.to_json()}")
 
 
+def _echo_move(move: Any, json_out: str | None) -> None:
+    _write_json(json_out, move.to_dict())
+    previous = (
+        f", previous-champion is version {move.previous_champion}"
+        if move.previous_champion
+        else ""
+    )
+    reason = f" {move.audit['reason']}" if move.audit else ""
+    click.echo(
+        f"{move.model_name}: champion is version {move.champion}{previous} ({move.kind}).{reason}"
+    )
+
+
+@main.command()
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option(
+    "--version",
+    default=None,
+    callback=_blank_to_none,
+    help="Version or alias to promote (default: the challenger).",
+)
+@_json_out_option
+@_handle_errors
+def promote(model_name: str, version: str | None, json_out: str | None) -> None:
+    """Move `champion` to the challenger, if the promotion gate accepts its evidence."""
+    from mlflow_retrain.registry.lifecycle import promote as do_promote
+
+    _echo_move(do_promote(model_name, version=version), json_out)
+
+
+@main.command()
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option("--reason", required=True, help="Why production goes back (audited).")
+@_json_out_option
+@_handle_errors
+def rollback(model_name: str, reason: str, json_out: str | None) -> None:
+    """Move `champion` back to `previous-champion`."""
+    from mlflow_retrain.registry.lifecycle import rollback as do_rollback
+
+    _echo_move(do_rollback(model_name, reason=reason), json_out)
+
+
+@main.command()
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option("--version", required=True, help="Version to force to champion.")
+@click.option("--reason", required=True, help="Why the evidence rules are bypassed (audited).")
+@_json_out_option
+@_handle_errors
+def override(model_name: str, version: str, reason: str, json_out: str | None) -> None:
+    """Force a version to `champion` without evidence; audited, reason required."""
+    from mlflow_retrain.registry.lifecycle import override as do_override
+
+    _echo_move(do_override(model_name, version=version, reason=reason), json_out)
+
+
 def _drift_summary(report: DriftReport) -> str:
     import mlflow
 

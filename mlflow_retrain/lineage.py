@@ -34,6 +34,7 @@ __all__ = [
     "STATUS_ROLLED_BACK",
     "STATUS_SHADOW",
     "STUDY_SPEC_ATTR",
+    "TAG_AUDIT_PREFIX",
     "TAG_BEST_PARAMS",
     "TAG_CIRCUIT_BREAKER",
     "TAG_CV_METRIC",
@@ -57,6 +58,7 @@ __all__ = [
     "TAG_PREFIX",
     "TAG_PROFILE_URI",
     "TAG_PRUNED_AT",
+    "TAG_ROLLBACK_REASON",
     "TAG_STATUS",
     "TAG_STEP",
     "TAG_STUDY_NAME",
@@ -155,6 +157,10 @@ TAG_EVIDENCE_SUMMARY = TAG_PREFIX + "evidence.summary"
 TAG_EVIDENCE_DATA_DIGEST = TAG_PREFIX + "evidence.data_digest"
 #: On a version: why a person forces it to champion past the gate (audited override).
 TAG_OVERRIDE_REASON = TAG_PREFIX + "override.reason"
+#: On a version: why a person rolls production back to it (added to the audit record).
+TAG_ROLLBACK_REASON = TAG_PREFIX + "rollback.reason"
+#: Registered-model tags ``mlflow_retrain.audit.<epoch ms>``: one alias move each (JSON).
+TAG_AUDIT_PREFIX = TAG_PREFIX + "audit."
 #: Registered-model tag holding the promotion policy (JSON).
 TAG_POLICY = TAG_PREFIX + "policy"
 

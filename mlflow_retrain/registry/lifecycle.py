@@ -21,8 +21,20 @@ from mlflow.protos.databricks_pb2 import (
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
+from mlflow_retrain.exceptions import InvalidInputError
 
-__all__ = ["RegisteredVersion", "alias_version", "find_version", "register_challenger"]
+__all__ = [
+    "AliasMove",
+    "RegisteredVersion",
+    "alias_version",
+    "find_version",
+    "gated_client",
+    "gated_registry_uri",
+    "override",
+    "promote",
+    "register_challenger",
+    "rollback",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -125,3 +137,130 @@ def register_challenger(
 
 def _quote(text: str) -> str:
     return text.replace("'", "\\'")
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """What ``promote``, ``rollback`` or ``override`` did.
+
+    Attributes:
+        model_name: Registered model.
+        champion: The version that is champion now.
+        previous_champion: The version that is ``previous-champion`` now, if any.
+        kind: The gate's reason kind (``promotion``, ``first_deployment``, ``rollback``,
+            ``override``, ``unchanged``).
+        audit: The audit record the gate wrote (``from``, ``to``, ``kind``, ``reason``,
+            ``evidence_run``, ``time_ms``, ``user``), when one was written.
+    """
+
+    model_name: str
+    champion: str
+    previous_champion: str | None
+    kind: str
+    audit: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "model_name": self.model_name,
+            "champion": self.champion,
+            "previous_champion": self.previous_champion,
+            "kind": self.kind,
+            "audit": None if self.audit is None else dict(self.audit),
+        }
+
+
+_DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def gated_registry_uri(registry_uri: str) -> str:
+    """The registry URI with the gate: ``sqlite:///x.db`` -> ``retrain+sqlite:///x.db``.
+
+    Database URIs get the plugin prefix, so this tool never moves ``champion`` past the gate
+    even against a plain store. ``http(s)`` URIs are returned as they are: the server enforces
+    the gate when it runs the plugin (see the README's deployment section).
+    """
+    scheme = registry_uri.split(":", 1)[0]
+    if scheme.split("+", 1)[0] in _DB_SCHEMES:
+        return "retrain+" + registry_uri
+    return registry_uri
+
+
+def gated_client() -> MlflowClient:
+    """A client whose registry goes through the gate (see :func:`gated_registry_uri`)."""
+    import mlflow
+
+    return MlflowClient(
+        tracking_uri=mlflow.get_tracking_uri(),
+        registry_uri=gated_registry_uri(mlflow.get_registry_uri()),
+    )
+
+
+def _move(client: MlflowClient, name: str, version: str) -> AliasMove:
+    import json
+
+    before = set(client.get_registered_model(name).tags)
+    client.set_registered_model_alias(name, lineage.ALIAS_CHAMPION, version)
+    model = client.get_registered_model(name)
+    new_audit = sorted(
+        k for k in model.tags if k.startswith(lineage.TAG_AUDIT_PREFIX) and k not in before
+    )
+    audit = json.loads(model.tags[new_audit[-1]]) if new_audit else None
+    aliases = {k: str(v) for k, v in model.aliases.items()}
+    return AliasMove(
+        model_name=name,
+        champion=aliases[lineage.ALIAS_CHAMPION],
+        previous_champion=aliases.get(lineage.ALIAS_PREVIOUS_CHAMPION),
+        kind=str(audit["kind"]) if audit else "unchanged",
+        audit=audit,
+    )
+
+
+def promote(name: str, *, version: str | None = None) -> AliasMove:
+    """Move ``champion`` to ``version`` (default: the ``challenger``) through the gate.
+
+    Raises:
+        PromotionRejected: The gate refused (the message says what evidence is missing).
+        InvalidInputError: The model or version does not exist.
+    """
+    from mlflow_retrain.pipeline.compare import resolve_version
+
+    client = gated_client()
+    target = resolve_version(client, name, version or lineage.ALIAS_CHALLENGER)
+    return _move(client, name, str(target.version))
+
+
+def rollback(name: str, *, reason: str) -> AliasMove:
+    """Move ``champion`` back to ``previous-champion``, recording ``reason``.
+
+    Raises:
+        InvalidInputError: There is no previous champion, or no reason was given.
+    """
+    if not reason.strip():
+        raise InvalidInputError("A rollback needs a reason: pass --reason TEXT.")
+    client = gated_client()
+    previous = alias_version(client, name, lineage.ALIAS_PREVIOUS_CHAMPION)
+    if previous is None:
+        raise InvalidInputError(
+            f"Registered model '{name}' has no previous champion to roll back to. Use "
+            "`mlflow-retrain override` to force a version."
+        )
+    version = str(previous.version)
+    client.set_model_version_tag(name, version, lineage.TAG_ROLLBACK_REASON, reason)
+    return _move(client, name, version)
+
+
+def override(name: str, *, version: str, reason: str) -> AliasMove:
+    """Force ``version`` to champion past the evidence rules; audited with ``reason``.
+
+    Raises:
+        InvalidInputError: No reason was given, or the version does not exist.
+    """
+    if not reason.strip():
+        raise InvalidInputError("An override needs a reason: pass --reason TEXT.")
+    from mlflow_retrain.pipeline.compare import resolve_version
+
+    client = gated_client()
+    target = str(resolve_version(client, name, version).version)
+    client.set_model_version_tag(name, target, lineage.TAG_OVERRIDE_REASON, reason)
+    return _move(client, name, target)

@@ -39,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 PLUGIN_PREFIX = "retrain+"
 GATED_ALIASES = (lineage.ALIAS_CHAMPION, lineage.ALIAS_PREVIOUS_CHAMPION)
-#: Registered-model tags ``mlflow_retrain.audit.<epoch ms>`` hold one alias move each.
-AUDIT_TAG_PREFIX = lineage.TAG_PREFIX + "audit."
 
 
 def inner_uri(store_uri: str) -> str:
@@ -160,11 +158,20 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
                 if challenger is not None:
                     session.delete(challenger)
             version_tag(version, lineage.TAG_STATUS, lineage.STATUS_PROMOTED)
+            reason = decision.reason
+            if decision.kind == "override":
+                # An override is spent by the move it allows: the version cannot ride on it
+                # into production again later without a fresh, audited override.
+                for t in target.model_version_tags:
+                    if t.key == lineage.TAG_OVERRIDE_REASON:
+                        session.delete(t)
+            if decision.kind == "rollback" and tags.get(lineage.TAG_ROLLBACK_REASON):
+                reason = f"{reason} Reason: {tags[lineage.TAG_ROLLBACK_REASON]}"
             record = {
                 "from": old,
                 "to": str(version),
                 "kind": decision.kind,
-                "reason": decision.reason,
+                "reason": reason,
                 "evidence_run": tags.get(lineage.TAG_EVIDENCE_RUN),
                 "time_ms": now,
                 "user": _request_user(),
@@ -173,7 +180,7 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
                 SqlRegisteredModelTag(
                     workspace=workspace,
                     name=name,
-                    key=f"{AUDIT_TAG_PREFIX}{now}",
+                    key=f"{lineage.TAG_AUDIT_PREFIX}{now}",
                     value=lineage.truncate_tag(json.dumps(record, sort_keys=True)),
                 )
             )

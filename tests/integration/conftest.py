@@ -362,3 +362,57 @@ def postgres_url() -> Iterator[str]:
             yield f"{base}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """Like ``postgres_url``, but one fresh database shared by the tests of a module."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dev dependency
+        pytest.skip("psycopg is not installed (pip install '.[dev]')")
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as err:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"PostgreSQL is unreachable: {err.__class__.__name__}")
+    name = f"mlflow_retrain_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+        try:
+            yield f"{base}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def start_module_mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[StartMlflowServer]:
+    """Like ``start_mlflow_server``, but the servers live until the module's tests end.
+
+    The servers start without the developer's MLFLOW_* variables; pass what they need in
+    ``env``. Share them between tests with unique experiment and model names.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(
+            *,
+            backend_store_uri: str | None = None,
+            artifacts_destination: str | None = None,
+            extra_args: Sequence[str] = (),
+            env: Mapping[str, str] | None = None,
+        ) -> str:
+            return stack.enter_context(
+                _mlflow_server(
+                    tmp_path_factory.mktemp("mlflow-server"),
+                    backend_store_uri=backend_store_uri,
+                    artifacts_destination=artifacts_destination,
+                    extra_args=extra_args,
+                    env=env,
+                )
+            )
+
+        yield start

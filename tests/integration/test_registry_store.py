@@ -152,3 +152,61 @@ def test_other_operations_behave_like_the_stock_store(client: MlflowClient) -> N
     assert _aliases(client) == {}
     assert client.get_model_version(MODEL, v1).tags["k"] == "v"
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == 2
+
+
+def _invoke(*args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from mlflow_retrain.cli import main
+
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_promote_rollback_and_override_go_through_the_gate(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    # A plain (ungated) registry URI: the commands still apply the gate.
+    plain = MlflowClient(tracking_uri)
+    plain.create_registered_model(MODEL)
+    with mlflow.start_run() as run:
+        mlflow.log_text("model", "model/weights.txt")
+    source = f"runs:/{run.info.run_id}/model"
+    v1, v2, v3 = (str(plain.create_model_version(MODEL, source).version) for _ in range(3))
+    plain.set_registered_model_alias(MODEL, "challenger", v1)
+
+    code, _, stderr = _invoke("promote", "--model", MODEL)
+    assert code == 1
+    assert "Promotion gate: Version 1 has no comparison evidence" in stderr
+    assert plain.get_registered_model(MODEL).aliases == {"challenger": 1}
+
+    _evidence(plain, v1, baseline="none")
+    out = tmp_path / "move.json"
+    code, stdout, _ = _invoke("promote", "--model", MODEL, "--json-out", str(out))
+    assert code == 0
+    assert stdout.startswith(f"{MODEL}: champion is version 1 (first_deployment).")
+    assert json.loads(out.read_text())["kind"] == "first_deployment"
+
+    code, stdout, _ = _invoke("override", "--model", MODEL, "--version", v2,
+                              "--reason", "vendor model mandated")  # fmt: skip
+    assert code == 0
+    assert "champion is version 2, previous-champion is version 1 (override)" in stdout
+    assert lineage.TAG_OVERRIDE_REASON not in plain.get_model_version(MODEL, v2).tags
+
+    code, stdout, _ = _invoke("rollback", "--model", MODEL, "--reason", "latency regression")
+    assert code == 0
+    assert "champion is version 1, previous-champion is version 2 (rollback)" in stdout
+    assert "latency regression" in stdout
+
+    code, _, stderr = _invoke("promote", "--model", MODEL, "--version", v3)
+    assert code == 1
+    assert "Version 3 has no comparison evidence" in stderr
+
+
+def test_cli_rollback_without_a_previous_champion_is_a_clear_error(tracking_uri: str) -> None:
+    MlflowClient(tracking_uri).create_registered_model(MODEL)
+
+    code, _, stderr = _invoke("rollback", "--model", MODEL, "--reason", "x")
+
+    assert code == 1
+    assert "has no previous champion to roll back to" in stderr
