@@ -176,12 +176,12 @@ _DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 def gated_registry_uri(registry_uri: str) -> str:
     """The registry URI with the gate: ``sqlite:///x.db`` -> ``retrain+sqlite:///x.db``.
 
-    Database URIs get the plugin prefix, so this tool never moves ``champion`` past the gate
-    even against a plain store. ``http(s)`` URIs are returned as they are: the server enforces
-    the gate when it runs the plugin (see the README's deployment section).
+    Database and ``http(s)`` URIs get the plugin prefix, so this tool never moves ``champion``
+    past the gate, even against a plain store or a server without the plugin (which cannot
+    stop other clients, though: see the README's server-side mode).
     """
     scheme = registry_uri.split(":", 1)[0]
-    if scheme.split("+", 1)[0] in _DB_SCHEMES:
+    if scheme.split("+", 1)[0] in (*_DB_SCHEMES, "http", "https"):
         return "retrain+" + registry_uri
     return registry_uri
 

@@ -21,19 +21,21 @@ import logging
 import time
 from typing import Any
 
+from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 from mlflow.store.model_registry.dbmodels.models import (
     SqlModelVersionTag,
     SqlRegisteredModel,
     SqlRegisteredModelAlias,
     SqlRegisteredModelTag,
 )
+from mlflow.store.model_registry.rest_store import RestStore
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
 from mlflow_retrain import lineage
 from mlflow_retrain.exceptions import PromotionRejected
 from mlflow_retrain.registry.gate import AliasChange, GateDecision, ModelFacts, decide_alias_change
 
-__all__ = ["PLUGIN_PREFIX", "RetrainSqlAlchemyStore", "inner_uri"]
+__all__ = ["PLUGIN_PREFIX", "RetrainRestStore", "RetrainSqlAlchemyStore", "inner_uri"]
 
 logger = logging.getLogger(__name__)
 
@@ -186,3 +188,95 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
             )
             logger.info("Promotion gate: %s", record)
             return decision
+
+
+class RetrainRestStore(RestStore):
+    """Client-side gate for a remote registry (``retrain+http://``, ``retrain+https://``).
+
+    Every call goes to the server as with the stock REST store. Changes of the gated aliases
+    are first checked here with the same rules; when the server does not maintain
+    ``previous-champion`` itself (it runs no plugin), this client writes the follow-up alias,
+    status and audit changes. That is not one transaction and does not bind other clients:
+    run the plugin on the server (``--registry-store-uri retrain+postgresql://...``) to enforce
+    the gate for everyone.
+    """
+
+    def __init__(self, store_uri: str, tracking_uri: str | None = None) -> None:
+        from functools import partial
+
+        from mlflow.utils.credentials import get_default_host_creds
+
+        super().__init__(partial(get_default_host_creds, inner_uri(store_uri)))
+
+    def set_registered_model_alias(self, name: str, alias: str, version: Any) -> None:
+        """Set an alias; ``champion`` only through the gate, ``previous-champion`` never."""
+        if alias not in GATED_ALIASES:
+            super().set_registered_model_alias(name, alias, version)
+            return
+        change = AliasChange("set", alias, str(version))
+        model = self.get_registered_model(name)
+        aliases = {k: str(v) for k, v in model.aliases.items()}
+        tags = self.get_model_version(name, str(version)).tags
+        decision = decide_alias_change(change, self._facts(model, aliases, tags))
+        if not decision.allowed:
+            raise PromotionRejected(f"Promotion gate: {decision.reason}")
+        if decision.kind == "unchanged":
+            return
+        super().set_registered_model_alias(name, alias, version)
+        updated = self.get_registered_model(name)
+        if any(
+            key.startswith(lineage.TAG_AUDIT_PREFIX) and key not in model.tags
+            for key in updated.tags
+        ):
+            return  # the server runs the plugin: it made the follow-up moves atomically
+        after = {k: str(v) for k, v in updated.aliases.items()}
+        old = decision.old_champion
+        if old is not None:
+            super().set_registered_model_alias(name, lineage.ALIAS_PREVIOUS_CHAMPION, old)
+            status = (
+                lineage.STATUS_ROLLED_BACK
+                if decision.kind == "rollback"
+                else lineage.STATUS_RETIRED
+            )
+            self.set_model_version_tag(name, old, ModelVersionTag(lineage.TAG_STATUS, status))
+        if after.get(lineage.ALIAS_CHALLENGER) == str(version):
+            super().delete_registered_model_alias(name, lineage.ALIAS_CHALLENGER)
+        self.set_model_version_tag(
+            name, str(version), ModelVersionTag(lineage.TAG_STATUS, lineage.STATUS_PROMOTED)
+        )
+        if decision.kind == "override":
+            self.delete_model_version_tag(name, str(version), lineage.TAG_OVERRIDE_REASON)
+        now = int(time.time() * 1000)
+        record = {
+            "from": old, "to": str(version), "kind": decision.kind, "reason": decision.reason,
+            "evidence_run": tags.get(lineage.TAG_EVIDENCE_RUN), "time_ms": now, "user": None,
+            "client_side": True,
+        }  # fmt: skip
+        self.set_registered_model_tag(
+            name,
+            RegisteredModelTag(
+                f"{lineage.TAG_AUDIT_PREFIX}{now}",
+                lineage.truncate_tag(json.dumps(record, sort_keys=True)),
+            ),
+        )
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        """Delete an alias; the gated ones are refused (roll back or override instead)."""
+        if alias not in GATED_ALIASES:
+            super().delete_registered_model_alias(name, alias)
+            return
+        model = self.get_registered_model(name)
+        aliases = {k: str(v) for k, v in model.aliases.items()}
+        decision = decide_alias_change(
+            AliasChange("delete", alias), self._facts(model, aliases, {})
+        )
+        raise PromotionRejected(f"Promotion gate: {decision.reason}")
+
+    @staticmethod
+    def _facts(model: Any, aliases: dict[str, str], tags: dict[str, str]) -> ModelFacts:
+        return ModelFacts(
+            aliases=aliases,
+            version_tags=tags,
+            policy=model.tags.get(lineage.TAG_POLICY),
+            now_ms=int(time.time() * 1000),
+        )

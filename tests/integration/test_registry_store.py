@@ -210,3 +210,42 @@ def test_cli_rollback_without_a_previous_champion_is_a_clear_error(tracking_uri:
 
     assert code == 1
     assert "has no previous champion to roll back to" in stderr
+
+
+def test_the_rest_plugin_gates_a_server_without_the_plugin(mlflow_server: str) -> None:
+    name = "rest-gated"
+    plain = MlflowClient(mlflow_server)
+    gated = MlflowClient(tracking_uri=mlflow_server, registry_uri="retrain+" + mlflow_server)
+    plain.create_registered_model(name)
+    run = plain.create_run(plain.create_experiment("rest-gate")).info.run_id
+    v1, v2 = (
+        str(plain.create_model_version(name, f"runs:/{run}/model", run_id=run).version)
+        for _ in range(2)
+    )
+
+    with pytest.raises(MlflowException, match=r"Promotion gate: Version 1 has no comparison"):
+        gated.set_registered_model_alias(name, "champion", v1)
+    assert plain.get_registered_model(name).aliases == {}
+
+    plain.set_model_version_tag(name, v1, lineage.TAG_OVERRIDE_REASON, "bootstrap the model")
+    gated.set_registered_model_alias(name, "champion", v1)
+    plain.set_registered_model_alias(name, "challenger", v2)
+    for key, value in {
+        lineage.TAG_DECISION: "promote",
+        lineage.TAG_EVIDENCE_BASELINE: v1,
+        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
+    }.items():
+        plain.set_model_version_tag(name, v2, key, value)
+    gated.set_registered_model_alias(name, "champion", v2)
+
+    model = plain.get_registered_model(name)
+    assert {k: str(v) for k, v in model.aliases.items()} == {
+        "champion": v2,
+        "previous-champion": v1,
+    }
+    audit = [json.loads(v) for k, v in model.tags.items() if k.startswith("mlflow_retrain.audit.")]
+    assert sorted(a["kind"] for a in audit) == ["override", "promotion"]
+    assert all(a["client_side"] for a in audit)
+    assert lineage.TAG_OVERRIDE_REASON not in plain.get_model_version(name, v1).tags
+    with pytest.raises(MlflowException, match=r"cannot be removed"):
+        gated.delete_registered_model_alias(name, "champion")
