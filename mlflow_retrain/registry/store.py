@@ -60,6 +60,33 @@ def _request_user() -> str | None:
     return None if auth is None else auth.username
 
 
+def _override_refusal(name: str) -> str | None:
+    """Under the basic-auth app, an override needs MANAGE on the model (or admin).
+
+    Returns the refusal message, or ``None`` when the override may go on (also when the
+    server runs without authentication, or outside a request: client-side mode).
+    """
+    import sys
+
+    auth = sys.modules.get("mlflow.server.auth")
+    user = _request_user()
+    if auth is None or user is None:
+        return None
+    try:
+        allowed = bool(
+            auth.sender_is_admin() or auth._get_registered_model_permission(name).can_manage
+        )
+    except (AttributeError, LookupError) as err:  # an auth API we do not know: fail closed
+        logger.warning("Cannot check override permission (%s); refusing.", err)
+        allowed = False
+    if allowed:
+        return None
+    return (
+        f"User '{user}' may not override the promotion gate on '{name}': that needs MANAGE "
+        "permission on the registered model. Ask its owner or an admin."
+    )
+
+
 class RetrainSqlAlchemyStore(SqlAlchemyStore):
     """MLflow's SQL registry store with the promotion gate on the gated aliases.
 
@@ -120,6 +147,10 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
                     now_ms=now,
                 ),
             )
+            if decision.allowed and decision.kind == "override":
+                refusal = _override_refusal(name)
+                if refusal is not None:
+                    decision = GateDecision(False, "refused", refusal)
             if not decision.allowed:
                 logger.info("Promotion gate refused %s on '%s': %s", change, name,
                             decision.reason)  # fmt: skip
