@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
+import sqlalchemy
 from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 from mlflow.store.model_registry.dbmodels.models import (
     SqlModelVersionTag,
@@ -114,9 +116,11 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
 
     def _change_alias(self, name: str, change: AliasChange) -> GateDecision:
         with self.ManagedSessionMaker(read_only=False) as session:
-            # Lock the model row so concurrent promotions serialise (no-op on SQLite, whose
-            # writes are serialised anyway); the loser then sees the new champion and its
-            # evidence is stale.
+            # Serialise concurrent promotions so the loser sees the new champion and its
+            # evidence is stale: SQLite's driver begins a transaction only at the first write,
+            # so take the database's write lock before reading; elsewhere lock the model row.
+            if self.db_type == "sqlite":
+                session.execute(sqlalchemy.text("BEGIN IMMEDIATE"))
             model = (
                 self._get_query(session, SqlRegisteredModel)
                 .filter(SqlRegisteredModel.name == name)
@@ -213,7 +217,9 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
                 SqlRegisteredModelTag(
                     workspace=workspace,
                     name=name,
-                    key=f"{lineage.TAG_AUDIT_PREFIX}{now}",
+                    # Time first (records sort chronologically), then a nonce: two moves in
+                    # one millisecond must not overwrite each other's record.
+                    key=f"{lineage.TAG_AUDIT_PREFIX}{now}-{uuid.uuid4().hex[:6]}",
                     value=lineage.truncate_tag(json.dumps(record, sort_keys=True)),
                 )
             )
@@ -286,7 +292,7 @@ class RetrainRestStore(RestStore):
         self.set_registered_model_tag(
             name,
             RegisteredModelTag(
-                f"{lineage.TAG_AUDIT_PREFIX}{now}",
+                f"{lineage.TAG_AUDIT_PREFIX}{now}-{uuid.uuid4().hex[:6]}",
                 lineage.truncate_tag(json.dumps(record, sort_keys=True)),
             ),
         )

@@ -1,0 +1,426 @@
+"""The promotion gate on a real ``mlflow server`` (``--registry-store-uri retrain+...``).
+
+Every change goes through HTTP, as the MLflow UI (``/ajax-api``) or a REST client (``/api``)
+would send it, against SQLite and PostgreSQL; PostgreSQL runs two server workers, so
+concurrent promotions race across processes. The client-side behaviour of the store is
+covered by ``test_registry_store.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from mlflow.server.auth.client import AuthServiceClient
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+
+pytestmark = pytest.mark.integration
+
+REST = "/api/2.0/mlflow/registered-models/alias"
+AJAX = "/ajax-api/2.0/mlflow/registered-models/alias"
+ENDPOINTS = pytest.mark.parametrize("endpoint", [REST, AJAX], ids=["rest", "ajax"])
+AUDIT_KEY = re.compile(re.escape(lineage.TAG_AUDIT_PREFIX) + r"\d{13}-[0-9a-f]{6}$")
+TIMEOUT_S = 30
+ADMIN_PASSWORD = "admin-password-42"  # MLflow requires at least 12 characters
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest,
+    start_module_mlflow_server: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """A tracking server whose registry store is the plugin, on the same database."""
+    if request.param == "sqlite":
+        backend = f"sqlite:///{tmp_path_factory.mktemp('gate-db') / 'mlflow.db'}"
+        workers = "1"  # SQLite serialises writes; several processes would only add lock errors
+    else:
+        backend = request.getfixturevalue("module_postgres_url")
+        workers = "2"  # promotions race across server processes, not only threads
+    return start_module_mlflow_server(
+        backend_store_uri=backend,
+        extra_args=("--registry-store-uri", "retrain+" + backend, "--workers", workers),
+    )
+
+
+@pytest.fixture
+def client(server: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=server)
+
+
+@pytest.fixture
+def model(client: MlflowClient) -> str:
+    """A fresh registered model's name (the server is shared by the module's tests)."""
+    name = f"fraud-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    return name
+
+
+def _versions(client: MlflowClient, name: str, n: int) -> list[str]:
+    run = client.create_run("0")
+    source = f"runs:/{run.info.run_id}/model"
+    return [
+        str(client.create_model_version(name, source, run_id=run.info.run_id).version)
+        for _ in range(n)
+    ]
+
+
+def _evidence(
+    client: MlflowClient, name: str, version: str, *, baseline: str, decision: str = "promote"
+) -> None:
+    for key, value in {
+        lineage.TAG_DECISION: decision,
+        lineage.TAG_EVIDENCE_BASELINE: baseline,
+        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
+        lineage.TAG_EVIDENCE_RUN: "run-x",
+    }.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def _set(
+    server: str, name: str, alias: str, version: str, endpoint: str = REST, **kw: Any
+) -> requests.Response:
+    body = {"name": name, "alias": alias, "version": version}
+    return requests.post(server + endpoint, json=body, timeout=TIMEOUT_S, **kw)
+
+
+def _delete(server: str, name: str, alias: str, endpoint: str = REST) -> requests.Response:
+    body = {"name": name, "alias": alias}
+    return requests.delete(server + endpoint, json=body, timeout=TIMEOUT_S)
+
+
+def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    return {k: str(v) for k, v in client.get_registered_model(name).aliases.items()}
+
+
+def _audit(client: MlflowClient, name: str) -> list[dict[str, Any]]:
+    tags = client.get_registered_model(name).tags
+    return [json.loads(v) for k, v in sorted(tags.items()) if AUDIT_KEY.match(k)]
+
+
+def _status(client: MlflowClient, name: str, version: str) -> str | None:
+    return client.get_model_version(name, version).tags.get(lineage.TAG_STATUS)
+
+
+def _assert_refused(response: requests.Response, *fragments: str) -> None:
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    message = response.json()["message"]
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def _first_champion(server: str, client: MlflowClient, name: str, version: str) -> None:
+    _evidence(client, name, version, baseline="none")
+    response = _set(server, name, "champion", version)
+    assert response.status_code == 200, response.text
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+
+@ENDPOINTS
+def test_champion_without_evidence_is_refused_with_a_400(
+    server: str, client: MlflowClient, model: str, endpoint: str
+) -> None:
+    (v1,) = _versions(client, model, 1)
+
+    response = _set(server, model, "champion", v1, endpoint)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    _assert_refused(response, "Promotion gate", "mlflow-retrain compare")
+    lookup = requests.get(
+        server + REST, params={"name": model, "alias": "champion"}, timeout=TIMEOUT_S
+    )
+    # MLflow's own answer for a missing alias is a 400 "not found", not a 404.
+    assert lookup.status_code in (400, 404), lookup.text
+    assert "not found" in lookup.json()["message"]
+    assert _aliases(client, model) == {}
+    assert _audit(client, model) == []
+
+
+@ENDPOINTS
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ("delete_champion", "cannot be removed"),
+        ("delete_previous", "kept by the promotion gate"),
+        ("set_previous", "kept by the promotion gate"),
+    ],
+)
+def test_gated_aliases_cannot_be_forced(
+    server: str, client: MlflowClient, model: str, endpoint: str, action: str, message: str
+) -> None:
+    v1, v2 = _versions(client, model, 2)
+    _first_champion(server, client, model, v1)
+    _evidence(client, model, v2, baseline=v1)
+    assert _set(server, model, "champion", v2).status_code == 200
+    before = (_aliases(client, model), _audit(client, model))
+
+    if action == "delete_champion":
+        response = _delete(server, model, "champion", endpoint)
+    elif action == "delete_previous":
+        response = _delete(server, model, "previous-champion", endpoint)
+    else:
+        response = _set(server, model, "previous-champion", v2, endpoint)
+
+    _assert_refused(response, "Promotion gate", message)
+    assert (_aliases(client, model), _audit(client, model)) == before
+    assert before[0] == {"champion": v2, "previous-champion": v1}
+
+
+@ENDPOINTS
+def test_stale_evidence_is_refused(
+    server: str, client: MlflowClient, model: str, endpoint: str
+) -> None:
+    v1, v2, v3 = _versions(client, model, 3)
+    _first_champion(server, client, model, v1)
+    _evidence(client, model, v2, baseline=v1)
+    _evidence(client, model, v3, baseline=v1)
+    assert _set(server, model, "champion", v2, endpoint).status_code == 200
+
+    response = _set(server, model, "champion", v3, endpoint)
+
+    _assert_refused(response, "Promotion gate", "stale", "mlflow-retrain compare")
+    assert _aliases(client, model)["champion"] == v2
+
+
+# --- permitted moves -----------------------------------------------------------------------------
+
+
+@ENDPOINTS
+def test_promotion_with_evidence_moves_every_alias_and_is_audited(
+    server: str, client: MlflowClient, model: str, endpoint: str
+) -> None:
+    v1, v2 = _versions(client, model, 2)
+    _evidence(client, model, v1, baseline="none")
+    assert _set(server, model, "champion", v1, endpoint).status_code == 200
+    assert _set(server, model, "challenger", v2, endpoint).status_code == 200  # not gated
+    _evidence(client, model, v2, baseline=v1)
+
+    response = _set(server, model, "champion", v2, endpoint)
+
+    assert response.status_code == 200, response.text
+    assert _aliases(client, model) == {"champion": v2, "previous-champion": v1}
+    assert _status(client, model, v2) == lineage.STATUS_PROMOTED
+    assert _status(client, model, v1) == lineage.STATUS_RETIRED
+    audit = _audit(client, model)
+    assert [(a["from"], a["to"], a["kind"]) for a in audit] == [
+        (None, v1, "first_deployment"),
+        (v1, v2, "promotion"),
+    ]
+    assert audit[1]["evidence_run"] == "run-x"
+    assert audit[1]["user"] is None  # no authentication on this server
+
+
+def test_rollback_and_override_are_audited(server: str, client: MlflowClient, model: str) -> None:
+    v1, v2, v3 = _versions(client, model, 3)
+    _first_champion(server, client, model, v1)
+    _evidence(client, model, v2, baseline=v1)
+    assert _set(server, model, "champion", v2).status_code == 200
+
+    rollback = _set(server, model, "champion", v1)  # to the previous champion: no evidence
+    assert rollback.status_code == 200, rollback.text
+    assert _aliases(client, model) == {"champion": v1, "previous-champion": v2}
+    assert _status(client, model, v2) == lineage.STATUS_ROLLED_BACK
+
+    _assert_refused(_set(server, model, "champion", v3), "no comparison evidence")
+    client.set_model_version_tag(model, v3, lineage.TAG_OVERRIDE_REASON, "incident 42 hotfix")
+    override = _set(server, model, "champion", v3)
+    assert override.status_code == 200, override.text
+    assert _aliases(client, model) == {"champion": v3, "previous-champion": v1}
+
+    audit = _audit(client, model)
+    assert [(a["from"], a["to"], a["kind"]) for a in audit] == [
+        (None, v1, "first_deployment"),
+        (v1, v2, "promotion"),
+        (v2, v1, "rollback"),
+        (v1, v3, "override"),
+    ]
+    assert "incident 42 hotfix" in audit[-1]["reason"]
+
+
+def test_other_aliases_are_not_gated(server: str, client: MlflowClient, model: str) -> None:
+    v1, v2 = _versions(client, model, 2)
+
+    assert _set(server, model, "challenger", v1, AJAX).status_code == 200
+    assert _set(server, model, "challenger", v2, REST).status_code == 200
+    assert _aliases(client, model) == {"challenger": v2}
+    assert _delete(server, model, "challenger", AJAX).status_code == 200
+    assert _aliases(client, model) == {}
+
+
+# --- concurrency ---------------------------------------------------------------------------------
+
+_PROCESS_SNIPPET = """
+import sys, time, requests
+url, name, version, start_at = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+time.sleep(max(0.0, start_at - time.time()))
+r = requests.post(url, json={"name": name, "alias": "champion", "version": version}, timeout=30)
+print(r.status_code)
+print(r.text)
+"""
+
+
+def _race_threads(server: str, model: str, versions: list[str]) -> list[tuple[int, str]]:
+    barrier = threading.Barrier(len(versions))
+    results: dict[str, tuple[int, str]] = {}
+
+    def promote(version: str) -> None:
+        with requests.Session() as session:
+            session.get(server + "/health", timeout=TIMEOUT_S)  # connect before the race
+            barrier.wait()
+            body = {"name": model, "alias": "champion", "version": version}
+            response = session.post(server + REST, json=body, timeout=TIMEOUT_S)
+        results[version] = (response.status_code, response.text)
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in versions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=2 * TIMEOUT_S)
+    return [results[v] for v in versions]
+
+
+def _race_processes(server: str, model: str, versions: list[str]) -> list[tuple[int, str]]:
+    start_at = time.time() + 2.0  # after every interpreter has started and imported requests
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _PROCESS_SNIPPET, server + REST, model, v, str(start_at)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for v in versions
+    ]
+    results = []
+    for process in processes:
+        out, _ = process.communicate(timeout=2 * TIMEOUT_S)
+        status, _, text = out.partition("\n")
+        results.append((int(status), text))
+    return results
+
+
+@pytest.mark.parametrize(("race", "n"), [(_race_threads, 10), (_race_processes, 10)],
+                         ids=["threads", "processes"])  # fmt: skip
+def test_concurrent_promotions_have_exactly_one_winner(
+    request: pytest.FixtureRequest,
+    server: str,
+    client: MlflowClient,
+    model: str,
+    race: Any,
+    n: int,
+) -> None:
+    v1, *challengers = _versions(client, model, n + 1)
+    _first_champion(server, client, model, v1)
+    for version in challengers:
+        _evidence(client, model, version, baseline=v1)
+    audit_before = len(_audit(client, model))
+
+    results = race(server, model, challengers)
+
+    winners = [v for v, (status, _) in zip(challengers, results, strict=True) if status == 200]
+    assert len(winners) == 1, results
+    for status, text in results:
+        if status != 200:
+            assert 400 <= status < 500, (status, text)
+            assert "stale" in json.loads(text)["message"], text
+    assert _aliases(client, model) == {"champion": winners[0], "previous-champion": v1}
+    audit = _audit(client, model)
+    assert len(audit) == audit_before + 1
+    assert (audit[-1]["from"], audit[-1]["to"], audit[-1]["kind"]) == (
+        v1,
+        winners[0],
+        "promotion",
+    )
+
+
+# --- basic-auth ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def auth_server(start_mlflow_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A SQLite server with ``--app-name basic-auth`` and user ``admin`` (``ADMIN_PASSWORD``)."""
+    pytest.importorskip("flask_wtf", reason="basic-auth needs mlflow[auth] (Flask-WTF)")
+    config = tmp_path / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{tmp_path / 'basic_auth.db'}\n"
+        "admin_username = admin\n"
+        f"admin_password = {ADMIN_PASSWORD}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    backend = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    url = start_mlflow_server(
+        backend_store_uri=backend,
+        extra_args=("--registry-store-uri", "retrain+" + backend, "--app-name", "basic-auth"),
+        env={
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": uuid.uuid4().hex,
+            "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        },
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD)
+    return url
+
+
+def test_basic_auth_user_is_recorded_in_the_audit(auth_server: str) -> None:
+    client = MlflowClient(tracking_uri=auth_server)
+    model = "fraud"
+    client.create_registered_model(model)
+    (v1,) = _versions(client, model, 1)
+    _evidence(client, model, v1, baseline="none")
+
+    anonymous = _set(auth_server, model, "champion", v1)
+    assert anonymous.status_code == 401
+    assert _aliases(client, model) == {}
+
+    response = _set(auth_server, model, "champion", v1, auth=("admin", ADMIN_PASSWORD))
+
+    assert response.status_code == 200, response.text
+    assert _aliases(client, model) == {"champion": v1}
+    (record,) = _audit(client, model)
+    assert (record["to"], record["kind"], record["user"]) == (v1, "first_deployment", "admin")
+
+
+def test_override_needs_manage_permission_under_basic_auth(auth_server: str) -> None:
+    admin = ("admin", ADMIN_PASSWORD)
+    client = MlflowClient(tracking_uri=auth_server)
+    model = "fraud"
+    client.create_registered_model(model)
+    v1, v2 = _versions(client, model, 2)
+    _evidence(client, model, v1, baseline="none")
+    assert _set(auth_server, model, "champion", v1, auth=admin).status_code == 200
+    alice = ("alice", "alice-password-42")
+    auth = AuthServiceClient(auth_server)  # as admin: the fixture sets the credentials
+    auth.create_user(*alice)
+    auth.grant_user_permission(alice[0], "registered_model", model, "EDIT")
+    tag = {"name": model, "version": v2, "key": lineage.TAG_OVERRIDE_REASON, "value": "hotfix"}
+    set_tag = auth_server + "/api/2.0/mlflow/model-versions/set-tag"
+    tagged = requests.post(set_tag, json=tag, auth=alice, timeout=TIMEOUT_S)
+    assert tagged.status_code == 200, tagged.text  # EDIT may tag; the move is what is gated
+
+    refused = _set(auth_server, model, "champion", v2, auth=alice)
+
+    _assert_refused(refused, "alice", "MANAGE")
+    assert _aliases(client, model) == {"champion": v1}
+
+    auth.revoke_user_permission(alice[0], "registered_model", model)
+    auth.grant_user_permission(alice[0], "registered_model", model, "MANAGE")
+    allowed = _set(auth_server, model, "champion", v2, auth=alice)
+    assert allowed.status_code == 200, allowed.text
+    assert _aliases(client, model) == {"champion": v2, "previous-champion": v1}
+    record = _audit(client, model)[-1]
+    assert (record["to"], record["kind"], record["user"]) == (v2, "override", "alice")
