@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException
 
 from mlflow_retrain._version import __version__
 from mlflow_retrain.config import RetrainConfig, load_config
+from mlflow_retrain.data.io import describe_uri
 from mlflow_retrain.drift.report import DriftReport
 from mlflow_retrain.exceptions import InvalidConfigError
 from mlflow_retrain.report.html import format_number, format_pvalue
@@ -575,7 +576,7 @@ def _drift_summary(report: DriftReport) -> str:
     if uri.startswith(("http://", "https://")):
         lines.append(f"Open it: {uri.rstrip('/')}/#/runs/{report.run_id}")
     else:
-        lines.append(f"Look at it: mlflow ui --backend-store-uri {uri}")
+        lines.append(f"Look at it: mlflow ui --backend-store-uri {describe_uri(uri)}")
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ basic-auth and concurrency on PostgreSQL are covered by issue 5's server tests.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -249,3 +250,41 @@ def test_the_rest_plugin_gates_a_server_without_the_plugin(mlflow_server: str) -
     assert lineage.TAG_OVERRIDE_REASON not in plain.get_model_version(name, v1).tags
     with pytest.raises(MlflowException, match=r"cannot be removed"):
         gated.delete_registered_model_alias(name, "champion")
+
+
+def test_the_database_password_is_never_logged_or_echoed(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    secret = "pw-Secr3t-9f1c"
+    uri = postgres_url.replace("postgres@", f"postgres:{secret}@", 1)  # trust auth ignores it
+    assert secret in uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    caplog.set_level(logging.DEBUG)
+    plain = MlflowClient(uri)
+    plain.create_registered_model(MODEL)
+    v1, v2 = (str(plain.create_model_version(MODEL, str(tmp_path)).version) for _ in range(2))
+    out = tmp_path / "move.json"
+    batch = tmp_path / "batch.csv"
+    batch.write_text("amount,channel\n" + "".join(f"{i % 17},web\n" for i in range(200)))
+
+    outputs = [
+        _invoke("-vv", "drift", "--reference", str(batch), "--current", str(batch)),
+        _invoke("-vv", "promote", "--model", MODEL, "--version", v1),  # refused: no evidence
+        _invoke("-vv", "promote", "--model", MODEL, "--version", "99"),  # no such version
+        _invoke("-vv", "override", "--model", MODEL, "--version", v1, "--reason", "bootstrap"),
+        _invoke("-vv", "override", "--model", MODEL, "--version", v2, "--reason", "hotfix",
+                "--json-out", str(out)),
+        _invoke("-vv", "rollback", "--model", MODEL, "--reason", "latency"),
+    ]  # fmt: skip
+
+    assert [code for code, _, _ in outputs] == [0, 1, 1, 0, 0, 0]
+    assert "mlflow ui --backend-store-uri postgresql://***@" in outputs[0][1]
+    assert plain.get_registered_model(MODEL).aliases == {"champion": 1, "previous-champion": 2}
+    texts = [text for _, stdout, stderr in outputs for text in (stdout, stderr)]
+    texts += [caplog.text, out.read_text()]
+    texts += list(plain.get_registered_model(MODEL).tags.values())
+    texts += [str(plain.get_model_version(MODEL, v).tags) for v in (v1, v2)]
+    assert "Promotion gate" in texts[3]  # the refusal was reported (stderr)
+    leaks = [text for text in texts if secret in text]
+    assert not leaks, leaks
