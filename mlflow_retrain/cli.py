@@ -433,6 +433,73 @@ def compare(
     click.echo("\n".join(lines))
 
 
+@main.command()
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option("--batch", required=True, help="A labelled batch of live data (CSV/Parquet).")
+@click.option(
+    "--challenger",
+    default="challenger",
+    show_default=True,
+    callback=_blank_to_none,
+    help="Version number or alias of the version in shadow.",
+)
+@click.option(
+    "--target",
+    default=None,
+    callback=_blank_to_none,
+    help="Label column (default: the one the challenger was trained on).",
+)
+@_experiment_option
+@_config_option
+@_json_out_option
+@_handle_errors
+def shadow(
+    model_name: str,
+    batch: str,
+    challenger: str | None,
+    target: str | None,
+    experiment_name: str | None,
+    config_path: str | None,
+    json_out: str | None,
+) -> None:
+    """Score a labelled batch with champion and challenger; promote, reject or wait."""
+    from mlflow_retrain.pipeline.shadow import run_shadow
+
+    config = _load(config_path)
+    result = run_shadow(
+        model_name,
+        batch=batch,
+        challenger=challenger or "challenger",
+        target=target,
+        config=config,
+        experiment_name=experiment_name,
+    )
+    _write_json(json_out, result.to_dict())
+    s = result.state
+    interval = (
+        f"[{format_number(s.cs_low)}, {format_number(s.cs_high)}]" if s.looks else "(no look yet)"
+    )
+    lines = [
+        f"{result.decision.upper()}: version {result.challenger_version} of {result.model_name} "
+        f"in shadow beside champion {result.champion_version}. {result.reason}",
+        f"after {s.batches} batch{'es' if s.batches != 1 else ''} ({s.n:,} rows): improvement in "
+        f"{result.loss} {format_number(s.mean)}, {1 - s.alpha:.0%} confidence sequence "
+        f"{interval}, always-valid p {format_pvalue(s.p_value)} "
+        f"(margin {result.min_improvement:g})",
+        f"this batch: {result.batch['rows']:,} rows, champion {result.loss} "
+        f"{format_number(result.batch['champion_loss'])}, challenger "
+        f"{format_number(result.batch['challenger_loss'])}",
+    ]
+    if result.move is not None:
+        move = result.move
+        lines.append(
+            f"Promoted: {move.model_name}: champion is version {move.champion}, "
+            f"previous-champion is version {move.previous_champion} ({move.kind})."
+        )
+    lines.append(f"Shadow run: {result.run_id}")
+    click.echo("\n".join(lines))
+
+
 @main.group()
 def policy() -> None:
     """Show or set a registered model's promotion policy."""

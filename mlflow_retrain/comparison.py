@@ -27,7 +27,14 @@ from mlflow_retrain.stats.paired import (
 )
 from mlflow_retrain.stats.result import Alternative, TestResult
 
-__all__ = ["Evidence", "MetricComparison", "ModelOutput", "compare_models", "metric_value"]
+__all__ = [
+    "Evidence",
+    "MetricComparison",
+    "ModelOutput",
+    "compare_models",
+    "metric_value",
+    "per_row_loss",
+]
 
 Decision = Literal["promote", "reject", "inconclusive"]
 
@@ -426,6 +433,46 @@ def _compare_metric(
         passed=False,
         result=one if one.inconclusive else two,
     )
+
+
+_LOSS_TO_METRIC = {
+    "brier": "brier",
+    "log_loss": "log_loss",
+    "squared_error": "rmse",
+    "absolute_error": "mae",
+}
+
+
+def per_row_loss(loss: str, y_true: np.ndarray, output: ModelOutput) -> np.ndarray:
+    """Each row's loss under ``loss`` (lower is better), for shadow mode's paired differences.
+
+    Args:
+        loss: ``brier``, ``log_loss`` (need class probabilities), ``zero_one``,
+            ``squared_error`` or ``absolute_error``.
+        y_true: Labels or values.
+        output: The model's output on the same rows.
+
+    Raises:
+        InvalidInputError: If the loss needs probabilities the model does not give, or a label
+            is not one of the model's classes.
+    """
+    y = np.asarray(y_true)
+    if loss == "zero_one":
+        return (np.asarray(output.predictions) != y).astype(float)
+    name = _LOSS_TO_METRIC[loss]
+    if name in ("brier", "log_loss"):
+        if output.scores is None or output.classes is None:
+            raise InvalidInputError(
+                f"Loss '{loss}' needs class probabilities, and this model gives labels only. "
+                "Set the policy's shadow loss to 'zero_one'."
+            )
+        unseen = sorted(set(np.unique(y).tolist()) - set(output.classes.tolist()), key=str)
+        if unseen:
+            raise InvalidInputError(
+                f"The batch has label {unseen[0]!r}, which the models were not trained on. "
+                "Retrain on data that includes it before judging a challenger."
+            )
+    return _per_row(name, y, output)
 
 
 def _per_row(name: str, y: np.ndarray, output: ModelOutput) -> np.ndarray:

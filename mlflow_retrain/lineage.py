@@ -21,6 +21,7 @@ __all__ = [
     "CONTEXT_CURRENT",
     "CONTEXT_GATE",
     "CONTEXT_REFERENCE",
+    "CONTEXT_SHADOW",
     "CONTEXT_TRAINING",
     "MAX_TAG_LENGTH",
     "METRIC_DRIFT_DETECTED",
@@ -47,11 +48,14 @@ __all__ = [
     "TAG_EVIDENCE_BASELINE",
     "TAG_EVIDENCE_DATA_DIGEST",
     "TAG_EVIDENCE_RUN",
+    "TAG_EVIDENCE_SOURCE",
     "TAG_EVIDENCE_SUMMARY",
     "TAG_EVIDENCE_TIME",
     "TAG_FAILURE_REASON",
     "TAG_GATE_DIGEST",
     "TAG_GATE_URI",
+    "TAG_OFFLINE_BASELINE",
+    "TAG_OFFLINE_DECISION",
     "TAG_OVERRIDE_REASON",
     "TAG_PIPELINE_RUN",
     "TAG_POLICY",
@@ -59,6 +63,8 @@ __all__ = [
     "TAG_PROFILE_URI",
     "TAG_PRUNED_AT",
     "TAG_ROLLBACK_REASON",
+    "TAG_SHADOW_RUN",
+    "TAG_SHADOW_SUMMARY",
     "TAG_STATUS",
     "TAG_STEP",
     "TAG_STUDY_NAME",
@@ -155,6 +161,16 @@ TAG_EVIDENCE_TIME = TAG_PREFIX + "evidence.timestamp_ms"
 TAG_EVIDENCE_SUMMARY = TAG_PREFIX + "evidence.summary"
 #: Digest of the data the evidence was computed on.
 TAG_EVIDENCE_DATA_DIGEST = TAG_PREFIX + "evidence.data_digest"
+#: Which step produced the evidence: ``compare`` (offline) or ``shadow`` (live batches).
+TAG_EVIDENCE_SOURCE = TAG_PREFIX + "evidence.source"
+#: The offline comparison's own decision and champion, kept when shadow evidence follows
+#: (policy mode ``both`` needs both).
+TAG_OFFLINE_DECISION = TAG_PREFIX + "offline.decision"
+TAG_OFFLINE_BASELINE = TAG_PREFIX + "offline.baseline_version"
+#: On a version in shadow: its accumulating shadow run, and a compact JSON summary of the
+#: sequential test (batches, rows, estimate, confidence sequence, p-value, decision).
+TAG_SHADOW_RUN = TAG_PREFIX + "shadow.run_id"
+TAG_SHADOW_SUMMARY = TAG_PREFIX + "shadow.summary"
 #: On a version: why a person forces it to champion past the gate (audited override).
 TAG_OVERRIDE_REASON = TAG_PREFIX + "override.reason"
 #: On a version: why a person rolls production back to it (added to the audit record).
@@ -206,6 +222,7 @@ CONTEXT_REFERENCE = "reference"
 CONTEXT_CURRENT = "current"
 CONTEXT_TRAINING = "training"
 CONTEXT_GATE = "gate"
+CONTEXT_SHADOW = "shadow"
 
 #: MLflow's limit on a tag value is 8,000 characters in 3.x; keep well inside it.
 MAX_TAG_LENGTH = 5000

@@ -18,9 +18,11 @@ from mlflow_retrain.exceptions import InvalidConfigError
 __all__ = [
     "DEFAULT_TESTS",
     "GREATER_IS_BETTER",
+    "SHADOW_LOSSES",
     "GuardrailRule",
     "MetricRule",
     "PromotionPolicy",
+    "ShadowRule",
     "default_policy",
 ]
 
@@ -107,6 +109,75 @@ class GuardrailRule:
         return {"metric": self.metric, "margin": self.margin, "test": self.test_name}
 
 
+#: Per-row losses shadow mode can compare, by task.
+SHADOW_LOSSES: dict[str, tuple[str, ...]] = {
+    "classification": ("brier", "log_loss", "zero_one"),
+    "regression": ("squared_error", "absolute_error"),
+}
+#: The shadow loss that matches a per-row primary metric (same units, so its margin carries).
+_LOSS_OF_METRIC = {"brier": "brier", "log_loss": "log_loss", "mae": "absolute_error"}
+
+
+@dataclass(frozen=True)
+class ShadowRule:
+    """How shadow mode judges a challenger on live, labelled batches.
+
+    The sequential test runs on the per-row paired difference ``champion loss - challenger
+    loss``. It promotes when the whole confidence sequence lies above ``min_improvement``,
+    rejects when it lies below (the challenger cannot reach the margin) or when a budget runs
+    out, and otherwise waits for the next batch.
+
+    Attributes:
+        loss: Per-row loss: ``brier``, ``log_loss``, ``zero_one`` (classification);
+            ``squared_error``, ``absolute_error`` (regression). Default: the primary metric's
+            own loss when it has one (``brier``, ``log_loss``, ``mae``), else ``brier`` for
+            classifiers with probabilities, ``zero_one`` for label-only ones, and
+            ``squared_error`` for regression.
+        min_improvement: Practical margin, in loss units.
+        horizon_rows: Rows by which a decision is expected: the mixture is tuned to be
+            tightest there.
+        expected_effect: Expected improvement in standard deviations of the differences;
+            when set, it chooses the horizon instead (rows a fixed test would need at 80%
+            power).
+        min_rows: Rows before the first look (the variance is estimated from them).
+        max_batches: Reject when no decision after this many batches.
+        max_rows: Reject when no decision after this many rows (``None``: no limit).
+    """
+
+    loss: str | None = None
+    min_improvement: float = 0.0
+    horizon_rows: int = 10_000
+    expected_effect: float | None = None
+    min_rows: int = 200
+    max_batches: int = 50
+    max_rows: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "loss": self.loss,
+            "min_improvement": self.min_improvement,
+            "horizon_rows": self.horizon_rows,
+            "expected_effect": self.expected_effect,
+            "min_rows": self.min_rows,
+            "max_batches": self.max_batches,
+            "max_rows": self.max_rows,
+        }
+
+    def loss_for(self, task: str, primary: tuple[MetricRule, ...], *, has_scores: bool) -> str:
+        """The loss actually used for a ``task`` model (see ``loss``)."""
+        if self.loss is not None:
+            return self.loss
+        for rule in primary:
+            if rule.metric in _LOSS_OF_METRIC:
+                loss = _LOSS_OF_METRIC[rule.metric]
+                if has_scores or loss not in ("brier", "log_loss"):
+                    return loss
+        if task == "regression":
+            return "squared_error"
+        return "brier" if has_scores else "zero_one"
+
+
 @dataclass(frozen=True)
 class PromotionPolicy:
     """When a challenger may replace the champion.
@@ -124,7 +195,9 @@ class PromotionPolicy:
         alpha: Family-wise significance level.
         floor: First-deployment floor per metric (minimum for higher-is-better metrics,
             maximum for losses).
-        mode: ``offline`` (the ``compare`` step), ``shadow``, or ``both``.
+        mode: ``offline`` (the ``compare`` step), ``shadow`` (live batches through
+            ``shadow``), or ``both`` (a passing offline comparison, then shadow).
+        shadow: How shadow mode decides.
         max_evidence_age_days: Evidence older than this no longer permits a promotion.
         n_resamples: Bootstrap resamples.
         random_state: Seed of the bootstrap.
@@ -136,6 +209,7 @@ class PromotionPolicy:
     alpha: float = 0.05
     floor: Mapping[str, float] = field(default_factory=dict)
     mode: Literal["offline", "shadow", "both"] = "offline"
+    shadow: ShadowRule = field(default_factory=ShadowRule)
     max_evidence_age_days: float = 30.0
     n_resamples: int = 2000
     random_state: int = 0
@@ -175,6 +249,7 @@ class PromotionPolicy:
             )
         if self.max_evidence_age_days <= 0:
             raise InvalidConfigError("Policy max_evidence_age_days must be > 0.")
+        _check_shadow(self.shadow, self.task)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form (what the ``mlflow_retrain.policy`` tag holds)."""
@@ -185,6 +260,7 @@ class PromotionPolicy:
             "alpha": self.alpha,
             "floor": dict(self.floor),
             "mode": self.mode,
+            "shadow": self.shadow.to_dict(),
             "max_evidence_age_days": self.max_evidence_age_days,
             "n_resamples": self.n_resamples,
             "random_state": self.random_state,
@@ -207,7 +283,7 @@ class PromotionPolicy:
                 "policy section."
             )
         known = {
-            "task", "primary", "guardrails", "alpha", "floor", "mode",
+            "task", "primary", "guardrails", "alpha", "floor", "mode", "shadow",
             "max_evidence_age_days", "n_resamples", "random_state",
         }  # fmt: skip
         unknown = sorted(set(data) - known)
@@ -235,6 +311,7 @@ class PromotionPolicy:
                 alpha=float(data.get("alpha", base.alpha)),
                 floor={str(k): float(v) for k, v in (data.get("floor") or {}).items()},
                 mode=_choice(data.get("mode", "offline"), ("offline", "shadow", "both"), "mode"),
+                shadow=_shadow_rule(data.get("shadow") or {}),
                 max_evidence_age_days=float(data.get("max_evidence_age_days", 30.0)),
                 n_resamples=int(data.get("n_resamples", 2000)),
                 random_state=int(data.get("random_state", 0)),
@@ -298,6 +375,50 @@ def _rule(cls: type[Any], item: Any, section: str) -> Any:
     if "margin" not in item:
         raise InvalidConfigError(f"Guardrail '{metric}' needs a 'margin'.")
     return GuardrailRule(metric, float(item["margin"]), test)
+
+
+def _shadow_rule(item: Any) -> ShadowRule:
+    if not isinstance(item, Mapping):
+        raise InvalidConfigError(f"Policy 'shadow' must be a mapping, got {item!r}.")
+    known = set(ShadowRule().to_dict())
+    unknown = sorted(set(item) - known)
+    if unknown:
+        raise InvalidConfigError(
+            f"Unknown key '{unknown[0]}' in policy shadow; use {', '.join(sorted(known))}."
+        )
+    base = ShadowRule()
+    effect = item.get("expected_effect")
+    max_rows = item.get("max_rows")
+    return ShadowRule(
+        loss=None if item.get("loss") is None else str(item["loss"]),
+        min_improvement=float(item.get("min_improvement", base.min_improvement)),
+        horizon_rows=int(item.get("horizon_rows", base.horizon_rows)),
+        expected_effect=None if effect is None else float(effect),
+        min_rows=int(item.get("min_rows", base.min_rows)),
+        max_batches=int(item.get("max_batches", base.max_batches)),
+        max_rows=None if max_rows is None else int(max_rows),
+    )
+
+
+def _check_shadow(rule: ShadowRule, task: str) -> None:
+    losses = SHADOW_LOSSES[task]
+    if rule.loss is not None and rule.loss not in losses:
+        raise InvalidConfigError(
+            f"Policy shadow loss '{rule.loss}' does not fit a {task} model; use one of "
+            f"{', '.join(losses)}."
+        )
+    if rule.min_improvement < 0:
+        raise InvalidConfigError("Policy shadow min_improvement must be >= 0.")
+    if rule.horizon_rows < 1:
+        raise InvalidConfigError("Policy shadow horizon_rows must be at least 1.")
+    if rule.expected_effect is not None and rule.expected_effect <= 0:
+        raise InvalidConfigError("Policy shadow expected_effect must be > 0 (in std units).")
+    if rule.min_rows < 2:
+        raise InvalidConfigError("Policy shadow min_rows must be at least 2.")
+    if rule.max_batches < 1:
+        raise InvalidConfigError("Policy shadow max_batches must be at least 1.")
+    if rule.max_rows is not None and rule.max_rows < rule.min_rows:
+        raise InvalidConfigError("Policy shadow max_rows must be at least min_rows.")
 
 
 def _choice(value: Any, allowed: tuple[str, ...], key: str) -> Any:

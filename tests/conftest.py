@@ -11,10 +11,17 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _clean_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Drop every MLFLOW_* variable (ours included) so no test sees the developer's setup."""
+    """Drop every MLFLOW_* variable (ours included) so no test sees the developer's setup.
+
+    Also forget the experiment an earlier test set with ``mlflow.set_experiment``: MLflow keeps
+    it in a module global, which would point into another test's store.
+    """
+    from mlflow.tracking import fluent
+
     for key in list(os.environ):
         if key.startswith("MLFLOW_"):
             monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
 
 
 @pytest.fixture

@@ -33,7 +33,14 @@ from mlflow_retrain.registry.lifecycle import alias_version
 from mlflow_retrain.report.figures import plot_comparison_curves, plot_differences
 from mlflow_retrain.report.markdown import evidence_markdown
 
-__all__ = ["CompareResult", "load_policy", "resolve_version", "run_compare", "set_policy"]
+__all__ = [
+    "CompareResult",
+    "load_policy",
+    "resolve_version",
+    "run_compare",
+    "score_version",
+    "set_policy",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -189,8 +196,8 @@ def run_compare(
         task = tags.get(lineage.TAG_TASK) or _guess_task(frame[target])
         policy = load_policy(client, model_name, task=task, config_policy=config.policy)
         X, y = frame.drop(columns=[target]), frame[target].to_numpy()
-        out_chall = _score(model_name, chall, X, task)
-        out_champ = None if champ is None else _score(model_name, champ, X, task)
+        out_chall = score_version(model_name, chall, X, task)
+        out_champ = None if champ is None else score_version(model_name, champ, X, task)
         evidence = compare_models(y, out_chall, out_champ, policy=policy)
         champion_version = None if champ is None else str(champ.version)
         result = CompareResult(
@@ -215,7 +222,12 @@ def _guess_task(y: pd.Series) -> str:
     return infer_task(y)
 
 
-def _score(name: str, version: ModelVersion, X: pd.DataFrame, task: str) -> ModelOutput:
+def score_version(name: str, version: ModelVersion, X: pd.DataFrame, task: str) -> ModelOutput:
+    """Load a registered version and score ``X``: labels, and probabilities where it gives them.
+
+    Scikit-learn models are loaded with the sklearn flavor (for ``predict_proba``); any other
+    model through pyfunc, which gives labels or values only.
+    """
     uri = f"models:/{name}/{version.version}"
     try:
         model: Any = mlflow.sklearn.load_model(uri)
@@ -334,6 +346,9 @@ def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest:
         lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
         lineage.TAG_EVIDENCE_SUMMARY: lineage.truncate_tag(json.dumps(summary)),
         lineage.TAG_EVIDENCE_DATA_DIGEST: data_digest,
+        lineage.TAG_EVIDENCE_SOURCE: "compare",
+        lineage.TAG_OFFLINE_DECISION: evidence.decision,
+        lineage.TAG_OFFLINE_BASELINE: result.champion_version or "none",
     }
     if evidence.decision == "reject":
         tags[lineage.TAG_STATUS] = lineage.STATUS_REJECTED

@@ -8,6 +8,8 @@ and no rules of its own. The rules, from the design:
   was computed against the version that is champion now (stale evidence is refused: the
   optimistic lock that makes concurrent promotions safe), and is younger than the policy's
   maximum age;
+  When the policy's ``mode`` is ``shadow`` or ``both``, that evidence must come from shadow
+  mode (``both`` also needs a passing offline comparison against the same champion);
 - or there is no champion yet and the version's first-deployment evidence passes the floor;
 - or it is a rollback to the current ``previous-champion``;
 - or the version carries an override reason (audited).
@@ -35,6 +37,9 @@ EVIDENCE_TIME_TAG = "mlflow_retrain.evidence.timestamp_ms"
 EVIDENCE_RUN_TAG = "mlflow_retrain.evidence.run_id"
 OVERRIDE_TAG = "mlflow_retrain.override.reason"
 POLICY_TAG = "mlflow_retrain.policy"
+SOURCE_TAG = "mlflow_retrain.evidence.source"
+OFFLINE_DECISION_TAG = "mlflow_retrain.offline.decision"
+OFFLINE_BASELINE_TAG = "mlflow_retrain.offline.baseline_version"
 
 Kind = Literal[
     "not_gated", "unchanged", "promotion", "first_deployment", "rollback", "override", "refused"
@@ -119,6 +124,42 @@ def _max_age_days(policy: str | None) -> float:
         return DEFAULT_MAX_AGE_DAYS
 
 
+def _mode(policy: str | None) -> str:
+    """The policy's evidence mode; a damaged policy asks for the strictest (``both``)."""
+    if not policy:
+        return "offline"
+    try:
+        mode = json.loads(policy).get("mode", "offline")
+    except (ValueError, TypeError, AttributeError):
+        return "both"
+    return mode if mode in ("offline", "shadow", "both") else "both"
+
+
+def _redo(target: str, tags: Mapping[str, str]) -> str:
+    """The command that renews this version's evidence."""
+    step = "shadow" if tags.get(SOURCE_TAG) == "shadow" else "compare"
+    return f"`mlflow-retrain {step} --challenger {target}`"
+
+
+def _mode_refusal(target: str, champion: str, tags: Mapping[str, str], mode: str) -> str | None:
+    """Why evidence of this source does not satisfy the policy's mode, or ``None``."""
+    shadow = f"`mlflow-retrain shadow --challenger {target} --batch URI`"
+    if mode in ("shadow", "both") and tags.get(SOURCE_TAG) != "shadow":
+        return (
+            f"The policy (mode '{mode}') needs shadow evidence for version {target}, and its "
+            f"evidence comes from an offline comparison. Run {shadow} on labelled batches."
+        )
+    if mode == "both" and (
+        tags.get(OFFLINE_DECISION_TAG) != "promote" or tags.get(OFFLINE_BASELINE_TAG) != champion
+    ):
+        return (
+            f"The policy (mode 'both') needs a passing offline comparison of version {target} "
+            f"against champion {champion} before shadow mode. Run `mlflow-retrain compare "
+            f"--challenger {target}`."
+        )
+    return None
+
+
 def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
     """Decide whether ``change`` may happen given ``facts``.
 
@@ -188,7 +229,7 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             False,
             "refused",
             f"The evidence for version {target} was computed against {against}, but {now}: "
-            f"it is stale. Run `mlflow-retrain compare --challenger {target}` again.",
+            f"it is stale. Run {_redo(target, tags)} again.",
         )
     try:
         computed = int(tags.get(EVIDENCE_TIME_TAG, ""))
@@ -197,7 +238,7 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             False,
             "refused",
             f"The evidence for version {target} has no valid timestamp. Run "
-            f"`mlflow-retrain compare --challenger {target}` again.",
+            f"{_redo(target, tags)} again.",
         )
     max_age = _max_age_days(facts.policy)
     age_days = (facts.now_ms - computed) / DAY_MS
@@ -206,9 +247,12 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             False,
             "refused",
             f"The evidence for version {target} is {age_days:.1f} days old, older than the "
-            f"policy's {max_age:g} days. Run `mlflow-retrain compare --challenger {target}` "
-            "again.",
+            f"policy's {max_age:g} days. Run {_redo(target, tags)} again.",
         )
+    if champion is not None:
+        refusal = _mode_refusal(target, champion, tags, _mode(facts.policy))
+        if refusal is not None:
+            return GateDecision(False, "refused", refusal)
     if champion is None:
         return GateDecision(
             True, "first_deployment", f"First deployment of version {target}: it meets the "

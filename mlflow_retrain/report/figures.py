@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -472,4 +473,37 @@ def plot_comparison_curves(
         axes.set_ylabel("density")
         axes.set_title("Residuals on the comparison rows")
     axes.legend()
+    return _to_png(figure)
+
+
+def plot_confidence_sequence(
+    history: Sequence[Mapping[str, Any]], *, margin: float, loss: str
+) -> bytes | None:
+    """Shadow mode over the batches: the estimate, its confidence sequence and the margin (PNG).
+
+    Args:
+        history: One row per batch with ``rows``, ``estimate``, ``cs_low``, ``cs_high``
+            (``None`` before the first look).
+        margin: The policy's minimum improvement.
+        loss: The per-row loss, for the axis label.
+    """
+    if not history:
+        return None
+    rows = np.array([h["rows"] for h in history], dtype=float)
+    estimate = np.array([h["estimate"] for h in history], dtype=float)
+    low = np.array([np.nan if h["cs_low"] is None else h["cs_low"] for h in history], dtype=float)
+    high = np.array(
+        [np.nan if h["cs_high"] is None else h["cs_high"] for h in history], dtype=float
+    )
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    axes.fill_between(rows, low, high, color=REFERENCE_COLOR, alpha=0.25, step="post",
+                      label="confidence sequence")  # fmt: skip
+    axes.plot(rows, estimate, "o-", color=REFERENCE_COLOR, label="mean improvement")
+    axes.axhline(margin, color=CURRENT_COLOR, linewidth=1.5, label=f"margin {margin:g}")
+    axes.axhline(0, color="grey", linewidth=0.8)
+    axes.set_xlabel("rows seen (one point per batch)")
+    axes.set_ylabel(f"champion - challenger {loss}")
+    axes.set_title("Shadow test: promote once the band clears the margin, reject once below it")
+    axes.legend(loc="best", fontsize=8, frameon=False)
     return _to_png(figure)

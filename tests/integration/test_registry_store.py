@@ -278,7 +278,7 @@ def test_the_database_password_is_never_logged_or_echoed(
         _invoke("-vv", "rollback", "--model", MODEL, "--reason", "latency"),
     ]  # fmt: skip
 
-    assert [code for code, _, _ in outputs] == [0, 1, 1, 0, 0, 0]
+    assert [code for code, _, _ in outputs] == [0, 1, 1, 0, 0, 0], outputs
     assert "mlflow ui --backend-store-uri postgresql://***@" in outputs[0][1]
     assert plain.get_registered_model(MODEL).aliases == {"champion": 1, "previous-champion": 2}
     texts = [text for _, stdout, stderr in outputs for text in (stdout, stderr)]

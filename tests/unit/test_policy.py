@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from mlflow_retrain.exceptions import InvalidConfigError
-from mlflow_retrain.policy import GuardrailRule, MetricRule, PromotionPolicy, default_policy
+from mlflow_retrain.policy import (
+    GuardrailRule,
+    MetricRule,
+    PromotionPolicy,
+    ShadowRule,
+    default_policy,
+)
 
 
 def test_defaults_follow_the_task() -> None:
@@ -24,6 +30,7 @@ def test_a_full_policy_round_trips_through_json() -> None:
             "alpha": 0.01,
             "floor": {"roc_auc": 0.7},
             "mode": "both",
+            "shadow": {"loss": "log_loss", "min_improvement": 0.002, "max_rows": 50000},
         }
     )
 
@@ -33,6 +40,7 @@ def test_a_full_policy_round_trips_through_json() -> None:
     assert again.primary[1] == MetricRule("accuracy", "mcnemar")
     assert again.guardrails == (GuardrailRule("log_loss", 0.02, "t"),)
     assert again.floor == {"roc_auc": 0.7}
+    assert again.shadow == ShadowRule(loss="log_loss", min_improvement=0.002, max_rows=50000)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +58,14 @@ def test_a_full_policy_round_trips_through_json() -> None:
         ({"task": "ranking"}, r"task must be classification or regression"),
         ({"n_resamples": 10}, r"n_resamples must be at least 200"),
         ({"floor": {"rmse": 1.0}}, r"Policy floor 'rmse' does not fit"),
+        ({"shadow": {"loss": "squared_error"}}, r"shadow loss 'squared_error' does not fit"),
+        ({"shadow": {"min_improvment": 0.1}}, r"Unknown key 'min_improvment' in policy shadow"),
+        ({"shadow": {"min_improvement": -0.1}}, r"min_improvement must be >= 0"),
+        ({"shadow": {"expected_effect": 0}}, r"expected_effect must be > 0"),
+        ({"shadow": {"min_rows": 1}}, r"min_rows must be at least 2"),
+        ({"shadow": {"max_batches": 0}}, r"max_batches must be at least 1"),
+        ({"shadow": {"min_rows": 500, "max_rows": 100}}, r"max_rows must be at least min_rows"),
+        ({"shadow": "fast"}, r"Policy 'shadow' must be a mapping"),
     ],
 )
 def test_invalid_policies_say_what_to_fix(data: dict, message: str) -> None:
@@ -60,3 +76,22 @@ def test_invalid_policies_say_what_to_fix(data: dict, message: str) -> None:
 def test_stored_policy_that_is_not_json_is_a_clear_error() -> None:
     with pytest.raises(InvalidConfigError, match=r"not valid JSON .*policy set"):
         PromotionPolicy.from_json("{oops")
+
+
+@pytest.mark.parametrize(
+    ("task", "primary", "has_scores", "loss"),
+    [
+        ("classification", ["roc_auc"], True, "brier"),
+        ("classification", ["roc_auc"], False, "zero_one"),
+        ("classification", ["log_loss"], True, "log_loss"),
+        ("classification", ["log_loss"], False, "zero_one"),
+        ("regression", ["rmse"], False, "squared_error"),
+        ("regression", ["mae"], False, "absolute_error"),
+    ],
+)
+def test_the_shadow_loss_follows_the_primary_metric(
+    task: str, primary: list[str], has_scores: bool, loss: str
+) -> None:
+    policy = PromotionPolicy.from_dict({"task": task, "primary": primary})
+
+    assert policy.shadow.loss_for(task, policy.primary, has_scores=has_scores) == loss

@@ -172,3 +172,73 @@ def test_the_gate_module_imports_no_mlflow() -> None:
         for alias in node.names
     }
     assert "mlflow" not in imported
+
+
+def _policy(mode: str) -> str:
+    return json.dumps({"mode": mode})
+
+
+def _shadow_evidence(**extra: str) -> dict:
+    return {**_evidence(), lineage.TAG_EVIDENCE_SOURCE: "shadow", **extra}
+
+
+def test_source_tags_agree_with_lineage() -> None:
+    assert gate.SOURCE_TAG == lineage.TAG_EVIDENCE_SOURCE
+    assert gate.OFFLINE_DECISION_TAG == lineage.TAG_OFFLINE_DECISION
+    assert gate.OFFLINE_BASELINE_TAG == lineage.TAG_OFFLINE_BASELINE
+
+
+@pytest.mark.parametrize("mode", ["shadow", "both"])
+def test_offline_evidence_does_not_satisfy_a_shadow_policy(mode: str) -> None:
+    tags = {**_evidence(), lineage.TAG_EVIDENCE_SOURCE: "compare"}
+
+    decision = decide_alias_change(_set("2"), _facts(tags, policy=_policy(mode)))
+
+    assert not decision.allowed
+    assert f"(mode '{mode}') needs shadow evidence" in decision.reason
+    assert "mlflow-retrain shadow --challenger 2" in decision.reason
+
+
+def test_shadow_evidence_satisfies_every_mode_it_fits() -> None:
+    for mode in ("offline", "shadow"):
+        facts = _facts(_shadow_evidence(), policy=_policy(mode))
+        assert decide_alias_change(_set("2"), facts).kind == "promotion"
+    both = _shadow_evidence(
+        **{lineage.TAG_OFFLINE_DECISION: "promote", lineage.TAG_OFFLINE_BASELINE: "1"}
+    )
+    assert decide_alias_change(_set("2"), _facts(both, policy=_policy("both"))).allowed
+
+
+@pytest.mark.parametrize(
+    "offline",
+    [{}, {lineage.TAG_OFFLINE_DECISION: "inconclusive", lineage.TAG_OFFLINE_BASELINE: "1"},
+     {lineage.TAG_OFFLINE_DECISION: "promote", lineage.TAG_OFFLINE_BASELINE: "0"}],
+    ids=["none", "not-passed", "other-champion"],
+)  # fmt: skip
+def test_mode_both_also_needs_a_passing_offline_comparison(offline: dict) -> None:
+    facts = _facts(_shadow_evidence(**offline), policy=_policy("both"))
+
+    decision = decide_alias_change(_set("2"), facts)
+
+    assert not decision.allowed
+    assert "needs a passing offline comparison of version 2 against champion 1" in decision.reason
+
+
+def test_a_damaged_policy_asks_for_the_strictest_mode() -> None:
+    facts = _facts({**_evidence(), lineage.TAG_EVIDENCE_SOURCE: "compare"}, policy="{not json")
+
+    assert not decide_alias_change(_set("2"), facts).allowed
+
+
+def test_a_first_deployment_needs_no_shadow_evidence() -> None:
+    facts = _facts(_evidence(baseline="none"), aliases={}, policy=_policy("shadow"))
+
+    assert decide_alias_change(_set("2"), facts).kind == "first_deployment"
+
+
+def test_stale_shadow_evidence_names_the_shadow_command() -> None:
+    facts = _facts(_shadow_evidence(**{lineage.TAG_EVIDENCE_BASELINE: "0"}))
+
+    decision = decide_alias_change(_set("2"), facts)
+
+    assert "stale. Run `mlflow-retrain shadow --challenger 2` again" in decision.reason

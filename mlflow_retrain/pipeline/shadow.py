@@ -1,0 +1,601 @@
+"""The ``shadow`` step: the challenger proves itself on live, labelled batches.
+
+Each call scores one labelled batch with the champion and the challenger, adds the per-row
+paired loss differences to the challenger's sequential test
+(:mod:`mlflow_retrain.stats.sequential`), and decides: ``promote`` when the always-valid
+confidence sequence lies above the policy's margin (the registry gate then moves
+``champion``), ``reject`` when it lies below or the batch/row budget is spent, ``continue``
+otherwise. Evidence accumulates across calls, processes and days in one shadow run per
+challenger and champion: per-batch metrics as steps, the test's state as an artifact, a
+summary on the version.
+
+Nothing is written before the batch has been scored and the new state computed, so a failure
+leaves the shadow run and the registry as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain.comparison import ModelOutput, per_row_loss
+from mlflow_retrain.config import RetrainConfig
+from mlflow_retrain.data.io import describe_uri, load_table
+from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.pipeline.compare import load_policy, resolve_version, score_version
+from mlflow_retrain.pipeline.steps import now_ms, step_run
+from mlflow_retrain.policy import PromotionPolicy, ShadowRule
+from mlflow_retrain.registry.lifecycle import AliasMove, alias_version, promote
+from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
+
+__all__ = ["ShadowResult", "decide", "run_shadow"]
+
+logger = logging.getLogger(__name__)
+
+Decision = Literal["promote", "reject", "continue"]
+
+#: Where the sequential state lives in the shadow run.
+STATE_ARTIFACT = "shadow/state.json"
+#: Run tags of the shadow run.
+_TAG_CHALLENGER = lineage.TAG_PREFIX + "shadow.challenger_version"
+_TAG_CHAMPION = lineage.TAG_PREFIX + "shadow.champion_version"
+
+
+def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
+    """The shadow decision after the latest batch (pure).
+
+    Args:
+        state: The sequential test after the latest batch.
+        rule: The policy's shadow settings.
+
+    Returns:
+        ``(decision, reason)``.
+    """
+    margin = rule.min_improvement
+    if state.n >= state.min_rows and state.m2 == 0.0 and state.mean == 0.0:
+        return "reject", (
+            f"The challenger's losses equal the champion's on all {state.n} rows: it cannot "
+            "improve on it."
+        )
+    if state.looks and state.cs_low > margin:
+        return "promote", (
+            f"The challenger is better by more than {margin:g} at every look: the confidence "
+            f"sequence is [{state.cs_low:.4g}, {state.cs_high:.4g}]."
+        )
+    if state.looks and state.cs_high < margin:
+        return "reject", (
+            f"The challenger cannot reach the margin {margin:g}: the confidence sequence is "
+            f"[{state.cs_low:.4g}, {state.cs_high:.4g}]."
+        )
+    if state.batches >= rule.max_batches:
+        return "reject", f"No decision within the budget of {rule.max_batches} batches."
+    if rule.max_rows is not None and state.n >= rule.max_rows:
+        return "reject", f"No decision within the budget of {rule.max_rows} rows."
+    if state.looks == 0:
+        return "continue", (
+            f"{state.n} of the {state.min_rows} rows needed before the first look"
+            + (" (the differences do not vary yet)." if state.n >= state.min_rows else ".")
+        )
+    return "continue", (
+        f"Not decisive yet: the confidence sequence [{state.cs_low:.4g}, {state.cs_high:.4g}] "
+        f"contains the margin {margin:g}."
+    )
+
+
+@dataclass(frozen=True)
+class ShadowResult:
+    """Result of :func:`run_shadow`.
+
+    Attributes:
+        model_name: Registered model.
+        challenger_version: The version in shadow.
+        champion_version: The champion it runs beside.
+        decision: ``promote``, ``reject`` or ``continue``.
+        reason: One sentence.
+        loss: The per-row loss compared.
+        min_improvement: The policy's margin, in loss units.
+        state: The sequential test after this batch.
+        batch: This batch: ``rows``, ``champion_loss``, ``challenger_loss``,
+            ``mean_difference``, ``digest``, ``uri``.
+        run_id: The accumulating shadow run.
+        step_run_id: This call's run.
+        restarted: The shadow run started afresh (first batch, or the champion changed).
+        move: The promotion the gate made, when the decision was ``promote``.
+    """
+
+    model_name: str
+    challenger_version: str
+    champion_version: str
+    decision: Decision
+    reason: str
+    loss: str
+    min_improvement: float
+    state: SequentialState
+    batch: Mapping[str, Any]
+    run_id: str
+    step_run_id: str
+    restarted: bool = False
+    move: AliasMove | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form documented in the README."""
+        s = self.state
+        return {
+            "model_name": self.model_name,
+            "challenger_version": self.challenger_version,
+            "champion_version": self.champion_version,
+            "decision": self.decision,
+            "reason": self.reason,
+            "loss": self.loss,
+            "min_improvement": self.min_improvement,
+            "batches": s.batches,
+            "rows": s.n,
+            "estimate": s.mean if s.n else None,
+            "confidence_sequence": [_finite(s.cs_low), _finite(s.cs_high)],
+            "confidence": 1 - s.alpha,
+            "p_value": s.p_value,
+            "looks": s.looks,
+            "batch": dict(self.batch),
+            "run_id": self.run_id,
+            "step_run_id": self.step_run_id,
+            "restarted": self.restarted,
+            "promotion": None if self.move is None else self.move.to_dict(),
+        }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class _Loaded:
+    run_id: str | None
+    state: SequentialState | None
+    digests: list[str]
+    history: list[dict[str, Any]]
+
+
+def run_shadow(
+    model_name: str,
+    *,
+    batch: str,
+    challenger: str = lineage.ALIAS_CHALLENGER,
+    target: str | None = None,
+    config: RetrainConfig | None = None,
+    experiment_name: str | None = None,
+    run_name: str = "shadow",
+) -> ShadowResult:
+    """Score one labelled batch with champion and challenger and update the sequential test.
+
+    Args:
+        model_name: Registered model.
+        batch: The labelled batch (any URI :func:`~mlflow_retrain.data.io.load_table` reads).
+        challenger: Version number or alias of the challenger (any registered version).
+        target: Label column (default: the challenger's recorded target, then config).
+        config: Settings (its ``policy`` is used when the model stores none).
+        experiment_name: Experiment of this call's run and of a new shadow run.
+        run_name: Name of this call's run.
+
+    Returns:
+        The decision and the evidence so far.
+
+    Raises:
+        InvalidInputError: No champion, unknown version, bad batch, a batch already counted,
+            policy mode ``both`` without a passing offline comparison.
+        PromotionRejected: The decision was ``promote`` and the gate refused the move.
+    """
+    config = config or RetrainConfig()
+    client = MlflowClient()
+    chall = resolve_version(client, model_name, challenger)
+    champ = alias_version(client, model_name, lineage.ALIAS_CHAMPION)
+    version = str(chall.version)
+    if champ is None:
+        raise InvalidInputError(
+            f"Registered model '{model_name}' has no champion to run version {version} beside. "
+            f"Deploy a first model with `mlflow-retrain compare --challenger {version}` and "
+            "`mlflow-retrain promote`."
+        )
+    champion = str(champ.version)
+    if champion == version:
+        raise InvalidInputError(
+            f"Version {version} of '{model_name}' is already the champion. Put another version "
+            "in shadow with --challenger."
+        )
+    tags = chall.tags
+    if tags.get(lineage.TAG_STATUS) in (lineage.STATUS_REJECTED, lineage.STATUS_PROMOTED):
+        raise InvalidInputError(
+            f"Version {version} of '{model_name}' is already {tags[lineage.TAG_STATUS]}. Put "
+            "a new challenger in shadow."
+        )
+    target = target or tags.get(lineage.TAG_TARGET) or config.target
+    if not target:
+        raise InvalidInputError(
+            f"Version {version} of '{model_name}' records no target column: pass --target."
+        )
+    task = tags.get(lineage.TAG_TASK)
+    with step_run("shadow", run_name=run_name, experiment_name=experiment_name) as step_id:
+        frame = _load_batch(batch, target)
+        task = task or _guess_task(frame[target])
+        policy = load_policy(client, model_name, task=task, config_policy=config.policy)
+        if policy.mode == "both":
+            _require_offline_pass(tags, version=version, champion=champion)
+        rule = policy.shadow
+        X, y = frame.drop(columns=[target]), frame[target].to_numpy()
+        out_champ = _score(model_name, champ, X, task)
+        out_chall = _score(model_name, chall, X, task)
+        loss = rule.loss_for(task, policy.primary, has_scores=_has_scores(out_champ, out_chall))
+        loss_champ = per_row_loss(loss, y, out_champ)
+        loss_chall = per_row_loss(loss, y, out_chall)
+        differences = loss_champ - loss_chall  # > 0: the challenger is better
+        digest = _digest(frame)
+
+        loaded = _load_shadow_run(client, tags.get(lineage.TAG_SHADOW_RUN), champion)
+        if digest in loaded.digests:
+            raise InvalidInputError(
+                f"This batch (digest {digest}) was already counted in shadow run "
+                f"{loaded.run_id}: counting it twice would fake evidence. Pass a new batch."
+            )
+        restarted = loaded.run_id is None
+        state = loaded.state or _start_state(policy, rule)
+        state = state.update(differences)
+        decision, reason = decide(state, rule)
+        summary_before = tags.get(lineage.TAG_SHADOW_SUMMARY)
+        batch_info = {
+            "uri": describe_uri(batch),
+            "digest": digest,
+            "rows": len(differences),
+            "champion_loss": float(loss_champ.mean()),
+            "challenger_loss": float(loss_chall.mean()),
+            "mean_difference": float(differences.mean()),
+        }
+
+        # Everything is computed: write, state first (the commit point of the batch).
+        _check_no_concurrent_update(client, model_name, version, summary_before)
+        run_id = loaded.run_id or _create_shadow_run(
+            client, model_name, version=version, champion=champion, step_run_id=step_id
+        )
+        history = [*loaded.history, _history_row(state, batch_info)]
+        _save_state(client, run_id, state, [*loaded.digests, digest], history, loss=loss)
+        _log_batch(client, run_id, step_id, state, batch_info, model_name=model_name,
+                   decision=decision, frame=frame,
+                   target=target, batch_uri=batch, policy=policy, loss=loss, version=version,
+                   champion=champion)  # fmt: skip
+        result = ShadowResult(
+            model_name=model_name,
+            challenger_version=version,
+            champion_version=champion,
+            decision=decision,
+            reason=reason,
+            loss=loss,
+            min_improvement=rule.min_improvement,
+            state=state,
+            batch=batch_info,
+            run_id=run_id,
+            step_run_id=step_id,
+            restarted=restarted,
+        )
+        _write_version_tags(client, result)
+        if decision == "reject":
+            _retire_challenger_alias(client, model_name, version)
+        if decision == "promote":
+            # The gate checks the evidence just written; a refusal fails this call's run.
+            result = replace(result, move=promote(model_name, version=version))
+    return result
+
+
+def _load_batch(uri: str, target: str) -> pd.DataFrame:
+    frame = load_table(uri)
+    if target not in frame.columns:
+        raise InvalidInputError(
+            f"Target column '{target}' is not in the batch {describe_uri(uri)}. Shadow mode "
+            "needs labelled batches: pass the right --target or --batch."
+        )
+    labelled = frame[frame[target].notna()]
+    if labelled.empty:
+        raise InvalidInputError(
+            f"The batch {describe_uri(uri)} has no labelled rows (column '{target}' is empty). "
+            "Shadow mode needs labels: pass the batch once its labels have arrived."
+        )
+    return labelled.reset_index(drop=True)
+
+
+def _guess_task(y: pd.Series) -> str:
+    from mlflow_retrain.tuning.metrics import infer_task
+
+    return infer_task(y)
+
+
+def _score(name: str, version: ModelVersion, X: pd.DataFrame, task: str) -> ModelOutput:
+    try:
+        return score_version(name, version, X, task)
+    except InvalidInputError:
+        raise
+    except (MlflowException, ValueError, KeyError, TypeError) as err:
+        first = " ".join(str(err).split())[:200]
+        raise InvalidInputError(
+            f"Version {version.version} of '{name}' cannot score the batch ({first}). Check "
+            "that the batch has the columns the model was trained on."
+        ) from err
+
+
+def _has_scores(*outputs: ModelOutput) -> bool:
+    return all(o.scores is not None for o in outputs)
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    from mlflow.data.pandas_dataset import from_pandas
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return str(from_pandas(frame).digest)
+
+
+def _require_offline_pass(tags: Mapping[str, str], *, version: str, champion: str) -> None:
+    if (
+        tags.get(lineage.TAG_OFFLINE_DECISION) != "promote"
+        or tags.get(lineage.TAG_OFFLINE_BASELINE) != champion
+    ):
+        raise InvalidInputError(
+            f"The policy (mode 'both') runs shadow mode only after version {version} passes the "
+            f"offline comparison against champion {champion}. Run `mlflow-retrain compare "
+            f"--challenger {version}` first."
+        )
+
+
+def _start_state(policy: PromotionPolicy, rule: ShadowRule) -> SequentialState:
+    rho = (
+        rho_for_effect(rule.expected_effect, policy.alpha)
+        if rule.expected_effect is not None
+        else optimal_rho(rule.horizon_rows, policy.alpha)
+    )
+    return SequentialState.start(
+        alpha=policy.alpha, rho=rho, null_value=rule.min_improvement, min_rows=rule.min_rows
+    )
+
+
+def _load_shadow_run(client: MlflowClient, run_id: str | None, champion: str) -> _Loaded:
+    """The challenger's shadow run against ``champion`` and its state, if there is one."""
+    empty = _Loaded(None, None, [], [])
+    if not run_id:
+        return empty
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        logger.warning("Shadow run %s is gone; starting a new one.", run_id)
+        return empty
+    if run.data.tags.get(_TAG_CHAMPION) != champion:
+        logger.warning(
+            "The champion changed since shadow run %s started (was %s, now %s); the evidence "
+            "is stale, so a new shadow run starts.",
+            run_id,
+            run.data.tags.get(_TAG_CHAMPION),
+            champion,
+        )
+        return empty
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=STATE_ARTIFACT, dst_path=tmp
+            )
+        except (MlflowException, OSError) as err:
+            raise InvalidInputError(
+                f"Shadow run {run_id} has no readable {STATE_ARTIFACT}. Delete the version tag "
+                f"{lineage.TAG_SHADOW_RUN} to start the shadow test afresh."
+            ) from err
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        state = SequentialState.from_dict(data["state"])
+    except (KeyError, ValueError) as err:
+        raise InvalidInputError(
+            f"Shadow run {run_id} holds a damaged {STATE_ARTIFACT} ({err}). Delete the version "
+            f"tag {lineage.TAG_SHADOW_RUN} to start the shadow test afresh."
+        ) from err
+    return _Loaded(run_id, state, list(data.get("digests", [])), list(data.get("history", [])))
+
+
+def _check_no_concurrent_update(
+    client: MlflowClient, name: str, version: str, summary_before: str | None
+) -> None:
+    now = client.get_model_version(name, version).tags.get(lineage.TAG_SHADOW_SUMMARY)
+    if now != summary_before:
+        raise InvalidInputError(
+            f"Another shadow update of version {version} finished while this one ran. Run "
+            "this batch again (it was not counted)."
+        )
+
+
+def _create_shadow_run(
+    client: MlflowClient, name: str, *, version: str, champion: str, step_run_id: str
+) -> str:
+    experiment_id = client.get_run(step_run_id).info.experiment_id
+    run = client.create_run(
+        experiment_id,
+        run_name=f"shadow {name} v{version} vs v{champion}",
+        tags={
+            lineage.TAG_STEP: "shadow-test",
+            _TAG_CHALLENGER: version,
+            _TAG_CHAMPION: champion,
+            "mlflow.note.content": (
+                f"Sequential shadow test of version {version} of {name} against champion "
+                f"{champion}. Metrics are per batch (step = batch number)."
+            ),
+        },
+    )
+    return str(run.info.run_id)
+
+
+def _history_row(state: SequentialState, batch: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "batch": state.batches,
+        "rows": state.n,
+        "estimate": state.mean,
+        "cs_low": _finite(state.cs_low),
+        "cs_high": _finite(state.cs_high),
+        "p_value": state.p_value,
+        "batch_rows": batch["rows"],
+        "batch_mean_difference": batch["mean_difference"],
+    }
+
+
+def _save_state(
+    client: MlflowClient,
+    run_id: str,
+    state: SequentialState,
+    digests: Sequence[str],
+    history: Sequence[Mapping[str, Any]],
+    *,
+    loss: str,
+) -> None:
+    from mlflow_retrain.report.figures import plot_confidence_sequence
+
+    payload = {"state": state.to_dict(), "loss": loss, "digests": list(digests),
+               "history": list(history)}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "shadow"
+        folder.mkdir()
+        (folder / "state.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        figure = plot_confidence_sequence(history, margin=state.null_value, loss=loss)
+        if figure is not None:
+            (folder / "sequence.png").write_bytes(figure)
+        client.log_artifacts(run_id, str(folder), artifact_path="shadow")
+
+
+def _metrics(state: SequentialState, batch: Mapping[str, Any], step: int) -> list[Metric]:
+    stamp = now_ms()
+    values = {
+        "shadow.rows": state.n,
+        "shadow.estimate": state.mean,
+        "shadow.cs_low": state.cs_low,
+        "shadow.cs_high": state.cs_high,
+        "shadow.p_value": state.p_value,
+        "shadow.batch.rows": batch["rows"],
+        "shadow.batch.champion_loss": batch["champion_loss"],
+        "shadow.batch.challenger_loss": batch["challenger_loss"],
+        "shadow.batch.mean_difference": batch["mean_difference"],
+    }
+    return [Metric(k, float(v), stamp, step) for k, v in values.items() if math.isfinite(v)]
+
+
+def _log_batch(
+    client: MlflowClient,
+    run_id: str,
+    step_id: str,
+    state: SequentialState,
+    batch: Mapping[str, Any],
+    *,
+    model_name: str,
+    decision: Decision,
+    frame: pd.DataFrame,
+    target: str,
+    batch_uri: str,
+    policy: PromotionPolicy,
+    loss: str,
+    version: str,
+    champion: str,
+) -> None:
+    from mlflow.data.pandas_dataset import from_pandas
+
+    step = state.batches
+    client.log_batch(
+        run_id,
+        metrics=_metrics(state, batch, step),
+        tags=[RunTag(lineage.TAG_DECISION, decision)],
+    )
+    if step == 1:
+        client.log_batch(run_id, params=[
+            Param("loss", loss),
+            Param("alpha", str(state.alpha)),
+            Param("rho", f"{state.rho:.6g}"),
+            Param("min_improvement", str(state.null_value)),
+            Param("min_rows", str(state.min_rows)),
+            Param("policy", lineage.truncate_tag(policy.to_json(), 6000)),
+        ])  # fmt: skip
+    if decision != "continue":
+        client.set_terminated(run_id, "FINISHED")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        dataset = from_pandas(
+            frame, source=lineage.dataset_source(batch_uri), name="shadow-batch", targets=target
+        )
+        mlflow.log_input(dataset, context=lineage.CONTEXT_SHADOW)
+    client.log_batch(
+        step_id,
+        metrics=_metrics(state, batch, step),
+        params=[
+            Param("model_name", model_name),
+            Param("challenger_version", version),
+            Param("champion_version", champion),
+            Param("batch_uri", describe_uri(batch_uri)),
+            Param("target", target),
+            Param("loss", loss),
+        ],
+        tags=[
+            RunTag(lineage.TAG_DECISION, decision),
+            RunTag(lineage.TAG_SHADOW_RUN, run_id),
+        ],
+    )
+
+
+def _write_version_tags(client: MlflowClient, result: ShadowResult) -> None:
+    name, version, s = result.model_name, result.challenger_version, result.state
+    summary = {
+        "decision": result.decision,
+        "batches": s.batches,
+        "rows": s.n,
+        "estimate": float(f"{s.mean:.4g}"),
+        "cs": [_round(s.cs_low), _round(s.cs_high)],
+        "p": float(f"{s.p_value:.4g}"),
+        "loss": result.loss,
+        "margin": result.min_improvement,
+        "champion": result.champion_version,
+    }
+    tags = {
+        lineage.TAG_SHADOW_RUN: result.run_id,
+        lineage.TAG_SHADOW_SUMMARY: json.dumps(summary, sort_keys=True),
+        lineage.TAG_STATUS: lineage.STATUS_SHADOW,
+    }
+    if result.decision != "continue":
+        tags.update({
+            lineage.TAG_DECISION: result.decision,
+            lineage.TAG_EVIDENCE_BASELINE: result.champion_version,
+            lineage.TAG_EVIDENCE_RUN: result.run_id,
+            lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
+            lineage.TAG_EVIDENCE_SOURCE: "shadow",
+            lineage.TAG_EVIDENCE_SUMMARY: lineage.truncate_tag(json.dumps([{
+                "metric": f"shadow.{result.loss}",
+                "diff": summary["estimate"],
+                "ci": summary["cs"],
+                "p": summary["p"],
+                "passed": result.decision == "promote",
+            }])),
+        })  # fmt: skip
+    if result.decision == "reject":
+        tags[lineage.TAG_STATUS] = lineage.STATUS_REJECTED
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def _round(value: float) -> float | None:
+    return float(f"{value:.4g}") if math.isfinite(value) else None
+
+
+def _retire_challenger_alias(client: MlflowClient, name: str, version: str) -> None:
+    holder = alias_version(client, name, lineage.ALIAS_CHALLENGER)
+    if holder is not None and str(holder.version) == version:
+        client.delete_registered_model_alias(name, lineage.ALIAS_CHALLENGER)

@@ -1,0 +1,112 @@
+"""Shadow mode's decision after each batch, and the per-row losses it compares (pure)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlflow_retrain.comparison import ModelOutput, per_row_loss
+from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.pipeline.shadow import decide
+from mlflow_retrain.policy import ShadowRule
+from mlflow_retrain.stats import SequentialState, optimal_rho
+
+RULE = ShadowRule(min_improvement=0.01, min_rows=100, max_batches=5)
+
+
+def _state(*batches: np.ndarray) -> SequentialState:
+    state = SequentialState.start(
+        alpha=0.05, rho=optimal_rho(1000, 0.05), null_value=RULE.min_improvement, min_rows=100
+    )
+    for batch in batches:
+        state = state.update(batch)
+    return state
+
+
+def _normal(mean: float, n: int = 500, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(mean, 0.1, n)
+
+
+def test_a_clear_improvement_beyond_the_margin_promotes() -> None:
+    decision, reason = decide(_state(_normal(0.05)), RULE)
+
+    assert decision == "promote"
+    assert "better by more than 0.01" in reason
+
+
+def test_an_improvement_within_the_margin_is_rejected() -> None:
+    # Better than the champion, but surely by less than the margin: it cannot reach it.
+    decision, reason = decide(_state(_normal(0.001, n=20000)), RULE)
+
+    assert decision == "reject"
+    assert "cannot reach the margin 0.01" in reason
+
+
+def test_no_look_before_min_rows() -> None:
+    decision, reason = decide(_state(_normal(0.5, n=50)), RULE)
+
+    assert decision == "continue"
+    assert "50 of the 100 rows" in reason
+
+
+def test_identical_models_are_rejected_never_promoted() -> None:
+    decision, reason = decide(_state(np.zeros(300)), RULE)
+
+    assert decision == "reject"
+    assert "equal the champion's on all 300 rows" in reason
+
+
+def test_a_constant_nonzero_difference_never_promotes() -> None:
+    decision, _ = decide(_state(np.full(300, 0.5)), RULE)
+
+    assert decision == "continue"
+
+
+def test_the_batch_and_row_budgets_end_an_undecided_test() -> None:
+    undecided = [_normal(0.01, n=30, seed=i) for i in range(5)]
+    assert decide(_state(*undecided[:4]), RULE)[0] == "continue"
+
+    assert decide(_state(*undecided), RULE) == (
+        "reject",
+        "No decision within the budget of 5 batches.",
+    )
+    rows = ShadowRule(min_improvement=0.01, min_rows=100, max_batches=50, max_rows=120)
+    assert decide(_state(*undecided[:4]), rows)[0] == "reject"
+
+
+def _output(p1: list[float]) -> ModelOutput:
+    p = np.asarray(p1)
+    return ModelOutput(
+        predictions=(p >= 0.5).astype(int),
+        scores=np.column_stack([1 - p, p]),
+        classes=np.array([0, 1]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("loss", "expected"),
+    [
+        ("brier", [2 * 0.2**2, 2 * 0.6**2]),  # sum over both classes, as sklearn's multiclass
+        ("log_loss", [-np.log(0.8), -np.log(0.4)]),
+        ("zero_one", [0.0, 1.0]),
+    ],
+)
+def test_per_row_classification_losses(loss: str, expected: list[float]) -> None:
+    values = per_row_loss(loss, np.array([1, 0]), _output([0.8, 0.6]))
+
+    np.testing.assert_allclose(values, expected)
+
+
+def test_per_row_regression_losses() -> None:
+    output = ModelOutput(predictions=np.array([1.0, 4.0]))
+    y = np.array([2.0, 2.0])
+
+    np.testing.assert_allclose(per_row_loss("squared_error", y, output), [1.0, 4.0])
+    np.testing.assert_allclose(per_row_loss("absolute_error", y, output), [1.0, 2.0])
+
+
+def test_probability_losses_need_probabilities_and_known_labels() -> None:
+    with pytest.raises(InvalidInputError, match="needs class probabilities"):
+        per_row_loss("brier", np.array([1]), ModelOutput(predictions=np.array([1])))
+    with pytest.raises(InvalidInputError, match="label 2, which the models were not trained"):
+        per_row_loss("log_loss", np.array([1, 2]), _output([0.8, 0.6]))
