@@ -500,6 +500,80 @@ def shadow(
     click.echo("\n".join(lines))
 
 
+@main.command("run")
+@click.option(
+    "--batch",
+    default=None,
+    callback=_blank_to_none,
+    help="The new batch (default: the newest in the configured history).",
+)
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    callback=_blank_to_none,
+    help="Registered model (default: model_name in retrain.yaml).",
+)
+@_experiment_option
+@_config_option
+@_json_out_option
+@_handle_errors
+def run_command(
+    batch: str | None,
+    model_name: str | None,
+    experiment_name: str | None,
+    config_path: str | None,
+    json_out: str | None,
+) -> None:
+    """One cycle of the loop: check the batch, retrain, compare and promote when triggered."""
+    from mlflow_retrain.pipeline.loop import run_cycle
+
+    result = run_cycle(
+        _load(config_path), batch=batch, model_name=model_name, experiment_name=experiment_name
+    )
+    _write_json(json_out, result.to_dict())
+    drift = {None: "no champion", True: "drift", False: "no drift"}[result.drift_detected]
+    decay = ""
+    if result.decay is not None:
+        d = result.decay
+        decay = (
+            f", {d['metric']} {format_number(d['value'])} "
+            f"[{format_number(d['ci_low'])}, {format_number(d['ci_high'])}] vs reference "
+            f"{format_number(d['reference'])}{' (decayed)' if d['decayed'] else ''}"
+        )
+    lines = [
+        f"{result.outcome.upper()}: {result.model_name}, batch {result.batch}: {drift}{decay}.",
+        f"Trigger: {result.trigger.trigger}. {result.trigger.reason}",
+    ]
+    if result.challenger_version is not None:
+        lines.append(
+            f"Retrained: version {result.challenger_version}, comparison: {result.decision}."
+        )
+    lines.append(f"Champion: version {result.champion_version or 'none'}.")
+    if result.halted:
+        lines.append(
+            f"HALTED: too many rejected challengers. Run `mlflow-retrain resume --model "
+            f"{result.model_name}` after checking."
+        )
+    lines.append(f"MLflow run: {result.run_id}")
+    click.echo("\n".join(lines))
+
+
+@main.command()
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@_json_out_option
+@_handle_errors
+def resume(model_name: str, json_out: str | None) -> None:
+    """Clear a halt set by the loop after repeated rejections (a person's decision)."""
+    from mlflow_retrain.pipeline.loop import resume as do_resume
+
+    result = do_resume(model_name)
+    _write_json(json_out, result)
+    click.echo(
+        f"Resumed retraining of '{model_name}' (was halted: {result['was_halted_because']})"
+    )
+
+
 @main.group()
 def policy() -> None:
     """Show or set a registered model's promotion policy."""

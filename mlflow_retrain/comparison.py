@@ -7,6 +7,7 @@ models' outputs on the gate split and records the :class:`Evidence` it returns.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -32,6 +33,7 @@ __all__ = [
     "MetricComparison",
     "ModelOutput",
     "compare_models",
+    "metric_interval",
     "metric_value",
     "per_row_loss",
 ]
@@ -433,6 +435,64 @@ def _compare_metric(
         passed=False,
         result=one if one.inconclusive else two,
     )
+
+
+def metric_interval(
+    name: str, y_true: np.ndarray, output: ModelOutput, *, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """One model's metric with a two-sided confidence interval: ``(value, low, high)``.
+
+    Means of per-row values (``accuracy``, ``log_loss``, ``brier``, ``mae``) use the normal
+    interval of the mean; ``rmse`` the delta method on the mean squared error; binary
+    ``roc_auc`` DeLong's variance; ``f1``, ``r2`` and multiclass ``roc_auc`` a percentile
+    bootstrap (1,000 resamples, seed 0).
+
+    Raises:
+        InvalidInputError: If the metric needs class probabilities the model does not give.
+    """
+    from scipy import stats as st
+
+    y = np.asarray(y_true)
+    value = metric_value(name, y, output)
+    z = float(st.norm.ppf(0.5 + confidence / 2))
+    n = len(y)
+    if name in ("accuracy", "log_loss", "brier", "mae", "rmse"):
+        rows = (
+            (np.asarray(output.predictions) == y).astype(float)
+            if name == "accuracy"
+            else _per_row(name, y, output)
+        )
+        half = z * float(rows.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
+        if name == "rmse":  # sqrt of the mean squared error: delta method
+            mse = float(rows.mean())
+            low, high = max(mse - half, 0.0), mse + half
+            return value, math.sqrt(low), math.sqrt(high)
+        return value, value - half, value + half
+    if name == "roc_auc" and output.scores is not None and output.scores.shape[1] == 2:
+        from mlflow_retrain.stats.delong import auc_variance
+
+        assert output.classes is not None
+        _, variance = auc_variance(y == output.classes[1], output.scores[:, 1])
+        half = z * math.sqrt(variance) if math.isfinite(variance) else math.inf
+        return value, max(value - half, 0.0), min(value + half, 1.0)
+    rng = np.random.default_rng(0)
+    samples = []
+    for _ in range(1000):
+        index = rng.integers(0, n, n)
+        resampled = ModelOutput(
+            predictions=np.asarray(output.predictions)[index],
+            scores=None if output.scores is None else output.scores[index],
+            classes=output.classes,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                samples.append(metric_value(name, y[index], resampled))
+            except ValueError:  # a resample with one class
+                continue
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(samples, [tail, 100 - tail])
+    return value, float(low), float(high)
 
 
 _LOSS_TO_METRIC = {

@@ -25,10 +25,13 @@ from mlflow_retrain.exceptions import InvalidConfigError
 __all__ = [
     "CategoricalDriftConfig",
     "DriftConfig",
+    "HistoryConfig",
     "MissingDriftConfig",
     "NumericDriftConfig",
     "ProfileConfig",
     "RetrainConfig",
+    "SafetyConfig",
+    "TriggerConfig",
     "TuningConfig",
     "ValidationConfig",
     "WindowConfig",
@@ -224,6 +227,85 @@ class WindowConfig:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    """Where the retraining loop finds its batches (oldest to newest).
+
+    Attributes:
+        source: A local folder or an ``s3://`` prefix holding one file per batch, named so
+            that sorting the names sorts them by time (``2025-01.csv``, ``month_07.parquet``,
+            ``2025-03-14.csv.gz``).
+        pattern: Glob on the file names under ``source`` (``*.csv``); other files are ignored.
+        uris: Explicit batch URIs, oldest first (instead of ``source``).
+    """
+
+    source: str | None = None
+    pattern: str = "*"
+    uris: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.source and self.uris:
+            raise InvalidConfigError(
+                "Set either 'history.source' or 'history.uris' in retrain.yaml, not both."
+            )
+
+
+@dataclass(frozen=True)
+class TriggerConfig:
+    """When the loop retrains: real, persistent change, never a single noisy window.
+
+    Attributes:
+        decay_metric: Metric watched for performance decay on labelled batches (default: the
+            policy's first primary metric).
+        decay_tolerance: Decay is called when the whole confidence interval of the
+            champion's metric on the batch lies worse than its reference value by more than
+            this (metric units).
+        decay_confidence: Confidence level of that interval.
+        drift_k: Retrain on data drift when it was found in at least ``drift_k`` ...
+        drift_n: ... of the last ``drift_n`` checks (this one included; history read back from
+            MLflow). ``1`` and ``1`` retrain on a single drifted window.
+        max_model_age_days: Retrain when the champion is older than this (``None``: never).
+    """
+
+    decay_metric: str | None = None
+    decay_tolerance: float = 0.0
+    decay_confidence: float = 0.95
+    drift_k: int = 2
+    drift_n: int = 3
+    max_model_age_days: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_range("triggers.decay_tolerance", self.decay_tolerance, low=0.0)
+        _check_range("triggers.decay_confidence", self.decay_confidence, low=0.5, high=0.999)
+        _check_range("triggers.drift_n", self.drift_n, low=1, high=100)
+        _check_range("triggers.drift_k", self.drift_k, low=1, high=self.drift_n)
+        if self.max_model_age_days is not None:
+            _check_range("triggers.max_model_age_days", self.max_model_age_days, low=0.0,
+                         inclusive=False)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Limits that keep the loop from harming production.
+
+    Attributes:
+        cooldown_checks: After a retrain, this many following checks do not retrain.
+        cooldown_hours: ... nor does any check within this many hours of it.
+        max_consecutive_rejections: After this many challengers in a row are rejected, the
+            registered model is halted (tag ``mlflow_retrain.halted``) until a person runs
+            ``mlflow-retrain resume``.
+    """
+
+    cooldown_checks: int = 0
+    cooldown_hours: float = 0.0
+    max_consecutive_rejections: int = 3
+
+    def __post_init__(self) -> None:
+        _check_range("safety.cooldown_checks", self.cooldown_checks, low=0)
+        _check_range("safety.cooldown_hours", self.cooldown_hours, low=0.0)
+        _check_range("safety.max_consecutive_rejections", self.max_consecutive_rejections, low=1)
+
+
+@dataclass(frozen=True)
 class TuningConfig:
     """Optuna tuning of the retrained model.
 
@@ -304,8 +386,13 @@ class RetrainConfig:
         tuning: Optuna tuning settings.
         policy: The promotion policy for models that store none (validated when used; see
             :class:`mlflow_retrain.policy.PromotionPolicy`).
+        model_name: The registered model the retraining loop (``run``) keeps fresh.
+        history: Where the loop finds its batches.
+        triggers: When the loop retrains.
+        safety: Cooldowns and the halt after repeated rejections.
     """
 
+    model_name: str | None = None
     target: str | None = None
     timestamp: str | None = None
     drift: DriftConfig = field(default_factory=DriftConfig)
@@ -314,6 +401,9 @@ class RetrainConfig:
     window: WindowConfig = field(default_factory=WindowConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
     policy: Mapping[str, Any] = field(default_factory=dict)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    triggers: TriggerConfig = field(default_factory=TriggerConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain JSON-compatible data."""

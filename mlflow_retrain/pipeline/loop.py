@@ -1,0 +1,510 @@
+"""The retraining loop (``mlflow-retrain run``): one check of one new batch, end to end.
+
+Validate the batch and check it for drift against the champion's reference profile, check the
+champion's performance on it when it has labels, apply the trigger rule, and when it fires:
+retrain on the configured window (history plus the batch), compare with the champion, and
+promote through the registry gate. Each step is a child run of one pipeline run; each is also
+runnable alone. Safety: a halted model does not retrain; after ``max_consecutive_rejections``
+rejected challengers the loop halts the model; a batch already processed is skipped; a
+pipeline run that died is resumed under the same key, so no version is registered twice.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain.config import HistoryConfig, RetrainConfig
+from mlflow_retrain.data.io import describe_uri, load_table
+from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError, InvalidInputError
+from mlflow_retrain.pipeline.steps import step_run
+from mlflow_retrain.pipeline.triggers import CheckFacts, TriggerDecision, decide_trigger
+
+__all__ = ["CycleResult", "list_batches", "resume", "run_cycle"]
+
+logger = logging.getLogger(__name__)
+
+#: Registered-model tags of the loop.
+TAG_HALTED = lineage.TAG_PREFIX + "halted"
+TAG_REJECTIONS = lineage.TAG_PREFIX + "consecutive_rejections"
+#: Pipeline-run tags.
+TAG_MODEL = lineage.TAG_PREFIX + "model_name"
+TAG_BATCH_DIGEST = lineage.TAG_PREFIX + "batch_digest"
+TAG_CYCLE = lineage.TAG_PREFIX + "cycle_id"
+TAG_RETRAINED = lineage.TAG_PREFIX + "retrained"
+TAG_OUTCOME = lineage.TAG_PREFIX + "outcome"
+#: The champion a check measured drift against; drift history counts only the same champion.
+TAG_CHECKED_CHAMPION = lineage.TAG_PREFIX + "checked_champion"
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """What one check of the loop did.
+
+    Attributes:
+        model_name: Registered model.
+        batch: The batch checked (redacted URI).
+        outcome: ``no_change``, ``held``, ``promoted``, ``rejected``, ``inconclusive``,
+            ``challenger_in_shadow``, ``already_processed``.
+        trigger: The trigger decision.
+        drift_detected: The batch drifted from the champion's reference (``None``: no champion).
+        decay: The decay check (``metric``, ``value``, ``ci_low``, ``ci_high``, ``reference``,
+            ``decayed``), or ``None``.
+        challenger_version: The version trained in this cycle, if any.
+        decision: The comparison's decision, if any.
+        champion_version: The champion after the cycle.
+        run_id: The pipeline run.
+        halted: The model is halted after this cycle.
+    """
+
+    model_name: str
+    batch: str
+    outcome: str
+    trigger: TriggerDecision
+    drift_detected: bool | None
+    decay: dict[str, Any] | None
+    challenger_version: str | None
+    decision: str | None
+    champion_version: str | None
+    run_id: str
+    halted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form documented in the README."""
+        return {
+            "model_name": self.model_name,
+            "batch": self.batch,
+            "outcome": self.outcome,
+            "trigger": self.trigger.trigger,
+            "retrain": self.trigger.retrain,
+            "trigger_reason": self.trigger.reason,
+            "drift_detected": self.drift_detected,
+            "decay": self.decay,
+            "challenger_version": self.challenger_version,
+            "decision": self.decision,
+            "champion_version": self.champion_version,
+            "halted": self.halted,
+            "run_id": self.run_id,
+        }
+
+
+def list_batches(history: HistoryConfig) -> list[str]:
+    """The batch URIs of ``history``, oldest first.
+
+    Raises:
+        InvalidConfigError: No history is configured.
+        InvalidInputError: The source does not exist or holds no matching file.
+    """
+    if history.uris:
+        return list(history.uris)
+    if not history.source:
+        raise InvalidConfigError(
+            "No batch history: set 'history.source' (a folder or s3:// prefix) or "
+            "'history.uris' in retrain.yaml, or pass --batch."
+        )
+    source = history.source
+    if source.startswith("s3://"):
+        names = _s3_names(source)
+    else:
+        folder = Path(source)
+        if not folder.is_dir():
+            raise InvalidInputError(
+                f"The history folder '{source}' does not exist. Fix 'history.source'."
+            )
+        names = [str(p) for p in folder.iterdir() if p.is_file()]
+    found = sorted(n for n in names if fnmatch.fnmatch(n.rsplit("/", 1)[-1], history.pattern))
+    if not found:
+        raise InvalidInputError(
+            f"No batch matching '{history.pattern}' under {describe_uri(source)}. Check "
+            "'history.source' and 'history.pattern'."
+        )
+    return found
+
+
+def _s3_names(prefix: str) -> list[str]:
+    import boto3
+
+    from mlflow_retrain.data.io import _s3_endpoint
+
+    bucket, _, key = prefix[len("s3://") :].partition("/")
+    client = boto3.client("s3", endpoint_url=_s3_endpoint()[0])
+    names: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+        names += [f"s3://{bucket}/{item['Key']}" for item in page.get("Contents", [])]
+    return names
+
+
+def run_cycle(
+    config: RetrainConfig,
+    *,
+    batch: str | None = None,
+    model_name: str | None = None,
+    experiment_name: str | None = None,
+) -> CycleResult:
+    """Check one batch and retrain, compare and promote when the trigger rule says so.
+
+    Args:
+        config: Settings (``model_name``, ``target``, ``history``, ``triggers``, ``safety``,
+            and every step's settings).
+        batch: The new batch (default: the newest in ``history``).
+        model_name: Registered model (default ``config.model_name``).
+        experiment_name: Experiment of the pipeline run.
+
+    Returns:
+        What the cycle did.
+
+    Raises:
+        InvalidConfigError: No model name, target or history.
+        CircuitBreakerOpen: The batch is bad, or the model is halted.
+        InvalidInputError: Unreadable data.
+    """
+    model_name = model_name or config.model_name
+    if not model_name:
+        raise InvalidConfigError("No model: set 'model_name' in retrain.yaml or pass --model.")
+    if not config.target:
+        raise InvalidConfigError("No target column: set 'target' in retrain.yaml.")
+    batches = (
+        list_batches(config.history) if (config.history.source or config.history.uris) else []
+    )
+    if batch is None:
+        if not batches:
+            list_batches(config.history)  # raises the configuration error
+        batch = batches[-1]
+    history = batches[: batches.index(batch)] if batch in batches else batches
+    client = MlflowClient()
+    frame = load_table(batch)
+    digest = _digest(frame)
+    done = _previous_cycle(client, model_name, digest, finished=True)
+    if done is not None:
+        return _already_processed(client, done, model_name, batch)
+    resumed = _previous_cycle(client, model_name, digest, finished=False)
+    with step_run("run", run_name=f"cycle {Path(batch).name}",
+                  experiment_name=experiment_name) as run_id:  # fmt: skip
+        cycle_id = resumed.data.tags.get(TAG_CYCLE, resumed.info.run_id) if resumed else run_id
+        mlflow.set_tags({TAG_MODEL: model_name, TAG_BATCH_DIGEST: digest, TAG_CYCLE: cycle_id})
+        mlflow.log_param("batch", describe_uri(batch))
+        _check_not_halted(client, model_name)
+        result = _cycle(client, config, model_name, batch, frame, history, run_id, cycle_id)
+        mlflow.set_tags({
+            TAG_OUTCOME: result.outcome,
+            lineage.TAG_TRIGGER: result.trigger.trigger,
+            TAG_RETRAINED: str(result.challenger_version is not None).lower(),
+            lineage.TAG_DRIFT_DETECTED: str(bool(result.drift_detected)).lower(),
+            "mlflow_retrain.trigger_reason": lineage.truncate_tag(result.trigger.reason),
+        })  # fmt: skip
+    return result
+
+
+def _cycle(
+    client: MlflowClient,
+    config: RetrainConfig,
+    model_name: str,
+    batch: str,
+    frame: pd.DataFrame,
+    history: Sequence[str],
+    run_id: str,
+    cycle_id: str,
+) -> CycleResult:
+    from mlflow_retrain.pipeline.compare import run_compare
+    from mlflow_retrain.pipeline.drift import run_drift
+    from mlflow_retrain.pipeline.retrain import run_retrain
+    from mlflow_retrain.registry.lifecycle import alias_version, promote
+
+    champ = _champion(client, model_name)
+    champion_version = None if champ is None else str(champ.version)
+    mlflow.set_tag(TAG_CHECKED_CHAMPION, champion_version or "none")
+    drift_detected: bool | None = None
+    decay: dict[str, Any] | None = None
+    if champ is not None:
+        reference = champ.tags.get(lineage.TAG_PROFILE_URI)
+        if reference:
+            report = run_drift(reference, batch, config=config, run_name="drift")
+            drift_detected = report.drift_detected
+        decay = _decay(model_name, champ, frame, config)
+    else:
+        from mlflow_retrain.data.validate import validate_reference
+
+        validate_reference(frame, name="batch")
+    facts = CheckFacts(
+        has_champion=champ is not None,
+        drift_now=bool(drift_detected),
+        drift_before=_drift_history(
+            client, model_name, run_id, config.triggers.drift_n, champion_version
+        ),
+        decayed=None if decay is None else bool(decay["decayed"]),
+        model_age_days=None if champ is None else (
+            (time.time() * 1000 - champ.creation_timestamp) / 86_400_000
+        ),
+        **_since_retrain(client, model_name, run_id),
+    )  # fmt: skip
+    trigger = decide_trigger(facts, config.triggers, config.safety)
+    logger.info("Trigger: %s", trigger.reason)
+    base: dict[str, Any] = {
+        "model_name": model_name, "batch": describe_uri(batch), "trigger": trigger,
+        "drift_detected": drift_detected, "decay": decay, "run_id": run_id,
+    }  # fmt: skip
+    if not trigger.retrain:
+        outcome = "held" if trigger.held_by_cooldown else "no_change"
+        return CycleResult(**base, outcome=outcome, challenger_version=None, decision=None,
+                           champion_version=champion_version)  # fmt: skip
+    train_uri = _training_window(run_id, [*history, batch], frame)
+    retrained = run_retrain(train_uri, model_name=model_name, config=config,
+                            trigger=trigger.trigger, pipeline_run_id=cycle_id)  # fmt: skip
+    version = str(retrained.version)
+    compared = run_compare(model_name, challenger=version, config=config)
+    decision = compared.decision
+    from mlflow_retrain.pipeline.compare import load_policy
+
+    policy = load_policy(client, model_name, task=retrained.task, config_policy=config.policy)
+    outcome = {"promote": "promoted", "reject": "rejected"}.get(decision, "inconclusive")
+    if decision == "promote" and policy.mode != "offline" and champ is not None:
+        outcome = "challenger_in_shadow"
+    elif decision == "promote":
+        promote(model_name, version=version)
+    halted = _count_rejections(
+        client, model_name, outcome, config.safety.max_consecutive_rejections
+    )
+    after = alias_version(client, model_name, lineage.ALIAS_CHAMPION)
+    return CycleResult(
+        **base, outcome=outcome, challenger_version=version, decision=decision,
+        champion_version=None if after is None else str(after.version), halted=halted,
+    )  # fmt: skip
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    import warnings
+
+    from mlflow.data.pandas_dataset import from_pandas
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return str(from_pandas(frame).digest)
+
+
+def _cycles(client: MlflowClient, model_name: str, extra: str = "") -> list[Any]:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    query = f"tags.`{lineage.TAG_STEP}` = 'run' and tags.`{TAG_MODEL}` = '{model_name}'" + extra
+    return list(
+        client.search_runs(
+            experiments,
+            filter_string=query,
+            order_by=["attributes.start_time DESC"],
+            max_results=500,
+        )
+    )
+
+
+def _previous_cycle(client: MlflowClient, model_name: str, digest: str, *, finished: bool) -> Any:
+    runs = _cycles(client, model_name, f" and tags.`{TAG_BATCH_DIGEST}` = '{digest}'")
+    for run in runs:
+        if (run.info.status == "FINISHED") == finished:
+            return run
+    return None
+
+
+def _already_processed(client: MlflowClient, run: Any, model_name: str, batch: str) -> CycleResult:
+    tags = run.data.tags
+    from mlflow_retrain.registry.lifecycle import alias_version
+
+    champ = alias_version(client, model_name, lineage.ALIAS_CHAMPION)
+    return CycleResult(
+        model_name=model_name,
+        batch=describe_uri(batch),
+        outcome="already_processed",
+        trigger=TriggerDecision(
+            False, "none", f"This batch was processed by run {run.info.run_id}."
+        ),
+        drift_detected=tags.get(lineage.TAG_DRIFT_DETECTED) == "true",
+        decay=None,
+        challenger_version=None,
+        decision=None,
+        champion_version=None if champ is None else str(champ.version),
+        run_id=run.info.run_id,
+    )
+
+
+def _champion(client: MlflowClient, model_name: str) -> Any:
+    from mlflow_retrain.registry.lifecycle import alias_version
+
+    try:
+        return alias_version(client, model_name, lineage.ALIAS_CHAMPION)
+    except MlflowException:
+        return None
+
+
+def _check_not_halted(client: MlflowClient, model_name: str) -> None:
+    try:
+        tags = client.get_registered_model(model_name).tags
+    except MlflowException:
+        return
+    reason = tags.get(TAG_HALTED)
+    if reason:
+        raise CircuitBreakerOpen(
+            f"Retraining of '{model_name}' is halted: {reason} A person must check it and run "
+            f"`mlflow-retrain resume --model {model_name}`."
+        )
+
+
+def _drift_history(
+    client: MlflowClient, model_name: str, run_id: str, n: int, champion: str | None
+) -> list[bool]:
+    """Drift found by the last ``n - 1`` checks against the same champion, oldest first.
+
+    Drift is measured against the champion's reference, so checks against an earlier
+    champion say nothing about the current one.
+    """
+    if n <= 1 or champion is None:
+        return []
+    found: list[bool] = []
+    for run in _cycles(client, model_name, " and attributes.status = 'FINISHED'"):
+        if run.info.run_id == run_id:
+            continue
+        if run.data.tags.get(TAG_CHECKED_CHAMPION) != champion or len(found) == n - 1:
+            break
+        found.append(run.data.tags.get(lineage.TAG_DRIFT_DETECTED) == "true")
+    return found[::-1]
+
+
+def _since_retrain(client: MlflowClient, model_name: str, run_id: str) -> dict[str, Any]:
+    runs = [r for r in _cycles(client, model_name, " and attributes.status = 'FINISHED'")
+            if r.info.run_id != run_id]  # fmt: skip
+    for checks, run in enumerate(runs):
+        if run.data.tags.get(TAG_RETRAINED) == "true":
+            hours = (time.time() * 1000 - run.info.start_time) / 3_600_000
+            return {"checks_since_retrain": checks, "hours_since_retrain": hours}
+    return {"checks_since_retrain": None, "hours_since_retrain": None}
+
+
+def _decay(model_name: str, champ: Any, frame: pd.DataFrame, config: RetrainConfig) -> Any:
+    """The champion's metric on the labelled batch against its reference, or ``None``."""
+    from mlflow_retrain.comparison import metric_interval
+    from mlflow_retrain.pipeline.compare import load_policy, score_version
+    from mlflow_retrain.policy import GREATER_IS_BETTER
+
+    target = config.target
+    assert target is not None
+    if target not in frame.columns or frame[target].notna().sum() < 30:
+        return None
+    tags = champ.tags
+    task = tags.get(lineage.TAG_TASK) or "classification"
+    policy = load_policy(MlflowClient(), model_name, task=task, config_policy=config.policy)
+    metric = config.triggers.decay_metric or policy.primary[0].metric
+    confidence = config.triggers.decay_confidence
+    found = _reference_value(champ, metric, task, confidence)
+    if found is None:
+        return None
+    reference, ref_low, ref_high = found
+    labelled = frame[frame[target].notna()]
+    output = score_version(model_name, champ, labelled.drop(columns=[target]), task)
+    value, low, high = metric_interval(
+        metric, labelled[target].to_numpy(), output, confidence=confidence
+    )
+    tolerance = config.triggers.decay_tolerance
+    if GREATER_IS_BETTER[metric]:
+        decayed = high < ref_low - tolerance
+    else:
+        decayed = low > ref_high + tolerance
+    mlflow.log_metrics(
+        {
+            f"decay.{metric}": value,
+            f"decay.{metric}.ci_low": low,
+            f"decay.{metric}.ci_high": high,
+            f"decay.{metric}.reference": reference,
+        }
+    )
+    return {"metric": metric, "value": value, "ci_low": low, "ci_high": high,
+            "reference": reference, "reference_ci": [ref_low, ref_high],
+            "decayed": bool(decayed)}  # fmt: skip
+
+
+def _reference_value(
+    champ: Any, metric: str, task: str, confidence: float
+) -> tuple[float, float, float] | None:
+    """The champion's metric on its own gate split with its interval (cached on the version).
+
+    The reference is itself an estimate: decay is called only when the batch's interval and
+    the reference's do not overlap, so a noisy reference cannot trigger a retrain.
+    """
+    from mlflow_retrain.comparison import metric_interval
+    from mlflow_retrain.pipeline.compare import score_version
+
+    tags = champ.tags
+    key = f"{lineage.TAG_PREFIX}reference.{metric}"
+    if key in tags:
+        try:
+            value, low, high = (float(v) for v in tags[key].split(","))
+            return value, low, high
+        except ValueError:
+            pass  # an older or damaged cache: compute again
+    gate_uri, target = tags.get(lineage.TAG_GATE_URI), tags.get(lineage.TAG_TARGET)
+    if not gate_uri or not target:
+        return None
+    gate = load_table(gate_uri)
+    output = score_version(champ.name, champ, gate.drop(columns=[target]), task)
+    found = metric_interval(metric, gate[target].to_numpy(), output, confidence=confidence)
+    if not all(math.isfinite(v) for v in found):
+        return None
+    MlflowClient().set_model_version_tag(
+        champ.name, champ.version, key, ",".join(repr(v) for v in found)
+    )
+    return found
+
+
+def _training_window(run_id: str, uris: Sequence[str], current: pd.DataFrame) -> str:
+    """History plus the batch, as one Parquet artifact of the pipeline run; its URI."""
+    frames = [load_table(uri) for uri in uris[:-1]] + [current]
+    window = pd.concat(frames, ignore_index=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "training.parquet"
+        window.to_parquet(path, index=False)
+        MlflowClient().log_artifact(run_id, str(path), artifact_path="window")
+    return f"runs:/{run_id}/window/training.parquet"
+
+
+def _count_rejections(client: MlflowClient, model_name: str, outcome: str, limit: int) -> bool:
+    """Track consecutive failed challengers; halt the model at ``limit``. Returns halted."""
+    tags = client.get_registered_model(model_name).tags
+    if outcome in ("promoted", "challenger_in_shadow"):
+        client.set_registered_model_tag(model_name, TAG_REJECTIONS, "0")
+        return False
+    count = int(tags.get(TAG_REJECTIONS, "0") or 0) + 1
+    client.set_registered_model_tag(model_name, TAG_REJECTIONS, str(count))
+    if count >= limit:
+        reason = f"{count} challengers in a row were not better than the champion."
+        client.set_registered_model_tag(model_name, TAG_HALTED, reason)
+        logger.warning("Halting retraining of '%s': %s", model_name, reason)
+        return True
+    return False
+
+
+def resume(model_name: str) -> dict[str, Any]:
+    """Clear the halt of ``model_name`` (a person decided the loop may retrain again).
+
+    Raises:
+        InvalidInputError: The model is not halted.
+    """
+    client = MlflowClient()
+    tags = client.get_registered_model(model_name).tags
+    reason = tags.get(TAG_HALTED)
+    if not reason:
+        raise InvalidInputError(f"Registered model '{model_name}' is not halted.")
+    client.delete_registered_model_tag(model_name, TAG_HALTED)
+    client.set_registered_model_tag(model_name, TAG_REJECTIONS, "0")
+    stamp = int(time.time() * 1000)
+    client.set_registered_model_tag(
+        model_name, f"{lineage.TAG_PREFIX}resumed.{stamp}", lineage.truncate_tag(reason)
+    )
+    return {"model_name": model_name, "was_halted_because": reason, "resumed_at_ms": stamp}

@@ -1,0 +1,129 @@
+"""The retraining loop (`mlflow-retrain run`) against a real tracking store.
+
+A first batch trains and promotes a first model; the same batch again is skipped; a corrupt
+batch opens the circuit breaker and changes nothing; a halted model does not retrain until a
+person resumes it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain.cli import main
+from mlflow_retrain.pipeline.loop import TAG_HALTED
+
+pytestmark = pytest.mark.integration
+
+MODEL = "credit-default"
+GENERATOR = Path(__file__).parents[2] / "projects" / "credit_default" / "generate.py"
+
+
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location("credit_generate", GENERATOR)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def project(tracking_uri: str, tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    generate = _generator()
+    for month in (1, 2):
+        generate.generate_month(month, rows=1500).to_csv(data / f"month_{month:02d}.csv",
+                                                         index=False)  # fmt: skip
+    config = {
+        "model_name": MODEL,
+        "target": "default",
+        "history": {"source": str(data), "pattern": "month_*.csv"},
+        "tuning": {"n_trials": 2, "estimators": ["linear"], "cv_folds": 2},
+    }
+    path = tmp_path / "retrain.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _run(config: Path, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    out = config.parent / "cycle.json"
+    out.unlink(missing_ok=True)
+    result = CliRunner().invoke(main, ["run", "--config", str(config), "--json-out", str(out),
+                                       *args], catch_exceptions=False)  # fmt: skip
+    data = json.loads(out.read_text()) if out.exists() else None
+    return result.exit_code, data, result.stderr
+
+
+def test_first_batch_deploys_and_a_batch_is_processed_once(
+    tracking_uri: str, project: Path
+) -> None:
+    first = str(project.parent / "data" / "month_01.csv")
+
+    code, data, stderr = _run(project, "--batch", first)
+
+    assert code == 0, stderr
+    assert data is not None
+    assert (data["trigger"], data["outcome"], data["champion_version"]) == (
+        "first_deployment", "promoted", "1",
+    )  # fmt: skip
+    code, again, _ = _run(project, "--batch", first)
+    assert code == 0
+    assert again is not None
+    assert again["outcome"] == "already_processed"
+    client = MlflowClient(tracking_uri)
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 1
+
+    code, second, stderr = _run(project)  # the newest batch of the history: month 2
+
+    assert code == 0, stderr
+    assert second is not None
+    assert second["batch"].endswith("month_02.csv")
+    assert second["outcome"] == "no_change", second
+    assert second["drift_detected"] is False
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 1
+
+
+def test_a_corrupt_batch_opens_the_circuit_breaker_and_changes_nothing(
+    tracking_uri: str, project: Path
+) -> None:
+    assert _run(project, "--batch", str(project.parent / "data" / "month_01.csv"))[0] == 0
+    bad = project.parent / "bad.csv"
+    frame = _generator().generate_month(2, rows=500)
+    frame["income"] = "n/a"
+    frame.to_csv(bad, index=False)
+
+    code, data, stderr = _run(project, "--batch", str(bad))
+
+    assert code == 1
+    assert data is None
+    assert "income" in stderr
+    client = MlflowClient(tracking_uri)
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 1
+    assert {k: str(v) for k, v in client.get_registered_model(MODEL).aliases.items()} == {
+        "champion": "1"
+    }
+
+
+def test_a_halted_model_waits_for_a_person(tracking_uri: str, project: Path) -> None:
+    assert _run(project, "--batch", str(project.parent / "data" / "month_01.csv"))[0] == 0
+    client = MlflowClient(tracking_uri)
+    client.set_registered_model_tag(MODEL, TAG_HALTED, "3 challengers in a row were rejected.")
+
+    code, _, stderr = _run(project)
+
+    assert code == 1
+    assert "is halted" in stderr
+    assert f"mlflow-retrain resume --model {MODEL}" in stderr
+    resumed = CliRunner().invoke(main, ["resume", "--model", MODEL], catch_exceptions=False)
+    assert resumed.exit_code == 0
+    assert TAG_HALTED not in client.get_registered_model(MODEL).tags
+    assert _run(project)[0] == 0
