@@ -27,11 +27,12 @@ from mlflow_retrain.comparison import Evidence, ModelOutput, compare_models
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import InvalidInputError
-from mlflow_retrain.pipeline.steps import now_ms, step_run
+from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_run
 from mlflow_retrain.policy import PromotionPolicy, default_policy
 from mlflow_retrain.registry.lifecycle import alias_version
 from mlflow_retrain.report.figures import plot_comparison_curves, plot_differences
 from mlflow_retrain.report.markdown import evidence_markdown
+from mlflow_retrain.tuning.metrics import infer_task
 
 __all__ = [
     "CompareResult",
@@ -193,7 +194,7 @@ def run_compare(
                 " Pass the right --target or --data."
             )
         frame = frame[frame[target].notna()]
-        task = tags.get(lineage.TAG_TASK) or _guess_task(frame[target])
+        task = tags.get(lineage.TAG_TASK) or infer_task(frame[target])
         policy = load_policy(client, model_name, task=task, config_policy=config.policy)
         X, y = frame.drop(columns=[target]), frame[target].to_numpy()
         out_chall = score_version(model_name, chall, X, task)
@@ -212,14 +213,8 @@ def run_compare(
         if out_champ is not None and champ is not None:
             outputs[f"champion v{champ.version}"] = out_champ
         _log_comparison(client, result, frame, target=target, policy=policy, outputs=outputs)
-    _write_evidence(client, result, data_digest=_digest(frame))
+    _write_evidence(client, result, data_digest=frame_digest(frame))
     return result
-
-
-def _guess_task(y: pd.Series) -> str:
-    from mlflow_retrain.tuning.metrics import infer_task
-
-    return infer_task(y)
 
 
 def score_version(name: str, version: ModelVersion, X: pd.DataFrame, task: str) -> ModelOutput:
@@ -241,14 +236,6 @@ def score_version(name: str, version: ModelVersion, X: pd.DataFrame, task: str) 
             classes=np.asarray(model.classes_),
         )
     return ModelOutput(predictions=predictions)
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    from mlflow.data.pandas_dataset import from_pandas
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return str(from_pandas(frame).digest)
 
 
 def _log_comparison(

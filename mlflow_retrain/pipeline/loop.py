@@ -30,7 +30,7 @@ from mlflow_retrain import lineage
 from mlflow_retrain.config import HistoryConfig, RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError, InvalidInputError
-from mlflow_retrain.pipeline.steps import step_run
+from mlflow_retrain.pipeline.steps import frame_digest, step_run
 from mlflow_retrain.pipeline.triggers import CheckFacts, TriggerDecision, decide_trigger
 
 __all__ = ["CycleResult", "list_batches", "resume", "run_cycle"]
@@ -186,7 +186,7 @@ def run_cycle(
     history = batches[: batches.index(batch)] if batch in batches else batches
     client = MlflowClient()
     frame = load_table(batch)
-    digest = _digest(frame)
+    digest = frame_digest(frame)
     done = _previous_cycle(client, model_name, digest, finished=True)
     if done is not None:
         return _already_processed(client, done, model_name, batch)
@@ -282,16 +282,6 @@ def _cycle(
         **base, outcome=outcome, challenger_version=version, decision=decision,
         champion_version=None if after is None else str(after.version), halted=halted,
     )  # fmt: skip
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    import warnings
-
-    from mlflow.data.pandas_dataset import from_pandas
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return str(from_pandas(frame).digest)
 
 
 def _cycles(client: MlflowClient, model_name: str, extra: str = "") -> list[Any]:

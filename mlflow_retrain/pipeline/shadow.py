@@ -39,10 +39,11 @@ from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.pipeline.compare import load_policy, resolve_version, score_version
-from mlflow_retrain.pipeline.steps import now_ms, step_run
+from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_run
 from mlflow_retrain.policy import PromotionPolicy, ShadowRule
 from mlflow_retrain.registry.lifecycle import AliasMove, alias_version, promote
 from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
+from mlflow_retrain.tuning.metrics import infer_task
 
 __all__ = ["ShadowResult", "decide", "run_shadow"]
 
@@ -231,7 +232,7 @@ def run_shadow(
     task = tags.get(lineage.TAG_TASK)
     with step_run("shadow", run_name=run_name, experiment_name=experiment_name) as step_id:
         frame = _load_batch(batch, target)
-        task = task or _guess_task(frame[target])
+        task = task or infer_task(frame[target])
         policy = load_policy(client, model_name, task=task, config_policy=config.policy)
         if policy.mode == "both":
             _require_offline_pass(tags, version=version, champion=champion)
@@ -243,7 +244,7 @@ def run_shadow(
         loss_champ = per_row_loss(loss, y, out_champ)
         loss_chall = per_row_loss(loss, y, out_chall)
         differences = loss_champ - loss_chall  # > 0: the challenger is better
-        digest = _digest(frame)
+        digest = frame_digest(frame)
 
         loaded = _load_shadow_run(client, tags.get(lineage.TAG_SHADOW_RUN), champion)
         if digest in loaded.digests:
@@ -315,12 +316,6 @@ def _load_batch(uri: str, target: str) -> pd.DataFrame:
     return labelled.reset_index(drop=True)
 
 
-def _guess_task(y: pd.Series) -> str:
-    from mlflow_retrain.tuning.metrics import infer_task
-
-    return infer_task(y)
-
-
 def _score(name: str, version: ModelVersion, X: pd.DataFrame, task: str) -> ModelOutput:
     try:
         return score_version(name, version, X, task)
@@ -336,14 +331,6 @@ def _score(name: str, version: ModelVersion, X: pd.DataFrame, task: str) -> Mode
 
 def _has_scores(*outputs: ModelOutput) -> bool:
     return all(o.scores is not None for o in outputs)
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    from mlflow.data.pandas_dataset import from_pandas
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return str(from_pandas(frame).digest)
 
 
 def _require_offline_pass(tags: Mapping[str, str], *, version: str, champion: str) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.entities import RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -21,7 +23,7 @@ from mlflow_retrain import lineage
 from mlflow_retrain._version import __version__
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
 
-__all__ = ["file_safe", "flatten", "now_ms", "step_run", "urlpath"]
+__all__ = ["file_safe", "flatten", "frame_digest", "now_ms", "step_run", "urlpath"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +91,12 @@ def file_safe(name: str) -> str:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """MLflow's dataset digest of ``frame`` (the one ``log_input`` records)."""
+    from mlflow.data.pandas_dataset import from_pandas
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return str(from_pandas(frame).digest)
