@@ -187,10 +187,9 @@ def run_cycle(
     client = MlflowClient()
     frame = load_table(batch)
     digest = frame_digest(frame)
-    done = _previous_cycle(client, model_name, digest, finished=True)
+    done, resumed = _previous_cycles(client, model_name, digest)
     if done is not None:
         return _already_processed(client, done, model_name, batch)
-    resumed = _previous_cycle(client, model_name, digest, finished=False)
     with step_run("run", run_name=f"cycle {Path(batch).name}",
                   experiment_name=experiment_name) as run_id:  # fmt: skip
         cycle_id = resumed.data.tags.get(TAG_CYCLE, resumed.info.run_id) if resumed else run_id
@@ -238,17 +237,18 @@ def _cycle(
         from mlflow_retrain.data.validate import validate_reference
 
         validate_reference(frame, name="batch")
+    # The earlier finished checks of this model, newest first (read once).
+    earlier = [r for r in _cycles(client, model_name, " and attributes.status = 'FINISHED'")
+               if r.info.run_id != run_id]  # fmt: skip
     facts = CheckFacts(
         has_champion=champ is not None,
         drift_now=bool(drift_detected),
-        drift_before=_drift_history(
-            client, model_name, run_id, config.triggers.drift_n, champion_version
-        ),
+        drift_before=_drift_history(earlier, config.triggers.drift_n, champion_version),
         decayed=None if decay is None else bool(decay["decayed"]),
         model_age_days=None if champ is None else (
             (time.time() * 1000 - champ.creation_timestamp) / 86_400_000
         ),
-        **_since_retrain(client, model_name, run_id),
+        **_since_retrain(earlier),
     )  # fmt: skip
     trigger = decide_trigger(facts, config.triggers, config.safety)
     logger.info("Trigger: %s", trigger.reason)
@@ -297,12 +297,12 @@ def _cycles(client: MlflowClient, model_name: str, extra: str = "") -> list[Any]
     )
 
 
-def _previous_cycle(client: MlflowClient, model_name: str, digest: str, *, finished: bool) -> Any:
+def _previous_cycles(client: MlflowClient, model_name: str, digest: str) -> tuple[Any, Any]:
+    """The newest finished and the newest unfinished cycle of this batch, each or ``None``."""
     runs = _cycles(client, model_name, f" and tags.`{TAG_BATCH_DIGEST}` = '{digest}'")
-    for run in runs:
-        if (run.info.status == "FINISHED") == finished:
-            return run
-    return None
+    finished = next((r for r in runs if r.info.status == "FINISHED"), None)
+    unfinished = next((r for r in runs if r.info.status != "FINISHED"), None)
+    return finished, unfinished
 
 
 def _already_processed(client: MlflowClient, run: Any, model_name: str, batch: str) -> CycleResult:
@@ -348,9 +348,7 @@ def _check_not_halted(client: MlflowClient, model_name: str) -> None:
         )
 
 
-def _drift_history(
-    client: MlflowClient, model_name: str, run_id: str, n: int, champion: str | None
-) -> list[bool]:
+def _drift_history(earlier: Sequence[Any], n: int, champion: str | None) -> list[bool]:
     """Drift found by the last ``n - 1`` checks against the same champion, oldest first.
 
     Drift is measured against the champion's reference, so checks against an earlier
@@ -359,19 +357,15 @@ def _drift_history(
     if n <= 1 or champion is None:
         return []
     found: list[bool] = []
-    for run in _cycles(client, model_name, " and attributes.status = 'FINISHED'"):
-        if run.info.run_id == run_id:
-            continue
+    for run in earlier:
         if run.data.tags.get(TAG_CHECKED_CHAMPION) != champion or len(found) == n - 1:
             break
         found.append(run.data.tags.get(lineage.TAG_DRIFT_DETECTED) == "true")
     return found[::-1]
 
 
-def _since_retrain(client: MlflowClient, model_name: str, run_id: str) -> dict[str, Any]:
-    runs = [r for r in _cycles(client, model_name, " and attributes.status = 'FINISHED'")
-            if r.info.run_id != run_id]  # fmt: skip
-    for checks, run in enumerate(runs):
+def _since_retrain(earlier: Sequence[Any]) -> dict[str, Any]:
+    for checks, run in enumerate(earlier):
         if run.data.tags.get(TAG_RETRAINED) == "true":
             hours = (time.time() * 1000 - run.info.start_time) / 3_600_000
             return {"checks_since_retrain": checks, "hours_since_retrain": hours}
