@@ -450,11 +450,13 @@ def _log_model(model: Any, *, example: pd.DataFrame, signature: Any, extra: list
     import mlflow.sklearn
 
     kwargs: dict[str, Any] = {}
+    extra_requirements: list[str] = ["cloudpickle"]
     if "skops_trusted_types" in inspect.signature(mlflow.sklearn.log_model).parameters:
         import skops.io
 
         kwargs["serialization_format"] = "skops"
         kwargs["skops_trusted_types"] = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        extra_requirements = ["skops"]
     # The pipeline's converters live in this package: ship its source with the model so the
     # model loads anywhere MLflow and scikit-learn are installed.
     package = Path(__file__).resolve().parents[1]
@@ -465,8 +467,34 @@ def _log_model(model: Any, *, example: pd.DataFrame, signature: Any, extra: list
         input_example=example,
         extra_files=[str(p) for p in extra],
         code_paths=[str(package)],
+        pip_requirements=_model_requirements(extra_requirements),
         **kwargs,
     )
+
+
+def _model_requirements(extra: list[str]) -> list[str]:
+    """Pinned requirements of a logged model: this package's dependencies, as installed.
+
+    The model ships this package's source (``code_paths``), whose import needs exactly its
+    declared dependencies. Naming them is also much faster than MLflow's inference, which
+    runs a subprocess and would list this package itself (not on PyPI) and test tools.
+    """
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    names = [
+        Requirement(text).name
+        for text in metadata.requires("mlflow-retrain") or []
+        if "extra ==" not in text
+    ]
+    pinned = []
+    for name in [*names, *extra]:
+        try:
+            pinned.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pinned.append(name)
+    return pinned
 
 
 def _already_registered(client: MlflowClient, version: Any) -> RetrainResult:
