@@ -560,6 +560,61 @@ def run_command(
 
 
 @main.command()
+@click.option(
+    "--history",
+    default=None,
+    callback=_blank_to_none,
+    help="Folder or s3:// prefix of the batches (default: history.source in retrain.yaml).",
+)
+@click.option(
+    "--start",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="First batch to check (1-based); earlier batches are only history.",
+)
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    callback=_blank_to_none,
+    help="Registered model (default: model_name in retrain.yaml).",
+)
+@_experiment_option
+@_config_option
+@_json_out_option
+@_handle_errors
+def replay(
+    history: str | None,
+    start: int,
+    model_name: str | None,
+    experiment_name: str | None,
+    config_path: str | None,
+    json_out: str | None,
+) -> None:
+    """Feed every batch of the history through the loop, oldest first; print the timeline."""
+    import mlflow
+
+    from mlflow_retrain.pipeline.timeline import format_timeline, rows_to_dicts
+    from mlflow_retrain.pipeline.timeline import replay as do_replay
+
+    overrides: dict[str, Any] = {
+        "history.source": history,
+        "history.uris": [] if history else None,
+    }
+    config = _load(config_path, overrides)
+    rows = do_replay(config, model_name=model_name, experiment_name=experiment_name, start=start)
+    _write_json(json_out, {"timeline": rows_to_dicts(rows)})
+    uri = mlflow.get_tracking_uri()
+    look = (
+        f"Open it: {uri.rstrip('/')}"
+        if uri.startswith(("http://", "https://"))
+        else f"Look at it: mlflow ui --backend-store-uri {describe_uri(uri)}"
+    )
+    click.echo(format_timeline(rows) + "\n" + look)
+
+
+@main.command()
 @click.option("--model", "model_name", required=True, help="Registered model name.")
 @_json_out_option
 @_handle_errors

@@ -264,6 +264,10 @@ class TriggerConfig:
         drift_n: ... of the last ``drift_n`` checks (this one included; history read back from
             MLflow). ``1`` and ``1`` retrain on a single drifted window.
         max_model_age_days: Retrain when the champion is older than this (``None``: never).
+        seasonal_period: Batches per seasonal cycle (12 for monthly batches with a yearly
+            season). When set, a batch is checked for drift against the batch one period
+            earlier (the same season last year), not against the champion's whole training
+            data, so the season itself never reads as drift. ``None``: no season.
     """
 
     decay_metric: str | None = None
@@ -272,8 +276,11 @@ class TriggerConfig:
     drift_k: int = 2
     drift_n: int = 3
     max_model_age_days: float | None = None
+    seasonal_period: int | None = None
 
     def __post_init__(self) -> None:
+        if self.seasonal_period is not None:
+            _check_range("triggers.seasonal_period", self.seasonal_period, low=2)
         _check_range("triggers.decay_tolerance", self.decay_tolerance, low=0.0)
         _check_range("triggers.decay_confidence", self.decay_confidence, low=0.5, high=0.999)
         _check_range("triggers.drift_n", self.drift_n, low=1, high=100)

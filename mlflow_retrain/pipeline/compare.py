@@ -27,7 +27,7 @@ from mlflow_retrain.comparison import Evidence, ModelOutput, compare_models
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import InvalidInputError
-from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_run
+from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_params, step_run
 from mlflow_retrain.policy import PromotionPolicy, default_policy
 from mlflow_retrain.registry.lifecycle import alias_version
 from mlflow_retrain.report.figures import plot_comparison_curves, plot_differences
@@ -275,14 +275,17 @@ def _log_comparison(
     client.log_batch(
         result.run_id,
         metrics=metrics,
-        params=[
-            Param("model_name", result.model_name),
-            Param("challenger_version", result.challenger_version),
-            Param("champion_version", result.champion_version or "none"),
-            Param("data_uri", describe_uri(result.data_uri)),
-            Param("target", target),
-            Param("policy", lineage.truncate_tag(policy.to_json(), 6000)),
-        ],
+        params=step_params(
+            result.run_id,
+            [
+                Param("model_name", result.model_name),
+                Param("challenger_version", result.challenger_version),
+                Param("champion_version", result.champion_version or "none"),
+                Param("data_uri", describe_uri(result.data_uri)),
+                Param("target", target),
+                Param("policy", lineage.truncate_tag(policy.to_json(), 6000)),
+            ],
+        ),
         tags=[
             RunTag(lineage.TAG_DECISION, evidence.decision),
             RunTag(lineage.TAG_EVIDENCE_BASELINE, result.champion_version or "none"),

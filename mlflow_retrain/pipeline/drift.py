@@ -30,7 +30,14 @@ from mlflow_retrain.drift.profile import (
     numeric_values,
 )
 from mlflow_retrain.drift.report import DriftReport
-from mlflow_retrain.pipeline.steps import file_safe, flatten, now_ms, step_run, urlpath
+from mlflow_retrain.pipeline.steps import (
+    file_safe,
+    flatten,
+    now_ms,
+    step_params,
+    step_run,
+    urlpath,
+)
 from mlflow_retrain.report import plot_categorical_drift, plot_numeric_drift, render_drift_html
 
 __all__ = ["ProfileResult", "load_reference", "run_drift", "run_profile"]
@@ -106,7 +113,9 @@ def run_profile(
     table = load_table(data)
     validate_reference(table)
     profile = build_profile(
-        table.drop(columns=[c for c in config.drift.ignore if c in table.columns]),
+        table.drop(
+            columns=[c for c in (*config.drift.ignore, config.timestamp) if c in table.columns]
+        ),
         kinds=config.drift.columns,
         max_points=config.profile.max_points,
         max_levels=config.drift.categorical.max_levels,
@@ -161,7 +170,9 @@ def run_drift(
     """
     config = config or RetrainConfig()
     target = target or config.target
-    ignored = tuple(dict.fromkeys([*config.drift.ignore, *ignore]))
+    # The time column is the time axis, not a feature: it always "drifts".
+    time_column = [config.timestamp] if config.timestamp else []
+    ignored = tuple(dict.fromkeys([*config.drift.ignore, *time_column, *ignore]))
     with step_run("drift", run_name=run_name, experiment_name=experiment_name) as run_id:
         ref = load_reference(reference)
         batch = load_table(current)
@@ -292,7 +303,9 @@ def _log_drift(
     entries = [Metric(k, v, now_ms(), 0) for k, v in metrics.items()]
     client.log_batch(
         run_id,
-        params=[Param(k, lineage.truncate_tag(str(v))) for k, v in params.items()],
+        params=step_params(
+            run_id, [Param(k, lineage.truncate_tag(str(v))) for k, v in params.items()]
+        ),
         tags=[RunTag(k, v) for k, v in tags.items()],
     )
     for start in range(0, len(entries), _BATCH):

@@ -23,6 +23,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -30,7 +31,7 @@ from mlflow_retrain import lineage
 from mlflow_retrain.config import HistoryConfig, RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError, InvalidInputError
-from mlflow_retrain.pipeline.steps import frame_digest, step_run
+from mlflow_retrain.pipeline.steps import frame_digest, step_params, step_run
 from mlflow_retrain.pipeline.triggers import CheckFacts, TriggerDecision, decide_trigger
 
 __all__ = ["CycleResult", "list_batches", "resume", "run_cycle"]
@@ -194,7 +195,9 @@ def run_cycle(
                   experiment_name=experiment_name) as run_id:  # fmt: skip
         cycle_id = resumed.data.tags.get(TAG_CYCLE, resumed.info.run_id) if resumed else run_id
         mlflow.set_tags({TAG_MODEL: model_name, TAG_BATCH_DIGEST: digest, TAG_CYCLE: cycle_id})
-        mlflow.log_param("batch", describe_uri(batch))
+        MlflowClient().log_batch(
+            run_id, params=step_params(run_id, [Param("batch", describe_uri(batch))])
+        )
         _check_not_halted(client, model_name)
         result = _cycle(client, config, model_name, batch, frame, history, run_id, cycle_id)
         mlflow.set_tags({
@@ -229,6 +232,9 @@ def _cycle(
     decay: dict[str, Any] | None = None
     if champ is not None:
         reference = champ.tags.get(lineage.TAG_PROFILE_URI)
+        period = config.triggers.seasonal_period
+        if period is not None and len(history) >= period:
+            reference = history[-period]  # the same season, one cycle earlier
         if reference:
             report = run_drift(reference, batch, config=config, run_name="drift")
             drift_detected = report.drift_detected

@@ -26,7 +26,7 @@ from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
-from mlflow_retrain.pipeline.steps import flatten, now_ms, step_run
+from mlflow_retrain.pipeline.steps import flatten, now_ms, step_params, step_run
 from mlflow_retrain.policy import PromotionPolicy
 from mlflow_retrain.registry.lifecycle import find_version, register_challenger
 from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
@@ -343,20 +343,23 @@ def _record_retrain(
             Metric("n_train", len(prepared.train), now_ms(), 0),
             Metric("n_gate", len(prepared.gate), now_ms(), 0),
         ],
-        params=[
-            Param("train_uri", describe_uri(train_uri)),
-            Param("target", target),
-            Param("timestamp", timestamp or ""),
-            Param("model_name", model_name),
-            Param("task", prepared.task),
-            Param("metric", summary.metric),
-            *[Param(f"best.{k}", lineage.truncate_tag(str(v))) for k, v in best.items()],
-            *[
-                Param(f"config.{k}", lineage.truncate_tag(str(v)))
-                for k, v in flatten(_without_storage(config), "").items()
-                if k.startswith(("tuning.", "window."))
+        params=step_params(
+            run_id,
+            [
+                Param("train_uri", describe_uri(train_uri)),
+                Param("target", target),
+                Param("timestamp", timestamp or ""),
+                Param("model_name", model_name),
+                Param("task", prepared.task),
+                Param("metric", summary.metric),
+                *[Param(f"best.{k}", lineage.truncate_tag(str(v))) for k, v in best.items()],
+                *[
+                    Param(f"config.{k}", lineage.truncate_tag(str(v)))
+                    for k, v in flatten(_without_storage(config), "").items()
+                    if k.startswith(("tuning.", "window."))
+                ],
             ],
-        ],
+        ),
         tags=[
             RunTag(lineage.TAG_STUDY_NAME, summary.study_name),
             RunTag(lineage.TAG_CV_METRIC, summary.metric),

@@ -39,7 +39,7 @@ from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.pipeline.compare import load_policy, resolve_version, score_version
-from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_run
+from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_params, step_run
 from mlflow_retrain.policy import PromotionPolicy, ShadowRule
 from mlflow_retrain.registry.lifecycle import AliasMove, alias_version, promote
 from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
@@ -524,14 +524,17 @@ def _log_batch(
     client.log_batch(
         step_id,
         metrics=_metrics(state, batch, step),
-        params=[
-            Param("model_name", model_name),
-            Param("challenger_version", version),
-            Param("champion_version", champion),
-            Param("batch_uri", describe_uri(batch_uri)),
-            Param("target", target),
-            Param("loss", loss),
-        ],
+        params=step_params(
+            step_id,
+            [
+                Param("model_name", model_name),
+                Param("challenger_version", version),
+                Param("champion_version", champion),
+                Param("batch_uri", describe_uri(batch_uri)),
+                Param("target", target),
+                Param("loss", loss),
+            ],
+        ),
         tags=[
             RunTag(lineage.TAG_DECISION, decision),
             RunTag(lineage.TAG_SHADOW_RUN, run_id),

@@ -10,12 +10,12 @@ import contextlib
 import logging
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.entities import RunStatus, RunTag
+from mlflow.entities import Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -23,7 +23,15 @@ from mlflow_retrain import lineage
 from mlflow_retrain._version import __version__
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
 
-__all__ = ["file_safe", "flatten", "frame_digest", "now_ms", "step_run", "urlpath"]
+__all__ = [
+    "file_safe",
+    "flatten",
+    "frame_digest",
+    "now_ms",
+    "step_params",
+    "step_run",
+    "urlpath",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +108,21 @@ def frame_digest(frame: pd.DataFrame) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return str(from_pandas(frame).digest)
+
+
+def step_params(run_id: str, params: Iterable[Param]) -> list[Param]:
+    """The params a step may still log on ``run_id``.
+
+    Under ``mlflow run`` the step's run is the project's run, which already holds the entry
+    point's parameters as given (an unset option as ``""``). MLflow refuses to change a
+    param, so a value the step resolved differently (the target read from ``retrain.yaml``,
+    say) goes under ``<key>.resolved``; an equal one is not logged twice.
+    """
+    held = MlflowClient().get_run(run_id).data.params
+    kept = []
+    for param in params:
+        if param.key not in held:
+            kept.append(param)
+        elif held[param.key] != param.value:
+            kept.append(Param(f"{param.key}.resolved", param.value))
+    return kept

@@ -6,8 +6,12 @@ Deterministic (seeded per month). What changes, so results can be checked agains
 - From month 5, a covariate shift (a downturn): incomes fall (log-mean -0.35), card
   utilisation rises (+0.15), more applicants are self-employed or unemployed, and a new
   employment type, ``gig``, appears. ``age``, ``credit_lines`` and ``region`` stay put.
-- From month 8, a concept shift: late payments predict default much more strongly, so a model
-  trained before month 8 degrades even where the inputs look familiar.
+- From month 8, a concept shift: late payments predict default much more strongly and card
+  utilisation much less (lenders' new collection practice), so a model trained before month
+  8 ranks applicants worse even where the inputs look familiar.
+
+Each row has an ``application_date`` in its month (January to December 2025), and each file is
+sorted by it: the loop's time axis (``timestamp`` in ``retrain.yaml``), never a feature.
 
 Writes ``month_01.csv`` ... ``month_12.csv``, plus ``reference.csv`` (months 1-4) and
 ``current.csv`` (month 6) for the drift quick start.
@@ -16,12 +20,15 @@ Writes ``month_01.csv`` ... ``month_12.csv``, plus ``reference.csv`` (months 1-4
 from __future__ import annotations
 
 import argparse
+import calendar
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 ROWS_PER_MONTH = 5_000
+#: Month 1 is January of this year.
+YEAR = 2025
 EMPLOYMENT = ["salaried", "self-employed", "retired", "student", "unemployed", "gig"]
 REGIONS = ["north", "south", "east", "west", "central"]
 
@@ -43,9 +50,10 @@ def generate_month(month: int, *, rows: int = ROWS_PER_MONTH, seed: int = 7) -> 
     region = rng.choice(REGIONS, size=rows, p=[0.25, 0.2, 0.2, 0.2, 0.15])
     debt_ratio = np.clip(rng.gamma(2.0, 0.12, rows), 0, 3).round(4)
     late_weight = 1.25 if concept else 0.35
+    utilization_weight = 0.3 if concept else 2.2
     logit = (
         -2.4
-        + 2.2 * utilization
+        + utilization_weight * utilization
         + 1.4 * debt_ratio
         + late_weight * late_payments
         - 0.35 * (np.log(income) - 10.6)
@@ -68,7 +76,10 @@ def generate_month(month: int, *, rows: int = ROWS_PER_MONTH, seed: int = 7) -> 
     )
     # A few applicants leave income blank, as real forms do.
     frame.loc[rng.random(rows) < 0.01, "income"] = np.nan
-    return frame
+    # Drawn last, so the columns above do not depend on it.
+    days = rng.integers(1, calendar.monthrange(YEAR, month)[1] + 1, rows)
+    frame.insert(0, "application_date", [f"{YEAR:04d}-{month:02d}-{d:02d}" for d in days])
+    return frame.sort_values("application_date", kind="stable").reset_index(drop=True)
 
 
 def main() -> None:

@@ -80,13 +80,17 @@ def season(month: int) -> float:
     return float(np.cos(2 * np.pi * (calendar_month - 6) / 12))
 
 
-def generate_month(month: int, *, rows: int = ROWS_PER_MONTH, seed: int = 7) -> pd.DataFrame:
+def generate_month(
+    month: int, *, rows: int = ROWS_PER_MONTH, seed: int = 7, trend: bool = True
+) -> pd.DataFrame:
     """Return one month of house sales with the ``price`` target, sorted by ``timestamp``.
 
     Args:
         month: Batch number, 1 (January 2023) to 24; later months continue both effects.
         rows: Number of sales.
         seed: Base seed; the month's generator is ``default_rng([seed, month])``.
+        trend: Include the gradual drift; without it only the season changes (the control
+            scenario: nothing should be retrained).
 
     Returns:
         The sales, one row each, with the columns the module docstring lists.
@@ -94,6 +98,7 @@ def generate_month(month: int, *, rows: int = ROWS_PER_MONTH, seed: int = 7) -> 
     rng = np.random.default_rng([seed, month])
     t = month - 1
     year, calendar_month = START_YEAR + t // 12, t % 12 + 1
+    drift_t = t if trend else 0
     names = list(NEIGHBOURHOODS)
     premium, distance_typical, age_extra, share_flat, share_house = (
         np.array(column) for column in zip(*NEIGHBOURHOODS.values(), strict=True)
@@ -106,7 +111,7 @@ def generate_month(month: int, *, rows: int = ROWS_PER_MONTH, seed: int = 7) -> 
     log_area = np.where(
         house, rng.normal(np.log(140), 0.22, rows), rng.normal(np.log(72), 0.28, rows)
     )
-    area = np.exp(log_area + AREA_DRIFT * t).clip(18, 450).round(1)
+    area = np.exp(log_area + AREA_DRIFT * drift_t).clip(18, 450).round(1)
     rooms = np.clip(np.round(area / 28 + rng.normal(0, 0.6, rows)), 1, 10).astype(np.int64)
     garden = rng.random(rows) < np.where(house, 0.92, 0.06)
     distance = (distance_typical[where] * rng.lognormal(0, 0.25, rows)).clip(0.1, 25).round(2)
@@ -123,7 +128,7 @@ def generate_month(month: int, *, rows: int = ROWS_PER_MONTH, seed: int = 7) -> 
         - 0.0015 * age
         + 0.06
         - 0.027 * label_index
-        + t * np.log1p(PRICE_GROWTH)
+        + drift_t * np.log1p(PRICE_GROWTH)
         + rng.normal(0, 0.10, rows)
     )
     price = (np.exp(log_ppm2) * area).round(-2)
@@ -152,11 +157,17 @@ def main() -> None:
     parser.add_argument("--out", default="data", help="Output folder.")
     parser.add_argument("--rows", type=int, default=ROWS_PER_MONTH, help="Rows per month.")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--trend",
+        choices=["true", "false"],
+        default="true",
+        help="Include the gradual drift ('false': the season alone, a control scenario).",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for month in range(1, MONTHS + 1):
-        frame = generate_month(month, rows=args.rows, seed=args.seed)
+        frame = generate_month(month, rows=args.rows, seed=args.seed, trend=args.trend == "true")
         frame.to_csv(out / f"month_{month:02d}.csv", index=False)
     print(f"Wrote {MONTHS} monthly batches (month_01.csv ... month_{MONTHS}.csv): {out}")
 

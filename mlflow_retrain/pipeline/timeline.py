@@ -1,0 +1,207 @@
+"""Replay a batch history through the loop, one cycle per batch, and tell what happened.
+
+``mlflow-retrain replay`` is what the example projects run: each batch of ``history`` goes
+through :func:`~mlflow_retrain.pipeline.loop.run_cycle` in order, as a scheduler would feed
+them, and after each cycle the champion is scored on the *next* batch, the month it will
+actually serve. The result is a month-by-month timeline: drift, trigger, retrain, decision,
+champion version, and the champion's metric on the next month.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain.config import RetrainConfig
+from mlflow_retrain.data.io import load_table
+from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError
+from mlflow_retrain.pipeline.loop import list_batches, run_cycle
+from mlflow_retrain.pipeline.steps import step_run
+
+__all__ = ["TimelineRow", "format_timeline", "replay", "rows_to_dicts"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One batch of the replay.
+
+    Attributes:
+        batch: The batch's file name.
+        drift: ``drift``, ``none``, or ``-`` (no champion to compare with).
+        trigger: The trigger rule's verdict (``first_deployment``, ``drift``, ``decay``,
+            ``model_age``, ``none``; ``held`` when a cooldown held it).
+        retrained: The version trained in this cycle, if any.
+        decision: The comparison's decision, or the outcome of the cycle.
+        champion: The champion after the cycle.
+        metric: Name of the metric of the next column.
+        next_value: The champion's metric on the next batch (``None`` for the last).
+        run_id: The cycle's pipeline run.
+    """
+
+    batch: str
+    drift: str
+    trigger: str
+    retrained: str | None
+    decision: str
+    champion: str | None
+    metric: str
+    next_value: float | None
+    run_id: str | None
+
+
+def replay(
+    config: RetrainConfig,
+    *,
+    model_name: str | None = None,
+    experiment_name: str | None = None,
+    start: int = 1,
+) -> list[TimelineRow]:
+    """Run one loop cycle per batch of ``config.history``, oldest first.
+
+    Args:
+        config: Settings, with ``history``, ``model_name`` and ``target``.
+        start: The first batch to check (1-based); the batches before it are history only,
+            so the first model trains on all of them (a full season, say).
+        model_name: Registered model (default ``config.model_name``).
+        experiment_name: Experiment of the replay run.
+
+    Returns:
+        The timeline, one row per batch.
+
+    Raises:
+        InvalidConfigError: No history, model name or target.
+    """
+    name = model_name or config.model_name
+    if not name:
+        raise InvalidConfigError("No model: set 'model_name' in retrain.yaml or pass --model.")
+    batches = list_batches(config.history)
+    if not 1 <= start <= len(batches):
+        raise InvalidConfigError(
+            f"--start must be between 1 and the {len(batches)} batches of the history, "
+            f"got {start}."
+        )
+    rows: list[TimelineRow] = []
+    with step_run("replay", run_name="replay", experiment_name=experiment_name) as run_id:
+        for i, batch in enumerate(batches):
+            if i + 1 < start:
+                continue
+            nxt = batches[i + 1] if i + 1 < len(batches) else None
+            rows.append(_one(config, name, batch, nxt))
+            row = rows[-1]
+            if row.next_value is not None:
+                mlflow.log_metric(f"champion.next_{row.metric}", row.next_value, step=i + 1)
+        _log_timeline(run_id, rows)
+    return rows
+
+
+def _one(config: RetrainConfig, name: str, batch: str, nxt: str | None) -> TimelineRow:
+    label = batch.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        result = run_cycle(config, batch=batch, model_name=name)
+    except CircuitBreakerOpen as err:
+        logger.warning("%s: %s", label, err.message)
+        champion = _champion_version(name)
+        metric, value = _next_metric(config, name, champion, nxt)
+        return TimelineRow(label, "-", "-", None, "circuit breaker open", champion, metric,
+                           value, None)  # fmt: skip
+    trigger = result.trigger.trigger
+    if result.trigger.held_by_cooldown:
+        trigger = f"{trigger} (held)"
+    drift = (
+        "-" if result.drift_detected is None else ("drift" if result.drift_detected else "none")
+    )
+    decision = result.decision or "-"
+    if result.outcome in ("challenger_in_shadow", "already_processed"):
+        decision = result.outcome.replace("_", " ")
+    if result.halted:
+        decision += ", halted"
+    metric, value = _next_metric(config, name, result.champion_version, nxt)
+    return TimelineRow(label, drift, trigger, result.challenger_version, decision,
+                       result.champion_version, metric, value, result.run_id)  # fmt: skip
+
+
+def _champion_version(name: str) -> str | None:
+    from mlflow_retrain.registry.lifecycle import alias_version
+
+    try:
+        found = alias_version(MlflowClient(), name, lineage.ALIAS_CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        return None
+    return None if found is None else str(found.version)
+
+
+def _next_metric(
+    config: RetrainConfig, name: str, champion: str | None, nxt: str | None
+) -> tuple[str, float | None]:
+    """The champion's metric on the next batch (the one it will serve)."""
+    from mlflow_retrain.comparison import metric_value
+    from mlflow_retrain.pipeline.compare import load_policy, score_version
+
+    client = MlflowClient()
+    task = "classification"
+    version = None
+    if champion is not None:
+        version = client.get_model_version(name, champion)
+        task = version.tags.get(lineage.TAG_TASK, task)
+    try:
+        policy = load_policy(client, name, task=task, config_policy=config.policy)
+    except mlflow.exceptions.MlflowException:
+        from mlflow_retrain.policy import PromotionPolicy, default_policy
+
+        policy = (
+            PromotionPolicy.from_dict({"task": task, **config.policy})
+            if config.policy
+            else default_policy(task)
+        )
+    metric = config.triggers.decay_metric or policy.primary[0].metric
+    if version is None or nxt is None or not config.target:
+        return metric, None
+    frame = load_table(nxt)
+    frame = frame[frame[config.target].notna()]
+    output = score_version(name, version, frame.drop(columns=[config.target]), task)
+    value = metric_value(metric, frame[config.target].to_numpy(), output)
+    return metric, value if math.isfinite(value) else None
+
+
+def format_timeline(rows: list[TimelineRow]) -> str:
+    """The timeline as a fixed-width table."""
+    metric = rows[0].metric if rows else "metric"
+    head = (
+        f"{'batch':<16} {'drift':<6} {'trigger':<22} {'retrain':<8} {'decision':<22} "
+        f"{'champion':<9} {'next-batch ' + metric:>18}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        value = "-" if r.next_value is None else f"{r.next_value:.4f}"
+        lines.append(
+            f"{r.batch:<16} {r.drift:<6} {r.trigger:<22} "
+            f"{'v' + r.retrained if r.retrained else '-':<8} {r.decision:<22} "
+            f"{'v' + r.champion if r.champion else '-':<9} {value:>18}"
+        )
+    return "\n".join(lines)
+
+
+def _log_timeline(run_id: str, rows: list[TimelineRow]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "timeline.json").write_text(
+            json.dumps([asdict(r) for r in rows], indent=2), encoding="utf-8"
+        )
+        (folder / "timeline.txt").write_text(format_timeline(rows) + "\n", encoding="utf-8")
+        MlflowClient().log_artifacts(run_id, str(folder), artifact_path="timeline")
+
+
+def rows_to_dicts(rows: list[TimelineRow]) -> list[dict[str, Any]]:
+    """JSON form of the timeline (the ``--json-out`` of ``replay``)."""
+    return [asdict(r) for r in rows]

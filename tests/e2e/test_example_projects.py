@@ -1,0 +1,117 @@
+"""The example projects through `mlflow run`, as a user runs them, checked through MLflow.
+
+The credit-default scenario (the README's main job) must replace its champion after the
+concept shift with one that serves the later months better; the house-prices control
+scenario, the season without the drift, must retrain nothing. Every promotion must have
+passed the registry gate with evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import roc_auc_score
+
+from mlflow_retrain import lineage
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e
+
+
+def _mlflow_run(tracking_uri: str, project: Path, *args: str, cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", str(project), "--env-manager", "local", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _audit(client: MlflowClient, name: str) -> list[dict]:
+    tags = client.get_registered_model(name).tags
+    return [
+        json.loads(v) for k, v in sorted(tags.items()) if k.startswith(lineage.TAG_AUDIT_PREFIX)
+    ]
+
+
+def _assert_every_promotion_passed_the_gate(client: MlflowClient, name: str) -> list[dict]:
+    audit = _audit(client, name)
+    assert audit[0]["kind"] == "first_deployment"
+    for record in audit:
+        assert record["kind"] in ("first_deployment", "promotion"), record
+        tags = client.get_model_version(name, record["to"]).tags
+        assert tags[lineage.TAG_DECISION] == "promote"
+        assert tags[lineage.TAG_EVIDENCE_BASELINE] == (record["from"] or "none")
+    return audit
+
+
+def test_main_job_replaces_the_champion_after_the_concept_shift(tmp_path: Path) -> None:
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    data_dir = tmp_path / "example"
+
+    stdout = _mlflow_run(tracking_uri, REPO, "-P", f"data_dir={data_dir}", cwd=tmp_path)
+
+    assert "month_12.csv" in stdout
+    assert f"mlflow ui --backend-store-uri {tracking_uri}" in stdout
+    timeline = json.loads((data_dir / "timeline.json").read_text())["timeline"]
+    assert [row["batch"] for row in timeline] == [f"month_{m:02d}.csv" for m in range(1, 13)]
+    before_shift = timeline[6]["champion"]  # after month 7
+    after = {row["champion"] for row in timeline[7:]}
+    assert after - {before_shift}, timeline  # a new champion after the concept shift (month 8)
+    client = MlflowClient(tracking_uri)
+    audit = _assert_every_promotion_passed_the_gate(client, "credit-default")
+    final = audit[-1]["to"]
+    later = pd.concat([pd.read_csv(data_dir / f"month_{m:02d}.csv") for m in (11, 12)])
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        auc = {
+            v: roc_auc_score(
+                later["default"],
+                mlflow.sklearn.load_model(f"models:/credit-default/{v}").predict_proba(
+                    later.drop(columns=["default"])
+                )[:, 1],
+            )
+            for v in (before_shift, final)
+        }
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert auc[final] > auc[before_shift] + 0.02, auc
+    replay = client.get_run(
+        client.search_runs(["0"], filter_string="tags.`mlflow_retrain.step` = 'replay'")[
+            0
+        ].info.run_id
+    )
+    assert replay.data.tags["mlflow.source.type"] == "PROJECT"
+    cycles = client.search_runs(["0"], filter_string="tags.`mlflow_retrain.step` = 'run'")
+    assert len(cycles) == 12
+    assert {c.data.tags["mlflow.parentRunId"] for c in cycles} == {replay.info.run_id}
+
+
+def test_the_season_alone_retrains_nothing(tmp_path: Path) -> None:
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    data_dir = tmp_path / "houses"
+
+    project = REPO / "projects" / "house_prices"
+    stdout = _mlflow_run(
+        tracking_uri, project, "-P", f"data_dir={data_dir}", "-P", "trend=false", cwd=tmp_path
+    )
+
+    assert "month_24.csv" in stdout
+    timeline = json.loads((data_dir / "timeline.json").read_text())["timeline"]
+    assert [row["batch"] for row in timeline] == [f"month_{m:02d}.csv" for m in range(13, 25)]
+    assert [row["retrained"] for row in timeline] == ["1"] + [None] * 11, timeline
+    client = MlflowClient(tracking_uri)
+    audit = _assert_every_promotion_passed_the_gate(client, "house-prices")
+    assert [a["kind"] for a in audit] == ["first_deployment"]
