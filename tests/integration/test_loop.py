@@ -46,6 +46,7 @@ def project(tracking_uri: str, tmp_path: Path) -> Path:
     config = {
         "model_name": MODEL,
         "target": "default",
+        "timestamp": "application_date",
         "history": {"source": str(data), "pattern": "month_*.csv"},
         "tuning": {"n_trials": 2, "estimators": ["linear"], "cv_folds": 2},
     }
