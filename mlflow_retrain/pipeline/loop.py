@@ -69,6 +69,9 @@ class CycleResult:
         champion_version: The champion after the cycle.
         run_id: The pipeline run.
         halted: The model is halted after this cycle.
+        shadow: The shadow step of a challenger waiting in shadow (policy mode ``shadow`` or
+            ``both``): ``version``, ``decision``, ``batches``, ``rows``, ``estimate``,
+            ``confidence_sequence``, ``p_value``; ``None`` when there was none.
     """
 
     model_name: str
@@ -82,6 +85,7 @@ class CycleResult:
     champion_version: str | None
     run_id: str
     halted: bool = False
+    shadow: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form documented in the README."""
@@ -98,6 +102,7 @@ class CycleResult:
             "decision": self.decision,
             "champion_version": self.champion_version,
             "halted": self.halted,
+            "shadow": self.shadow,
             "run_id": self.run_id,
         }
 
@@ -226,6 +231,11 @@ def _cycle(
     from mlflow_retrain.registry.lifecycle import alias_version, promote
 
     champ = _champion(client, model_name)
+    shadow = _shadow_step(client, config, model_name, batch, frame, champ)
+    if shadow is not None and shadow["decision"] != "continue":
+        _count_rejections(client, model_name, "promoted" if shadow["decision"] == "promote"
+                          else "rejected", config.safety.max_consecutive_rejections)  # fmt: skip
+        champ = _champion(client, model_name)
     champion_version = None if champ is None else str(champ.version)
     mlflow.set_tag(TAG_CHECKED_CHAMPION, champion_version or "none")
     drift_detected: bool | None = None
@@ -257,10 +267,16 @@ def _cycle(
         **_since_retrain(earlier),
     )  # fmt: skip
     trigger = decide_trigger(facts, config.triggers, config.safety)
+    if trigger.retrain and shadow is not None and shadow["decision"] == "continue":
+        trigger = TriggerDecision(
+            False, trigger.trigger,
+            f"{trigger.reason} Held: version {shadow['version']} is still in shadow.",
+            held_by_cooldown=True,
+        )  # fmt: skip
     logger.info("Trigger: %s", trigger.reason)
     base: dict[str, Any] = {
         "model_name": model_name, "batch": describe_uri(batch), "trigger": trigger,
-        "drift_detected": drift_detected, "decay": decay, "run_id": run_id,
+        "drift_detected": drift_detected, "decay": decay, "run_id": run_id, "shadow": shadow,
     }  # fmt: skip
     if not trigger.retrain:
         outcome = "held" if trigger.held_by_cooldown else "no_change"
@@ -270,13 +286,23 @@ def _cycle(
     retrained = run_retrain(train_uri, model_name=model_name, config=config,
                             trigger=trigger.trigger, pipeline_run_id=cycle_id)  # fmt: skip
     version = str(retrained.version)
+    if champ is not None and str(champ.version) == version:
+        # A resumed cycle whose first attempt had already promoted its version.
+        return CycleResult(**base, outcome="promoted", challenger_version=version,
+                           decision="promote", champion_version=version)  # fmt: skip
     compared = run_compare(model_name, challenger=version, config=config)
     decision = compared.decision
     from mlflow_retrain.pipeline.compare import load_policy
 
     policy = load_policy(client, model_name, task=retrained.task, config_policy=config.policy)
     outcome = {"promote": "promoted", "reject": "rejected"}.get(decision, "inconclusive")
-    if decision == "promote" and policy.mode != "offline" and champ is not None:
+    # Under mode shadow every challenger not rejected offline goes to shadow; under both,
+    # only one that passed offline. A first deployment has no champion to shadow.
+    to_shadow = champ is not None and (
+        (policy.mode == "shadow" and decision != "reject")
+        or (policy.mode == "both" and decision == "promote")
+    )
+    if to_shadow:
         outcome = "challenger_in_shadow"
     elif decision == "promote":
         promote(model_name, version=version)
@@ -288,6 +314,48 @@ def _cycle(
         **base, outcome=outcome, challenger_version=version, decision=decision,
         champion_version=None if after is None else str(after.version), halted=halted,
     )  # fmt: skip
+
+
+def _shadow_step(
+    client: MlflowClient,
+    config: RetrainConfig,
+    model_name: str,
+    batch: str,
+    frame: pd.DataFrame,
+    champ: Any,
+) -> dict[str, Any] | None:
+    """Run ``shadow`` on the batch for a challenger waiting in shadow, if there is one."""
+    from mlflow_retrain.pipeline.compare import load_policy
+    from mlflow_retrain.pipeline.shadow import run_shadow
+    from mlflow_retrain.registry.lifecycle import alias_version
+
+    if champ is None or not config.target or config.target not in frame.columns:
+        return None
+    if frame[config.target].notna().sum() == 0:
+        return None
+    task = champ.tags.get(lineage.TAG_TASK, "classification")
+    policy = load_policy(client, model_name, task=task, config_policy=config.policy)
+    if policy.mode == "offline":
+        return None
+    waiting = alias_version(client, model_name, lineage.ALIAS_CHALLENGER)
+    if waiting is None or str(waiting.version) == str(champ.version):
+        return None
+    tags = waiting.tags
+    if tags.get(lineage.TAG_STATUS) in (lineage.STATUS_REJECTED, lineage.STATUS_PROMOTED):
+        return None
+    if policy.mode == "both" and (
+        tags.get(lineage.TAG_OFFLINE_DECISION) != "promote"
+        or tags.get(lineage.TAG_OFFLINE_BASELINE) != str(champ.version)
+    ):
+        return None
+    result = run_shadow(model_name, batch=batch, challenger=str(waiting.version),
+                        config=config, run_name="shadow")  # fmt: skip
+    data = result.to_dict()
+    return {
+        "version": result.challenger_version,
+        **{k: data[k] for k in ("decision", "batches", "rows", "estimate",
+                                "confidence_sequence", "p_value")},
+    }  # fmt: skip
 
 
 def _cycles(client: MlflowClient, model_name: str, extra: str = "") -> list[Any]:

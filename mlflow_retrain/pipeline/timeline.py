@@ -124,6 +124,10 @@ def _one(config: RetrainConfig, name: str, batch: str, nxt: str | None) -> Timel
     decision = result.decision or "-"
     if result.outcome in ("challenger_in_shadow", "already_processed"):
         decision = result.outcome.replace("_", " ")
+    if result.shadow is not None:
+        shadow = result.shadow
+        note = f"shadow v{shadow['version']}: {shadow['decision']}"
+        decision = note if decision == "-" else f"{note}; {decision}"
     if result.halted:
         decision += ", halted"
     metric, value = _next_metric(config, name, result.champion_version, nxt)

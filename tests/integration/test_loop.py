@@ -128,3 +128,88 @@ def test_a_halted_model_waits_for_a_person(tracking_uri: str, project: Path) -> 
     assert resumed.exit_code == 0
     assert TAG_HALTED not in client.get_registered_model(MODEL).tags
     assert _run(project)[0] == 0
+
+
+def test_a_cycle_killed_mid_retrain_resumes_without_a_duplicate_version(
+    tracking_uri: str, project: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    first = str(project.parent / "data" / "month_01.csv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow_retrain.cli", "run", "--config", str(project),
+         "--batch", first],
+        env=env, cwd=project.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = MlflowClient(tracking_uri)
+    deadline = time.monotonic() + 120
+    try:
+        # Kill it the moment the version is registered: mid-cycle, before compare and promote.
+        while not _versions(client) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, "the cycle ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert len(_versions(client)) == 1
+    (killed,) = client.search_runs(
+        [client.get_experiment_by_name("Default").experiment_id],
+        filter_string="tags.`mlflow_retrain.step` = 'run'",
+    )
+    assert killed.info.status == "RUNNING"  # it died; nobody closed it
+
+    code, data, stderr = _run(project, "--batch", first)
+
+    assert code == 0, stderr
+    assert data is not None
+    assert data["outcome"] == "promoted"
+    assert len(_versions(client)) == 1  # the version of the killed attempt was reused
+    resumed = client.get_run(data["run_id"])
+    assert resumed.data.tags["mlflow_retrain.cycle_id"] == killed.info.run_id
+    assert {k: str(v) for k, v in client.get_registered_model(MODEL).aliases.items()} == {
+        "champion": "1"
+    }
+
+
+def _versions(client: MlflowClient) -> list[Any]:
+    return list(client.search_model_versions(f"name = '{MODEL}'"))
+
+
+def test_repeated_rejections_halt_the_loop(tracking_uri: str, project: Path) -> None:
+    config = yaml.safe_load(project.read_text())
+    config["triggers"] = {"max_model_age_days": 1e-9}  # every check wants to retrain
+    config["safety"] = {"max_consecutive_rejections": 2}
+    config["policy"] = {"primary": [{"metric": "roc_auc", "min_improvement": 0.5}]}  # unreachable
+    project.write_text(yaml.safe_dump(config))
+    data_dir = project.parent / "data"
+    _generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
+    assert _run(project, "--batch", str(data_dir / "month_01.csv"))[0] == 0
+
+    code, second, _ = _run(project, "--batch", str(data_dir / "month_02.csv"))
+    assert code == 0
+    assert second is not None
+    assert (second["trigger"], second["halted"]) == ("model_age", False)
+    assert second["outcome"] in ("inconclusive", "rejected")
+    code, third, _ = _run(project, "--batch", str(data_dir / "month_03.csv"))
+    assert code == 0
+    assert third is not None
+    assert third["halted"] is True
+
+    client = MlflowClient(tracking_uri)
+    assert TAG_HALTED in client.get_registered_model(MODEL).tags
+    versions = len(_versions(client))
+    code, _, stderr = _run(project, "--batch", str(data_dir / "month_01.csv"))
+    assert code == 0  # an already processed batch is still reported, halted or not
+    _generator().generate_month(4, rows=1500).to_csv(data_dir / "month_04.csv", index=False)
+    code, _, stderr = _run(project)
+    assert code == 1
+    assert "is halted" in stderr
+    assert len(_versions(client)) == versions  # nothing was trained
