@@ -17,6 +17,7 @@ import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -267,6 +268,46 @@ def make_objective(prepared: PreparedData, *, target: str, config: RetrainConfig
     )
 
 
+class _HeartbeatStorage(RDBStorage):
+    """Optuna's RDB storage, which also finds trials orphaned before their first heartbeat.
+
+    A worker creates a trial and then starts its heartbeat; killed in between, it leaves a
+    RUNNING trial with no heartbeat at all, which Optuna never counts as stale, so it would
+    stay RUNNING forever. Such a trial is stale once it started longer ago than the grace
+    period: a live worker records its first heartbeat within one interval.
+    """
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = list(super()._get_stale_trial_ids(study_id))
+        assert self.heartbeat_interval is not None
+        grace = self.grace_period or 2 * self.heartbeat_interval
+        try:
+            from optuna.storages._rdb import models
+            from optuna.storages._rdb.storage import _create_scoped_session
+
+            # Optuna writes ``datetime_start`` with the worker's local clock: compare with it.
+            now = datetime.now()
+            with _create_scoped_session(self.scoped_session, True) as session:
+                running = (
+                    session.query(models.TrialModel)
+                    .filter(models.TrialModel.state == TrialState.RUNNING)
+                    .filter(models.TrialModel.study_id == study_id)
+                    .all()
+                )
+                for trial in running:
+                    started = trial.datetime_start
+                    if (
+                        not trial.heartbeats
+                        and started is not None
+                        and (now - started.replace(tzinfo=None)).total_seconds() > grace
+                        and int(trial.trial_id) not in stale
+                    ):
+                        stale.append(int(trial.trial_id))
+        except (ImportError, AttributeError) as err:  # an Optuna without these internals
+            logger.debug("Cannot look for trials without a heartbeat: %s", err)
+        return stale
+
+
 def open_study(
     study_name: str,
     *,
@@ -287,7 +328,7 @@ def open_study(
         # worker's trial come back, so we rely on them deliberately.
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         try:
-            storage_obj = RDBStorage(
+            storage_obj = _HeartbeatStorage(
                 storage,
                 heartbeat_interval=tuning.heartbeat_interval,
                 grace_period=2 * tuning.heartbeat_interval,
