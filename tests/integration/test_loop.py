@@ -213,3 +213,31 @@ def test_repeated_rejections_halt_the_loop(tracking_uri: str, project: Path) -> 
     assert code == 1
     assert "is halted" in stderr
     assert len(_versions(client)) == versions  # nothing was trained
+
+
+def test_a_history_in_s3_is_listed_in_time_order_and_read_from_there(
+    tracking_uri: str, project: Path, s3_env: str, s3_client: Any
+) -> None:
+    from mlflow_retrain.config import HistoryConfig
+    from mlflow_retrain.pipeline.loop import list_batches
+
+    for month in (1, 2):
+        body = (project.parent / "data" / f"month_{month:02d}.csv").read_bytes()
+        s3_client.put_object(Bucket=s3_env, Key=f"credit/month_{month:02d}.csv", Body=body)
+    s3_client.put_object(Bucket=s3_env, Key="credit/README.txt", Body=b"not a batch")
+    s3_client.put_object(Bucket=s3_env, Key="other/month_03.csv", Body=b"x")
+
+    history = HistoryConfig(source=f"s3://{s3_env}/credit/", pattern="month_*.csv")
+
+    assert list_batches(history) == [
+        f"s3://{s3_env}/credit/month_01.csv",
+        f"s3://{s3_env}/credit/month_02.csv",
+    ]
+    config = yaml.safe_load(project.read_text())
+    config["history"] = {"source": f"s3://{s3_env}/credit/", "pattern": "month_*.csv"}
+    project.write_text(yaml.safe_dump(config))
+    code, data, stderr = _run(project)  # the newest batch: month 2, with month 1 as history
+    assert code == 0, stderr
+    assert data is not None
+    assert data["batch"] == f"s3://{s3_env}/credit/month_02.csv"
+    assert data["trigger"] == "first_deployment"
