@@ -282,7 +282,7 @@ def _cycle(
         outcome = "held" if trigger.held_by_cooldown else "no_change"
         return CycleResult(**base, outcome=outcome, challenger_version=None, decision=None,
                            champion_version=champion_version)  # fmt: skip
-    train_uri = _training_window(run_id, [*history, batch], frame)
+    train_uri = _training_window(run_id, [*history, batch], frame, config)
     retrained = run_retrain(train_uri, model_name=model_name, config=config,
                             trigger=trigger.trigger, pipeline_run_id=cycle_id)  # fmt: skip
     version = str(retrained.version)
@@ -521,15 +521,44 @@ def _reference_value(
     return found
 
 
-def _training_window(run_id: str, uris: Sequence[str], current: pd.DataFrame) -> str:
-    """History plus the batch, as one Parquet artifact of the pipeline run; its URI."""
-    frames = [load_table(uri) for uri in uris[:-1]] + [current]
+def _training_window(
+    run_id: str, uris: Sequence[str], current: pd.DataFrame, config: RetrainConfig
+) -> str:
+    """The newest batches the retrain needs, as one Parquet artifact of the pipeline run.
+
+    ``retrain`` holds out the newest ``tuning.gate_fraction`` of what it is given as the gate
+    split and applies ``window`` to the rest. With a ``last_rows`` or ``last_days`` window,
+    the loop reads batches newest first until they cover the window plus its gate share, so
+    the gate is recent data sized to the window, and older batches are never read. Other
+    windows read the whole history.
+    """
+    frames = [current]
+    for uri in reversed(uris[:-1]):
+        if _window_covered(frames, config):
+            break
+        frames.insert(0, load_table(uri))
     window = pd.concat(frames, ignore_index=True)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "training.parquet"
         window.to_parquet(path, index=False)
         MlflowClient().log_artifact(run_id, str(path), artifact_path="window")
     return f"runs:/{run_id}/window/training.parquet"
+
+
+def _window_covered(frames: Sequence[pd.DataFrame], config: RetrainConfig) -> bool:
+    """Whether the newest batches ``frames`` already cover the training window and its gate."""
+    window = config.window
+    share = 1.0 - config.tuning.gate_fraction  # of what is read, the part left for training
+    if window.kind == "last_rows" and window.rows is not None:
+        return sum(len(f) for f in frames) * share >= window.rows
+    if window.kind == "last_days" and window.days is not None and config.timestamp:
+        times = pd.concat([pd.to_datetime(f[config.timestamp], errors="coerce")
+                           for f in frames if config.timestamp in f.columns])  # fmt: skip
+        if times.dropna().empty:
+            return False
+        # Batches are in time order: every older one ends before the oldest row read.
+        return bool((times.max() - times.min()) * share >= pd.Timedelta(days=window.days))
+    return False
 
 
 def _count_rejections(client: MlflowClient, model_name: str, outcome: str, limit: int) -> bool:

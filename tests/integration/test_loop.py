@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -241,3 +242,22 @@ def test_a_history_in_s3_is_listed_in_time_order_and_read_from_there(
     assert data is not None
     assert data["batch"] == f"s3://{s3_env}/credit/month_02.csv"
     assert data["trigger"] == "first_deployment"
+
+
+def test_only_the_batches_the_window_needs_are_read(tracking_uri: str, project: Path) -> None:
+    config = yaml.safe_load(project.read_text())
+    config["window"] = {"kind": "last_rows", "rows": 1500}
+    project.write_text(yaml.safe_dump(config))
+    data_dir = project.parent / "data"
+    _generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
+
+    code, data, stderr = _run(project)  # month 3, with months 1 and 2 as history
+
+    assert code == 0, stderr
+    assert data is not None
+    client = MlflowClient(tracking_uri)
+    path = client.download_artifacts(data["run_id"], "window/training.parquet")
+    window = pd.read_parquet(path)
+    # 1,500 training rows plus the 20 % gate share need 1,875 rows: months 2 and 3, not 1.
+    assert len(window) == 3000
+    assert window["application_date"].min() >= "2025-02-01"
