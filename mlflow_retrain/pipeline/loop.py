@@ -225,7 +225,7 @@ def _cycle(
     run_id: str,
     cycle_id: str,
 ) -> CycleResult:
-    from mlflow_retrain.pipeline.compare import run_compare
+    from mlflow_retrain.pipeline.compare import load_policy, run_compare
     from mlflow_retrain.pipeline.drift import run_drift
     from mlflow_retrain.pipeline.retrain import run_retrain
     from mlflow_retrain.registry.lifecycle import alias_version, promote
@@ -292,8 +292,6 @@ def _cycle(
                            decision="promote", champion_version=version)  # fmt: skip
     compared = run_compare(model_name, challenger=version, config=config)
     decision = compared.decision
-    from mlflow_retrain.pipeline.compare import load_policy
-
     policy = load_policy(client, model_name, task=retrained.task, config_policy=config.policy)
     outcome = {"promote": "promoted", "reject": "rejected"}.get(decision, "inconclusive")
     # Under mode shadow every challenger not rejected offline goes to shadow; under both,
