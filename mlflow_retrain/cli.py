@@ -623,9 +623,9 @@ def resume(model_name: str, json_out: str | None) -> None:
     from mlflow_retrain.pipeline.loop import resume as do_resume
 
     result = do_resume(model_name)
-    _write_json(json_out, result)
+    _write_json(json_out, result.to_dict())
     click.echo(
-        f"Resumed retraining of '{model_name}' (was halted: {result['was_halted_because']})"
+        f"Resumed retraining of '{model_name}' (it was halted: {result.was_halted_because})"
     )
 
 

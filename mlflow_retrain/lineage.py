@@ -36,10 +36,13 @@ __all__ = [
     "STATUS_SHADOW",
     "STUDY_SPEC_ATTR",
     "TAG_AUDIT_PREFIX",
+    "TAG_BATCH_DIGEST",
     "TAG_BEST_PARAMS",
+    "TAG_CHECKED_CHAMPION",
     "TAG_CIRCUIT_BREAKER",
     "TAG_CV_METRIC",
     "TAG_CV_SCORE",
+    "TAG_CYCLE",
     "TAG_DECISION",
     "TAG_DRIFTED_COLUMNS",
     "TAG_DRIFT_DETECTED",
@@ -54,15 +57,24 @@ __all__ = [
     "TAG_FAILURE_REASON",
     "TAG_GATE_DIGEST",
     "TAG_GATE_URI",
+    "TAG_HALTED",
+    "TAG_MODEL_NAME",
     "TAG_OFFLINE_BASELINE",
     "TAG_OFFLINE_DECISION",
+    "TAG_OUTCOME",
     "TAG_OVERRIDE_REASON",
     "TAG_PIPELINE_RUN",
     "TAG_POLICY",
     "TAG_PREFIX",
     "TAG_PROFILE_URI",
     "TAG_PRUNED_AT",
+    "TAG_REFERENCE_PREFIX",
+    "TAG_REJECTIONS",
+    "TAG_RESUMED_PREFIX",
+    "TAG_RETRAINED",
     "TAG_ROLLBACK_REASON",
+    "TAG_SHADOW_CHALLENGER",
+    "TAG_SHADOW_CHAMPION",
     "TAG_SHADOW_RUN",
     "TAG_SHADOW_SUMMARY",
     "TAG_STATUS",
@@ -77,6 +89,7 @@ __all__ = [
     "TAG_TRIAL_STATE",
     "TAG_TRIAL_WORKER",
     "TAG_TRIGGER",
+    "TAG_TRIGGER_REASON",
     "TAG_VERSION",
     "TAG_WINDOW",
     "UriDatasetSource",
@@ -171,6 +184,28 @@ TAG_OFFLINE_BASELINE = TAG_PREFIX + "offline.baseline_version"
 #: sequential test (batches, rows, estimate, confidence sequence, p-value, decision).
 TAG_SHADOW_RUN = TAG_PREFIX + "shadow.run_id"
 TAG_SHADOW_SUMMARY = TAG_PREFIX + "shadow.summary"
+#: On a shadow run: the challenger and the champion it is tested against.
+TAG_SHADOW_CHALLENGER = TAG_PREFIX + "shadow.challenger_version"
+TAG_SHADOW_CHAMPION = TAG_PREFIX + "shadow.champion_version"
+#: On a champion version: its metric on its own gate split with the interval
+#: (``value,low,high``), the reference of the loop's decay check. Key: prefix + metric name.
+TAG_REFERENCE_PREFIX = TAG_PREFIX + "reference."
+
+# The retraining loop.
+#: Registered-model tags: why the loop is halted (set after repeated rejections), the count
+#: of consecutive challengers not promoted, and ``resumed.<epoch ms>`` records of a resume.
+TAG_HALTED = TAG_PREFIX + "halted"
+TAG_REJECTIONS = TAG_PREFIX + "consecutive_rejections"
+TAG_RESUMED_PREFIX = TAG_PREFIX + "resumed."
+#: Pipeline-run (cycle) tags.
+TAG_MODEL_NAME = TAG_PREFIX + "model_name"
+TAG_BATCH_DIGEST = TAG_PREFIX + "batch_digest"
+TAG_CYCLE = TAG_PREFIX + "cycle_id"
+TAG_RETRAINED = TAG_PREFIX + "retrained"
+TAG_OUTCOME = TAG_PREFIX + "outcome"
+TAG_TRIGGER_REASON = TAG_PREFIX + "trigger_reason"
+#: The champion a check measured drift against; drift history counts only the same champion.
+TAG_CHECKED_CHAMPION = TAG_PREFIX + "checked_champion"
 #: On a version: why a person forces it to champion past the gate (audited override).
 TAG_OVERRIDE_REASON = TAG_PREFIX + "override.reason"
 #: On a version: why a person rolls production back to it (added to the audit record).

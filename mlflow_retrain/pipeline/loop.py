@@ -17,7 +17,7 @@ import math
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +34,9 @@ from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError, In
 from mlflow_retrain.pipeline.steps import frame_digest, step_params, step_run
 from mlflow_retrain.pipeline.triggers import CheckFacts, TriggerDecision, decide_trigger
 
-__all__ = ["CycleResult", "list_batches", "resume", "run_cycle"]
+__all__ = ["CycleResult", "ResumeResult", "list_batches", "resume", "run_cycle"]
 
 logger = logging.getLogger(__name__)
-
-#: Registered-model tags of the loop.
-TAG_HALTED = lineage.TAG_PREFIX + "halted"
-TAG_REJECTIONS = lineage.TAG_PREFIX + "consecutive_rejections"
-#: Pipeline-run tags.
-TAG_MODEL = lineage.TAG_PREFIX + "model_name"
-TAG_BATCH_DIGEST = lineage.TAG_PREFIX + "batch_digest"
-TAG_CYCLE = lineage.TAG_PREFIX + "cycle_id"
-TAG_RETRAINED = lineage.TAG_PREFIX + "retrained"
-TAG_OUTCOME = lineage.TAG_PREFIX + "outcome"
-#: The champion a check measured drift against; drift history counts only the same champion.
-TAG_CHECKED_CHAMPION = lineage.TAG_PREFIX + "checked_champion"
 
 
 @dataclass(frozen=True)
@@ -198,19 +186,27 @@ def run_cycle(
         return _already_processed(client, done, model_name, batch)
     with step_run("run", run_name=f"cycle {Path(batch).name}",
                   experiment_name=experiment_name) as run_id:  # fmt: skip
-        cycle_id = resumed.data.tags.get(TAG_CYCLE, resumed.info.run_id) if resumed else run_id
-        mlflow.set_tags({TAG_MODEL: model_name, TAG_BATCH_DIGEST: digest, TAG_CYCLE: cycle_id})
+        cycle_id = (
+            resumed.data.tags.get(lineage.TAG_CYCLE, resumed.info.run_id) if resumed else run_id
+        )
+        mlflow.set_tags(
+            {
+                lineage.TAG_MODEL_NAME: model_name,
+                lineage.TAG_BATCH_DIGEST: digest,
+                lineage.TAG_CYCLE: cycle_id,
+            }
+        )
         MlflowClient().log_batch(
             run_id, params=step_params(run_id, [Param("batch", describe_uri(batch))])
         )
         _check_not_halted(client, model_name)
         result = _cycle(client, config, model_name, batch, frame, history, run_id, cycle_id)
         mlflow.set_tags({
-            TAG_OUTCOME: result.outcome,
+            lineage.TAG_OUTCOME: result.outcome,
             lineage.TAG_TRIGGER: result.trigger.trigger,
-            TAG_RETRAINED: str(result.challenger_version is not None).lower(),
+            lineage.TAG_RETRAINED: str(result.challenger_version is not None).lower(),
             lineage.TAG_DRIFT_DETECTED: str(bool(result.drift_detected)).lower(),
-            "mlflow_retrain.trigger_reason": lineage.truncate_tag(result.trigger.reason),
+            lineage.TAG_TRIGGER_REASON: lineage.truncate_tag(result.trigger.reason),
         })  # fmt: skip
     return result
 
@@ -237,7 +233,7 @@ def _cycle(
                           else "rejected", config.safety.max_consecutive_rejections)  # fmt: skip
         champ = _champion(client, model_name)
     champion_version = None if champ is None else str(champ.version)
-    mlflow.set_tag(TAG_CHECKED_CHAMPION, champion_version or "none")
+    mlflow.set_tag(lineage.TAG_CHECKED_CHAMPION, champion_version or "none")
     drift_detected: bool | None = None
     decay: dict[str, Any] | None = None
     if champ is not None:
@@ -358,7 +354,10 @@ def _shadow_step(
 
 def _cycles(client: MlflowClient, model_name: str, extra: str = "") -> list[Any]:
     experiments = [e.experiment_id for e in client.search_experiments()]
-    query = f"tags.`{lineage.TAG_STEP}` = 'run' and tags.`{TAG_MODEL}` = '{model_name}'" + extra
+    query = (
+        f"tags.`{lineage.TAG_STEP}` = 'run' and tags.`{lineage.TAG_MODEL_NAME}` = '{model_name}'"
+        + extra
+    )
     return list(
         client.search_runs(
             experiments,
@@ -371,7 +370,7 @@ def _cycles(client: MlflowClient, model_name: str, extra: str = "") -> list[Any]
 
 def _previous_cycles(client: MlflowClient, model_name: str, digest: str) -> tuple[Any, Any]:
     """The newest finished and the newest unfinished cycle of this batch, each or ``None``."""
-    runs = _cycles(client, model_name, f" and tags.`{TAG_BATCH_DIGEST}` = '{digest}'")
+    runs = _cycles(client, model_name, f" and tags.`{lineage.TAG_BATCH_DIGEST}` = '{digest}'")
     finished = next((r for r in runs if r.info.status == "FINISHED"), None)
     unfinished = next((r for r in runs if r.info.status != "FINISHED"), None)
     return finished, unfinished
@@ -412,7 +411,7 @@ def _check_not_halted(client: MlflowClient, model_name: str) -> None:
         tags = client.get_registered_model(model_name).tags
     except MlflowException:
         return
-    reason = tags.get(TAG_HALTED)
+    reason = tags.get(lineage.TAG_HALTED)
     if reason:
         raise CircuitBreakerOpen(
             f"Retraining of '{model_name}' is halted: {reason} A person must check it and run "
@@ -430,7 +429,7 @@ def _drift_history(earlier: Sequence[Any], n: int, champion: str | None) -> list
         return []
     found: list[bool] = []
     for run in earlier:
-        if run.data.tags.get(TAG_CHECKED_CHAMPION) != champion or len(found) == n - 1:
+        if run.data.tags.get(lineage.TAG_CHECKED_CHAMPION) != champion or len(found) == n - 1:
             break
         found.append(run.data.tags.get(lineage.TAG_DRIFT_DETECTED) == "true")
     return found[::-1]
@@ -438,7 +437,7 @@ def _drift_history(earlier: Sequence[Any], n: int, champion: str | None) -> list
 
 def _since_retrain(earlier: Sequence[Any]) -> dict[str, Any]:
     for checks, run in enumerate(earlier):
-        if run.data.tags.get(TAG_RETRAINED) == "true":
+        if run.data.tags.get(lineage.TAG_RETRAINED) == "true":
             hours = (time.time() * 1000 - run.info.start_time) / 3_600_000
             return {"checks_since_retrain": checks, "hours_since_retrain": hours}
     return {"checks_since_retrain": None, "hours_since_retrain": None}
@@ -498,7 +497,7 @@ def _reference_value(
     from mlflow_retrain.pipeline.compare import score_version
 
     tags = champ.tags
-    key = f"{lineage.TAG_PREFIX}reference.{metric}"
+    key = lineage.TAG_REFERENCE_PREFIX + metric
     if key in tags:
         try:
             value, low, high = (float(v) for v in tags[key].split(","))
@@ -563,19 +562,38 @@ def _count_rejections(client: MlflowClient, model_name: str, outcome: str, limit
     """Track consecutive failed challengers; halt the model at ``limit``. Returns halted."""
     tags = client.get_registered_model(model_name).tags
     if outcome in ("promoted", "challenger_in_shadow"):
-        client.set_registered_model_tag(model_name, TAG_REJECTIONS, "0")
+        client.set_registered_model_tag(model_name, lineage.TAG_REJECTIONS, "0")
         return False
-    count = int(tags.get(TAG_REJECTIONS, "0") or 0) + 1
-    client.set_registered_model_tag(model_name, TAG_REJECTIONS, str(count))
+    count = int(tags.get(lineage.TAG_REJECTIONS, "0") or 0) + 1
+    client.set_registered_model_tag(model_name, lineage.TAG_REJECTIONS, str(count))
     if count >= limit:
         reason = f"{count} challengers in a row were not better than the champion."
-        client.set_registered_model_tag(model_name, TAG_HALTED, reason)
+        client.set_registered_model_tag(model_name, lineage.TAG_HALTED, reason)
         logger.warning("Halting retraining of '%s': %s", model_name, reason)
         return True
     return False
 
 
-def resume(model_name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ResumeResult:
+    """What :func:`resume` cleared.
+
+    Attributes:
+        model_name: Registered model.
+        was_halted_because: The halt's reason.
+        resumed_at_ms: When (epoch milliseconds; also the key of the ``resumed.`` tag).
+    """
+
+    model_name: str
+    was_halted_because: str
+    resumed_at_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form (``resume --json-out``)."""
+        return asdict(self)
+
+
+def resume(model_name: str) -> ResumeResult:
     """Clear the halt of ``model_name`` (a person decided the loop may retrain again).
 
     Raises:
@@ -583,13 +601,13 @@ def resume(model_name: str) -> dict[str, Any]:
     """
     client = MlflowClient()
     tags = client.get_registered_model(model_name).tags
-    reason = tags.get(TAG_HALTED)
+    reason = tags.get(lineage.TAG_HALTED)
     if not reason:
         raise InvalidInputError(f"Registered model '{model_name}' is not halted.")
-    client.delete_registered_model_tag(model_name, TAG_HALTED)
-    client.set_registered_model_tag(model_name, TAG_REJECTIONS, "0")
+    client.delete_registered_model_tag(model_name, lineage.TAG_HALTED)
+    client.set_registered_model_tag(model_name, lineage.TAG_REJECTIONS, "0")
     stamp = int(time.time() * 1000)
     client.set_registered_model_tag(
-        model_name, f"{lineage.TAG_PREFIX}resumed.{stamp}", lineage.truncate_tag(reason)
+        model_name, f"{lineage.TAG_RESUMED_PREFIX}{stamp}", lineage.truncate_tag(reason)
     )
-    return {"model_name": model_name, "was_halted_because": reason, "resumed_at_ms": stamp}
+    return ResumeResult(model_name, reason, stamp)

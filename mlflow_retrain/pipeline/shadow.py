@@ -53,9 +53,6 @@ Decision = Literal["promote", "reject", "continue"]
 
 #: Where the sequential state lives in the shadow run.
 STATE_ARTIFACT = "shadow/state.json"
-#: Run tags of the shadow run.
-_TAG_CHALLENGER = lineage.TAG_PREFIX + "shadow.challenger_version"
-_TAG_CHAMPION = lineage.TAG_PREFIX + "shadow.champion_version"
 
 
 def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
@@ -366,12 +363,12 @@ def _load_shadow_run(client: MlflowClient, run_id: str | None, champion: str) ->
     except MlflowException:
         logger.warning("Shadow run %s is gone; starting a new one.", run_id)
         return empty
-    if run.data.tags.get(_TAG_CHAMPION) != champion:
+    if run.data.tags.get(lineage.TAG_SHADOW_CHAMPION) != champion:
         logger.warning(
             "The champion changed since shadow run %s started (was %s, now %s); the evidence "
             "is stale, so a new shadow run starts.",
             run_id,
-            run.data.tags.get(_TAG_CHAMPION),
+            run.data.tags.get(lineage.TAG_SHADOW_CHAMPION),
             champion,
         )
         return empty
@@ -416,8 +413,8 @@ def _create_shadow_run(
         run_name=f"shadow {name} v{version} vs v{champion}",
         tags={
             lineage.TAG_STEP: "shadow-test",
-            _TAG_CHALLENGER: version,
-            _TAG_CHAMPION: champion,
+            lineage.TAG_SHADOW_CHALLENGER: version,
+            lineage.TAG_SHADOW_CHAMPION: champion,
             "mlflow.note.content": (
                 f"Sequential shadow test of version {version} of {name} against champion "
                 f"{champion}. Metrics are per batch (step = batch number)."

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain.cli import main
-from mlflow_retrain.pipeline.loop import TAG_HALTED
+from mlflow_retrain.lineage import TAG_HALTED
 
 pytestmark = pytest.mark.integration
 
