@@ -130,7 +130,11 @@ def register_challenger(
         if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
     all_tags = {**tags, idempotency_key[0]: idempotency_key[1]}
-    version = client.create_model_version(name, model_uri, run_id=run_id, tags=all_tags)
+    # A tracking server accepts a ``models:/<model id>`` source only with that model id.
+    model_id = model_uri[len("models:/") :] if model_uri.startswith("models:/m-") else None
+    version = client.create_model_version(
+        name, model_uri, run_id=run_id, tags=all_tags, model_id=model_id
+    )
     client.set_registered_model_alias(name, alias, version.version)
     return RegisteredVersion(name, str(version.version), model_uri)
 

@@ -261,3 +261,31 @@ def test_only_the_batches_the_window_needs_are_read(tracking_uri: str, project: 
     # 1,500 training rows plus the 20 % gate share need 1,875 rows: months 2 and 3, not 1.
     assert len(window) == 3000
     assert window["application_date"].min() >= "2025-02-01"
+
+
+def test_a_cycle_against_a_tracking_server_registers_and_promotes(
+    project: Path, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    # A server checks that a ``models:/<id>`` source comes with its model id; a local store
+    # does not, so only this path caught a registration that forgot it.
+    from mlflow.tracking import fluent
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)  # the local store's experiment
+    mlflow.set_tracking_uri(mlflow_server)
+    config = yaml.safe_load(project.read_text())
+    config["model_name"] = "credit-default-served"
+    project.write_text(yaml.safe_dump(config))
+
+    code, data, stderr = _run(project, "--batch", str(project.parent / "data" / "month_01.csv"))
+
+    assert code == 0, stderr
+    assert data is not None
+    assert (data["outcome"], data["champion_version"]) == ("promoted", "1")
+    client = MlflowClient(mlflow_server)
+    version = client.get_model_version("credit-default-served", "1")
+    assert version.source.startswith("models:/m-")
+    assert version.aliases == ["champion"]
