@@ -300,16 +300,20 @@ class SafetyConfig:
         max_consecutive_rejections: After this many challengers in a row are rejected, the
             registered model is halted (tag ``mlflow_retrain.halted``) until a person runs
             ``mlflow-retrain resume``.
+        lease_seconds: A running cycle holds its model for this long past its last heartbeat;
+            another ``run`` for the same model meanwhile steps back (outcome ``busy``).
     """
 
     cooldown_checks: int = 0
     cooldown_hours: float = 0.0
     max_consecutive_rejections: int = 3
+    lease_seconds: float = 120.0
 
     def __post_init__(self) -> None:
         _check_range("safety.cooldown_checks", self.cooldown_checks, low=0)
         _check_range("safety.cooldown_hours", self.cooldown_hours, low=0.0)
         _check_range("safety.max_consecutive_rejections", self.max_consecutive_rejections, low=1)
+        _check_range("safety.lease_seconds", self.lease_seconds, low=1.0)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ __all__ = [
     "TAG_GATE_DIGEST",
     "TAG_GATE_URI",
     "TAG_HALTED",
+    "TAG_LEASE",
     "TAG_MODEL_NAME",
     "TAG_OFFLINE_BASELINE",
     "TAG_OFFLINE_DECISION",
@@ -201,6 +202,8 @@ TAG_RESUMED_PREFIX = TAG_PREFIX + "resumed."
 TAG_MODEL_NAME = TAG_PREFIX + "model_name"
 TAG_BATCH_DIGEST = TAG_PREFIX + "batch_digest"
 TAG_CYCLE = TAG_PREFIX + "cycle_id"
+#: Pipeline-run tag: the cycle's claim on its model (JSON: host, pid, claimed_ms, expires_ms).
+TAG_LEASE = TAG_PREFIX + "lease"
 TAG_RETRAINED = TAG_PREFIX + "retrained"
 TAG_OUTCOME = TAG_PREFIX + "outcome"
 TAG_TRIGGER_REASON = TAG_PREFIX + "trigger_reason"

@@ -31,12 +31,16 @@ from mlflow_retrain import lineage
 from mlflow_retrain.config import HistoryConfig, RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError, InvalidInputError
+from mlflow_retrain.pipeline.lease import SETTLE_SECONDS, Lease, LeaseHolder
 from mlflow_retrain.pipeline.steps import frame_digest, step_params, step_run
 from mlflow_retrain.pipeline.triggers import CheckFacts, TriggerDecision, decide_trigger
 
 __all__ = ["CycleResult", "ResumeResult", "list_batches", "resume", "run_cycle"]
 
 logger = logging.getLogger(__name__)
+
+#: Outcome of a cycle that found another cycle of its model running and stepped back.
+OUTCOME_BUSY = "busy"
 
 
 @dataclass(frozen=True)
@@ -147,8 +151,12 @@ def run_cycle(
     batch: str | None = None,
     model_name: str | None = None,
     experiment_name: str | None = None,
+    settle_seconds: float = SETTLE_SECONDS,
 ) -> CycleResult:
     """Check one batch and retrain, compare and promote when the trigger rule says so.
+
+    Only one cycle per model runs at a time: a cycle that finds another one holding the model
+    (see ``pipeline.lease``) steps back with outcome ``busy`` and changes nothing.
 
     Args:
         config: Settings (``model_name``, ``target``, ``history``, ``triggers``, ``safety``,
@@ -156,6 +164,7 @@ def run_cycle(
         batch: The new batch (default: the newest in ``history``).
         model_name: Registered model (default ``config.model_name``).
         experiment_name: Experiment of the pipeline run.
+        settle_seconds: Wait between claiming the model and reading rival claims.
 
     Returns:
         What the cycle did.
@@ -199,8 +208,21 @@ def run_cycle(
         MlflowClient().log_batch(
             run_id, params=step_params(run_id, [Param("batch", describe_uri(batch))])
         )
-        _check_not_halted(client, model_name)
-        result = _cycle(client, config, model_name, batch, frame, history, run_id, cycle_id)
+        holder = LeaseHolder(client, run_id, seconds=config.safety.lease_seconds)
+        holder.claim()
+        try:
+            time.sleep(settle_seconds)
+            running = _cycles(client, model_name, " and attributes.status = 'RUNNING'")
+            rival = holder.rival(running)
+            if rival is not None:
+                result = _busy(client, model_name, batch, run_id, rival)
+            else:
+                _check_not_halted(client, model_name)
+                result = _cycle(
+                    client, config, model_name, batch, frame, history, run_id, cycle_id
+                )
+        finally:
+            holder.release()
         mlflow.set_tags({
             lineage.TAG_OUTCOME: result.outcome,
             lineage.TAG_TRIGGER: result.trigger.trigger,
@@ -353,18 +375,43 @@ def _shadow_step(
 
 
 def _cycles(client: MlflowClient, model_name: str, extra: str = "") -> list[Any]:
+    """The model's cycles, newest first, without those that stepped back (outcome ``busy``)."""
     experiments = [e.experiment_id for e in client.search_experiments()]
     query = (
         f"tags.`{lineage.TAG_STEP}` = 'run' and tags.`{lineage.TAG_MODEL_NAME}` = '{model_name}'"
         + extra
     )
-    return list(
-        client.search_runs(
-            experiments,
-            filter_string=query,
-            order_by=["attributes.start_time DESC"],
-            max_results=500,
-        )
+    runs = client.search_runs(
+        experiments,
+        filter_string=query,
+        order_by=["attributes.start_time DESC"],
+        max_results=500,
+    )
+    return [run for run in runs if run.data.tags.get(lineage.TAG_OUTCOME) != OUTCOME_BUSY]
+
+
+def _busy(
+    client: MlflowClient, model_name: str, batch: str, run_id: str, rival: Lease
+) -> CycleResult:
+    from mlflow_retrain.registry.lifecycle import alias_version
+
+    champ = alias_version(client, model_name, lineage.ALIAS_CHAMPION)
+    reason = (
+        f"Run {rival.run_id} (on {rival.host}) is already running a cycle of '{model_name}'; "
+        "this run stepped back and changed nothing. Run it again once that cycle has ended."
+    )
+    logger.warning(reason)
+    return CycleResult(
+        model_name=model_name,
+        batch=describe_uri(batch),
+        outcome=OUTCOME_BUSY,
+        trigger=TriggerDecision(False, "none", reason),
+        drift_detected=None,
+        decay=None,
+        challenger_version=None,
+        decision=None,
+        champion_version=None if champ is None else str(champ.version),
+        run_id=run_id,
     )
 
 

@@ -108,7 +108,7 @@ def replay(
 def _one(config: RetrainConfig, name: str, batch: str, nxt: str | None) -> TimelineRow:
     label = batch.rstrip("/").rsplit("/", 1)[-1]
     try:
-        result = run_cycle(config, batch=batch, model_name=name)
+        result = run_cycle(config, batch=batch, model_name=name, settle_seconds=0.0)
     except CircuitBreakerOpen as err:
         logger.warning("%s: %s", label, err.message)
         champion = _champion_version(name)
