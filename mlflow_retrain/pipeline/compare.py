@@ -29,6 +29,12 @@ from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_params, step_run
 from mlflow_retrain.policy import PromotionPolicy, default_policy
+from mlflow_retrain.registry.describe import (
+    describe_model,
+    describe_status,
+    describe_version,
+    experiment_of,
+)
 from mlflow_retrain.registry.lifecycle import alias_version
 from mlflow_retrain.report.figures import plot_comparison_curves, plot_differences
 from mlflow_retrain.report.markdown import evidence_markdown
@@ -132,6 +138,7 @@ def set_policy(name: str, policy: PromotionPolicy) -> None:
     client = MlflowClient()
     client.get_registered_model(name)  # a clear error if the model does not exist
     client.set_registered_model_tag(name, lineage.TAG_POLICY, policy.to_json())
+    describe_model(client, name)
 
 
 def run_compare(
@@ -344,16 +351,22 @@ def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest:
         tags[lineage.TAG_STATUS] = lineage.STATUS_REJECTED
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
-    client.update_model_version(
+    # The description is for reviewers; the tags above are the evidence the gate reads.
+    describe_version(
+        client,
         name,
         version,
-        description=evidence_markdown(
-            evidence,
-            challenger_version=version,
-            champion_version=result.champion_version,
-            run_id=result.run_id,
-        ),
+        {
+            "evidence": evidence_markdown(
+                evidence,
+                challenger_version=version,
+                champion_version=result.champion_version,
+                run_id=result.run_id,
+                experiment_id=experiment_of(client, result.run_id),
+            )
+        },
     )
+    describe_status(client, name, [version])
 
 
 def _round(value: float | None) -> float | None:

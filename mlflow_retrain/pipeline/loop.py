@@ -258,6 +258,7 @@ def _cycle(
     mlflow.set_tag(lineage.TAG_CHECKED_CHAMPION, champion_version or "none")
     drift_detected: bool | None = None
     decay: dict[str, Any] | None = None
+    report = None
     if champ is not None:
         reference = champ.tags.get(lineage.TAG_PROFILE_URI)
         period = config.triggers.seasonal_period
@@ -308,6 +309,7 @@ def _cycle(
         # A resumed cycle whose first attempt had already promoted its version.
         return CycleResult(**base, outcome="promoted", challenger_version=version,
                            decision="promote", champion_version=version)  # fmt: skip
+    _describe_trigger(client, model_name, version, report=report, trigger=trigger, run_id=run_id)
     compared = run_compare(model_name, challenger=version, config=config)
     decision = compared.decision
     policy = load_policy(client, model_name, task=retrained.task, config_policy=config.policy)
@@ -330,6 +332,29 @@ def _cycle(
         **base, outcome=outcome, challenger_version=version, decision=decision,
         champion_version=None if after is None else str(after.version), halted=halted,
     )  # fmt: skip
+
+
+def _describe_trigger(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    *,
+    report: Any,
+    trigger: TriggerDecision,
+    run_id: str,
+) -> None:
+    """Write the ``trigger`` section of the new version's description (drift that caused it)."""
+    from mlflow_retrain.registry.describe import describe_version, experiment_of
+    from mlflow_retrain.report.markdown import drift_markdown
+
+    body = drift_markdown(
+        report,
+        trigger=trigger.trigger,
+        reason=trigger.reason,
+        cycle_run_id=run_id,
+        experiment_id=experiment_of(client, run_id),
+    )
+    describe_version(client, model_name, version, {"trigger": body})
 
 
 def _shadow_step(

@@ -28,7 +28,9 @@ from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
 from mlflow_retrain.pipeline.steps import flatten, now_ms, step_params, step_run
 from mlflow_retrain.policy import PromotionPolicy
+from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
 from mlflow_retrain.registry.lifecycle import find_version, register_challenger
+from mlflow_retrain.report.markdown import training_markdown
 from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
 from mlflow_retrain.tuning.objective import WINDOW_FRACTION_PARAM, most_recent
 from mlflow_retrain.tuning.space import params_from_trial
@@ -423,6 +425,8 @@ def _record_retrain(
     if policy is not None:
         # `policy:` in retrain.yaml is the model's policy from now on (as `policy set`).
         client.set_registered_model_tag(model_name, lineage.TAG_POLICY, policy.to_json())
+    _describe(client, model_name, version.version, tags, run_id=run_id,
+              n_train=len(prepared.train), n_gate=len(prepared.gate))  # fmt: skip
     return RetrainResult(
         model_name=model_name,
         version=version.version,
@@ -441,6 +445,28 @@ def _record_retrain(
         study=summary,
         reused=version.reused,
     )
+
+
+def _describe(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    tags: Mapping[str, str],
+    *,
+    run_id: str,
+    n_train: int,
+    n_gate: int,
+) -> None:
+    """Write the version description's ``training`` and ``status`` sections."""
+    body = training_markdown(
+        tags,
+        run_id=run_id,
+        experiment_id=experiment_of(client, run_id),
+        n_train=n_train,
+        n_gate=n_gate,
+    )
+    describe_version(client, name, version, {"training": body})
+    describe_status(client, name, [version])
 
 
 def _log_model(model: Any, *, example: pd.DataFrame, signature: Any, extra: list[Path]) -> Any:

@@ -41,7 +41,9 @@ from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.pipeline.compare import load_policy, resolve_version, score_version
 from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_params, step_run
 from mlflow_retrain.policy import PromotionPolicy, ShadowRule
+from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
 from mlflow_retrain.registry.lifecycle import AliasMove, alias_version, promote
+from mlflow_retrain.report.markdown import shadow_markdown
 from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
 from mlflow_retrain.tuning.metrics import infer_task
 
@@ -291,6 +293,8 @@ def run_shadow(
         _write_version_tags(client, result)
         if decision == "reject":
             _retire_challenger_alias(client, model_name, version)
+        if decision != "promote":  # a promotion describes itself after the gate's move
+            describe_status(client, model_name, [version])
         if decision == "promote":
             # The gate checks the evidence just written; a refusal fails this call's run.
             result = replace(result, move=promote(model_name, version=version))
@@ -576,6 +580,13 @@ def _write_version_tags(client: MlflowClient, result: ShadowResult) -> None:
         tags[lineage.TAG_STATUS] = lineage.STATUS_REJECTED
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
+    body = shadow_markdown(
+        summary,
+        reason=result.reason,
+        run_id=result.run_id,
+        experiment_id=experiment_of(client, result.run_id),
+    )
+    describe_version(client, name, version, {"shadow": body})
 
 
 def _round(value: float) -> float | None:

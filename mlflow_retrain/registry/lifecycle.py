@@ -203,7 +203,8 @@ def gated_client() -> MlflowClient:
 def _move(client: MlflowClient, name: str, version: str) -> AliasMove:
     import json
 
-    before = set(client.get_registered_model(name).tags)
+    earlier = client.get_registered_model(name)
+    before = set(earlier.tags)
     client.set_registered_model_alias(name, lineage.ALIAS_CHAMPION, version)
     model = client.get_registered_model(name)
     new_audit = sorted(
@@ -211,13 +212,45 @@ def _move(client: MlflowClient, name: str, version: str) -> AliasMove:
     )
     audit = json.loads(model.tags[new_audit[-1]]) if new_audit else None
     aliases = {k: str(v) for k, v in model.aliases.items()}
-    return AliasMove(
+    move = AliasMove(
         model_name=name,
         champion=aliases[lineage.ALIAS_CHAMPION],
         previous_champion=aliases.get(lineage.ALIAS_PREVIOUS_CHAMPION),
         kind=str(audit["kind"]) if audit else "unchanged",
         audit=audit,
     )
+    if audit is not None:
+        _describe_move(client, move, before={k: str(v) for k, v in earlier.aliases.items()})
+    return move
+
+
+def _describe_move(client: MlflowClient, move: AliasMove, *, before: Mapping[str, str]) -> None:
+    """Refresh the descriptions the move changed: the versions' status and the model's.
+
+    Runs after the gate's move and never undoes it: the description helpers only warn.
+    """
+    import time
+
+    from mlflow_retrain.registry.describe import describe_model, describe_status
+
+    after = {
+        lineage.ALIAS_CHAMPION: move.champion,
+        **({lineage.ALIAS_PREVIOUS_CHAMPION: move.previous_champion}
+           if move.previous_champion else {}),
+    }  # fmt: skip
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    kind = move.kind.replace("_", " ")
+    old = before.get(lineage.ALIAS_CHAMPION)
+    notes = {
+        move.champion: f"Champion since {when} ({kind}"
+        + (f"; replaced version {old})." if old and old != move.champion else ").")
+    }
+    if old and old != move.champion:
+        notes[old] = f"Replaced as champion by version {move.champion} on {when} ({kind})."
+    # Every version that held an alias before or holds one now: few, and their lines change.
+    touched = sorted({*before.values(), *after.values()}, key=int)
+    describe_status(client, move.model_name, touched, notes=notes)
+    describe_model(client, move.model_name)
 
 
 def promote(name: str, *, version: str | None = None) -> AliasMove:

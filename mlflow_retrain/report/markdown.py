@@ -1,20 +1,206 @@
-"""Markdown the MLflow UI renders: the evidence table in a model version's description."""
+"""Markdown the MLflow UI renders: model-version and registered-model descriptions.
+
+A version's description is built from sections, one per writer: ``status`` (whoever changes
+the version's status), ``evidence`` (``compare``), ``shadow`` (``shadow``), ``trigger`` (the
+loop: the drift that triggered the retrain) and ``training`` (``retrain``). Each section sits
+between two HTML comments (``<!-- mlflow-retrain:evidence -->`` ...
+``<!-- /mlflow-retrain:evidence -->``), which the UI does not show, so a writer can replace its
+own section without touching the others or a person's notes outside them
+(:func:`replace_section`).
+
+Links are relative to the UI (``#/experiments/<id>/runs/<id>``), so they work on any server,
+behind any host name or proxy.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from mlflow_retrain import lineage
 from mlflow_retrain.comparison import Evidence
+from mlflow_retrain.drift.report import DriftReport, FeatureDrift
 from mlflow_retrain.report.html import format_number, format_pvalue
 
-__all__ = ["evidence_markdown"]
+__all__ = [
+    "SECTIONS",
+    "alias_history_markdown",
+    "artifact_link",
+    "drift_markdown",
+    "evidence_markdown",
+    "model_description",
+    "policy_markdown",
+    "replace_section",
+    "run_link",
+    "section_text",
+    "shadow_markdown",
+    "status_markdown",
+    "training_markdown",
+]
 
-_BADGE = {"promote": "PROMOTE", "reject": "REJECT", "inconclusive": "INCONCLUSIVE"}
+#: The sections of a version description, in the order they are shown.
+SECTIONS = ("status", "evidence", "shadow", "trigger", "training")
+#: The sections of a registered model's description.
+MODEL_SECTIONS = ("policy", "aliases")
+#: Drifted columns listed in the trigger section (the report holds them all).
+TOP_DRIFTED = 5
+#: Alias moves listed in the registered model's description (newest first).
+HISTORY_ROWS = 10
+
+_BADGE = {"promote": "PROMOTE", "reject": "REJECT", "inconclusive": "INCONCLUSIVE",
+          "continue": "CONTINUE"}  # fmt: skip
+_DASH = "\u2014"
 
 
-def _cell(text: str) -> str:
-    # Metric names are ours, but keep table cells safe from stray pipes all the same.
-    return text.replace("|", "\\|")
+def _open(name: str) -> str:
+    return f"<!-- mlflow-retrain:{name} -->"
+
+
+def _close(name: str) -> str:
+    return f"<!-- /mlflow-retrain:{name} -->"
+
+
+def _section_pattern(name: str) -> re.Pattern[str]:
+    # A section runs from the start of the line that ends with its opening marker to its
+    # closing marker. The opening marker ends the section's first line (not a line of its
+    # own) so the description's raw text, which the UI's version list shows, starts with
+    # words, not with a comment.
+    return re.compile(
+        r"\n*^[^\n]*?" + re.escape(_open(name)) + r"(?s:.*?)" + re.escape(_close(name)) + r"\n*",
+        re.MULTILINE,
+    )
+
+
+def section_text(description: str | None, name: str) -> str | None:
+    """The body of section ``name`` in ``description``, or ``None`` when it has none."""
+    found = _section_pattern(name).search(description or "")
+    if found is None:
+        return None
+    inner = found.group(0).replace(" " + _open(name), "").replace(_open(name), "")
+    return inner.replace(_close(name), "").strip()
+
+
+def _render(name: str, body: str) -> str:
+    first, _, rest = body.strip().partition("\n")
+    return f"{first} {_open(name)}" + (f"\n{rest}" if rest else "") + f"\n{_close(name)}"
+
+
+def replace_section(
+    description: str | None,
+    name: str,
+    body: str | None,
+    *,
+    order: Sequence[str] = SECTIONS,
+) -> str:
+    """Return ``description`` with section ``name`` set to ``body`` (removed when ``None``).
+
+    The other sections keep their text and come in ``order``; text outside any section (a
+    person's note) is kept after them.
+
+    Args:
+        description: The current description (``None`` or empty: none yet).
+        name: The section, one of ``order``.
+        body: Its new markdown.
+        order: The sections' display order.
+
+    Returns:
+        The new description.
+
+    Raises:
+        ValueError: If ``name`` is not in ``order``.
+    """
+    if name not in order:
+        raise ValueError(f"Unknown description section {name!r}; use one of {', '.join(order)}.")
+    text = description or ""
+    bodies: dict[str, str] = {}
+    for section in order:
+        found = section_text(text, section)
+        if found is not None:
+            bodies[section] = found
+        text = _section_pattern(section).sub("\n\n", text)
+    if body is None:
+        bodies.pop(name, None)
+    else:
+        bodies[name] = body.strip()
+    parts = [_render(s, bodies[s]) for s in order if s in bodies]
+    rest = text.strip()
+    if rest:
+        parts.append(rest)
+    return "\n\n".join(parts) + "\n"
+
+
+def run_link(run_id: str, *, experiment_id: str | None = None) -> str:
+    """The UI's relative address of a run (``#/experiments/<e>/runs/<r>``).
+
+    Without the experiment, ``#/runs/<r>``, which the UI redirects to the run's page.
+    """
+    if experiment_id:
+        return f"#/experiments/{experiment_id}/runs/{run_id}"
+    return f"#/runs/{run_id}"
+
+
+def artifact_link(run_id: str, path: str, *, experiment_id: str) -> str:
+    """The UI's relative address of one artifact of a run, opened in the artifact viewer."""
+    return f"{run_link(run_id, experiment_id=experiment_id)}/artifacts/{path}"
+
+
+def _cell(text: object) -> str:
+    # Names can come from data (column names): keep table cells and links intact.
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _when(ms: float | None) -> str:
+    if ms is None or not math.isfinite(ms):
+        return _DASH
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms / 1000))
+
+
+def _link(label: str, href: str | None) -> str:
+    return f"[{label}]({href})" if href else label
+
+
+def status_markdown(
+    *,
+    status: str | None,
+    aliases: Sequence[str] = (),
+    decision: str | None = None,
+    evidence_source: str | None = None,
+    baseline: str | None = None,
+    note: str | None = None,
+) -> str:
+    """The ``status`` section: lifecycle status, aliases and the decision behind them.
+
+    Args:
+        status: The version's ``mlflow_retrain.status`` tag.
+        aliases: Its aliases now.
+        decision: Its evidence decision (``promote``, ``reject``, ``inconclusive``), if any.
+        evidence_source: ``compare`` or ``shadow``.
+        baseline: The champion the evidence was computed against (``none``: first deployment).
+        note: One more sentence (what the last alias move did, say).
+
+    Returns:
+        Markdown text.
+    """
+    parts = [f"**Status: {(status or 'unknown').replace('_', ' ')}**"]
+    parts.append("aliases: " + ", ".join(f"`{a}`" for a in aliases) if aliases else "no alias")
+    if decision:
+        against = (
+            "first deployment (policy floor)"
+            if baseline in (None, "", "none")
+            else f"against version {baseline}"
+        )
+        source = {"compare": "offline comparison", "shadow": "shadow test"}.get(
+            evidence_source or "", "evidence"
+        )
+        parts.append(f"{source}: **{_BADGE.get(decision, decision.upper())}** {against}")
+    lines = [" · ".join(parts) + "."]
+    if note:
+        lines += ["", note]
+    return "\n".join(lines)
 
 
 def evidence_markdown(
@@ -23,14 +209,16 @@ def evidence_markdown(
     challenger_version: str,
     champion_version: str | None,
     run_id: str,
+    experiment_id: str | None = None,
 ) -> str:
-    """Render the decision and the evidence table for a version description.
+    """Render the decision and the evidence table (the ``evidence`` section).
 
     Args:
         evidence: The comparison's outcome.
         challenger_version: The version the description belongs to.
         champion_version: The champion it was compared against, if any.
         run_id: The comparison run (linked relatively, so it works on any server).
+        experiment_id: The comparison run's experiment (for the link and its artifacts).
 
     Returns:
         Markdown text.
@@ -41,6 +229,8 @@ def evidence_markdown(
         else "no champion (first deployment: policy floor)"
     )
     lines = [
+        "### Evidence",
+        "",
         f"**Decision: {_BADGE[evidence.decision]}** for version {challenger_version}, against "
         f"{against}, on {evidence.n} gate rows (alpha {evidence.alpha:g}, Holm across primary "
         "metrics).",
@@ -57,7 +247,7 @@ def evidence_markdown(
             if m.ci_low is not None and m.ci_high is not None
             else ""
         )
-        difference = "—" if m.difference is None else format_number(m.difference) + interval
+        difference = _DASH if m.difference is None else format_number(m.difference) + interval
         threshold = (
             ""
             if m.threshold is None or not math.isfinite(m.threshold)
@@ -71,5 +261,312 @@ def evidence_markdown(
             f"{format_pvalue(m.p_value_adjusted)} | {_cell(m.test)} | "
             f"{'pass' if m.passed else 'fail'}{threshold} |"
         )
-    lines += ["", f"Evidence: comparison run [{run_id}](#/runs/{run_id})."]
+    link = f"Comparison run: [{run_id}]({run_link(run_id, experiment_id=experiment_id)})"
+    if experiment_id:
+        curves = (
+            ("ROC curves", "roc.png")
+            if evidence.policy.get("task", "classification") == "classification"
+            else ("residuals", "residuals.png")
+        )
+        artifacts = [("differences with intervals", "differences.png"), curves]
+        for label, path in artifacts:
+            href = artifact_link(run_id, f"comparison/{path}", experiment_id=experiment_id)
+            link += f" · [{label}]({href})"
+    lines += ["", link + "."]
     return "\n".join(lines)
+
+
+def shadow_markdown(
+    summary: Mapping[str, Any],
+    *,
+    reason: str,
+    run_id: str,
+    experiment_id: str | None = None,
+) -> str:
+    """The ``shadow`` section: the sequential test's state after the latest batch.
+
+    Args:
+        summary: ``decision``, ``batches``, ``rows``, ``estimate``, ``cs`` (low, high),
+            ``p``, ``loss``, ``margin``, ``champion`` (the version tag's summary).
+        reason: The decision's one-sentence reason.
+        run_id: The accumulating shadow run.
+        experiment_id: Its experiment.
+
+    Returns:
+        Markdown text.
+    """
+    low, high = [*(summary.get("cs") or []), None, None][:2]
+    decision = str(summary.get("decision", "continue"))
+    lines = [
+        "### Shadow test",
+        "",
+        f"**{_BADGE.get(decision, decision.upper())}** after {summary.get('batches')} "
+        f"labelled batches ({summary.get('rows')} rows) beside champion version "
+        f"{summary.get('champion')}. {reason}",
+        "",
+        "| loss | improvement (champion - challenger) | confidence sequence | p (always valid) "
+        "| margin |",
+        "| --- | --- | --- | --- | --- |",
+        f"| {_cell(summary.get('loss'))} | {format_number(summary.get('estimate'))} | "
+        f"[{format_number(low)}, {format_number(high)}] | {format_pvalue(summary.get('p'))} | "
+        f"{format_number(summary.get('margin'))} |",
+        "",
+    ]
+    link = f"Shadow run: [{run_id}]({run_link(run_id, experiment_id=experiment_id)})"
+    if experiment_id:
+        chart = artifact_link(run_id, "shadow/sequence.png", experiment_id=experiment_id)
+        link += f" · [evidence chart]({chart})"
+    lines.append(link + ".")
+    return "\n".join(lines)
+
+
+def _effect(feature: FeatureDrift) -> str:
+    return f"{format_number(feature.effect_size)} ({_cell(feature.effect_metric)})"
+
+
+def drift_markdown(
+    report: DriftReport | None,
+    *,
+    trigger: str,
+    reason: str,
+    cycle_run_id: str | None = None,
+    experiment_id: str | None = None,
+    top: int = TOP_DRIFTED,
+) -> str:
+    """The ``trigger`` section: why the loop retrained, with the drift that triggered it.
+
+    Args:
+        report: The cycle's drift report (``run_id`` set: the drift run); ``None`` when the
+            cycle checked no drift (a first deployment).
+        trigger: The trigger (``drift``, ``decay``, ``model_age``, ...).
+        reason: The trigger decision's sentence.
+        cycle_run_id: The cycle (pipeline) run.
+        experiment_id: The experiment of the drift and cycle runs.
+        top: Drifted columns to list, largest effect first.
+
+    Returns:
+        Markdown text.
+    """
+    lines = ["### Trigger", "", f"Retrained by trigger **{_cell(trigger)}**: {reason}"]
+    links = []
+    if cycle_run_id:
+        links.append(f"cycle run [{cycle_run_id}]"
+                     f"({run_link(cycle_run_id, experiment_id=experiment_id)})")  # fmt: skip
+    if report is None:
+        if links:
+            lines += ["", "Runs: " + " · ".join(links) + "."]
+        return "\n".join(lines)
+    lines += ["", f"Drift check: {report.reason}"]
+    drifted = sorted(
+        (f for f in report.features if f.drifted),
+        key=lambda f: (not f.critical, -(f.effect_size if math.isfinite(f.effect_size) else 0)),
+    )
+    if drifted:
+        lines += [
+            "",
+            "| drifted column | kind | test | effect size | p (FDR) | missing rate ref → cur |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for f in drifted[:top]:
+            name = _cell(f.name) + (" (critical)" if f.critical else "")
+            lines.append(
+                f"| {name} | {f.kind} | {_cell(f.test)} | {_effect(f)} | "
+                f"{format_pvalue(f.p_value_adjusted)} | "
+                f"{f.missing_rate_reference:.1%} → {f.missing_rate_current:.1%} |"
+            )
+        if len(drifted) > top:
+            lines += ["", f"And {len(drifted) - top} more drifted columns in the report."]
+    if report.run_id:
+        links.insert(0, f"drift run [{report.run_id}]"
+                        f"({run_link(report.run_id, experiment_id=experiment_id)})")  # fmt: skip
+        if experiment_id:
+            html = artifact_link(report.run_id, "drift/report.html", experiment_id=experiment_id)
+            links.insert(1, f"[HTML drift report]({html})")
+    if links:
+        lines += ["", "Runs: " + " · ".join(links) + "."]
+    return "\n".join(lines)
+
+
+def training_markdown(
+    tags: Mapping[str, str],
+    *,
+    run_id: str,
+    experiment_id: str | None = None,
+    n_train: int | None = None,
+    n_gate: int | None = None,
+) -> str:
+    """The ``training`` section: data window, digests, tuning result and the tuning run.
+
+    Args:
+        tags: The version's tags.
+        run_id: The retrain (tuning) run.
+        experiment_id: Its experiment.
+        n_train: Rows in the training window.
+        n_gate: Rows in the gate split.
+
+    Returns:
+        Markdown text.
+    """
+
+    keys = {
+        "window": lineage.TAG_WINDOW,
+        "source": lineage.TAG_TRAINING_SOURCE,
+        "training_digest": lineage.TAG_TRAINING_DIGEST,
+        "gate_digest": lineage.TAG_GATE_DIGEST,
+        "metric": lineage.TAG_CV_METRIC,
+        "score": lineage.TAG_CV_SCORE,
+        "params": lineage.TAG_BEST_PARAMS,
+    }
+
+    def tag(name: str) -> str:
+        return tags.get(keys[name], "") or ""
+
+    window_text = _window_text(tag("window"))
+    try:
+        params = json.loads(tag("params") or "{}")
+        params_text = ", ".join(f"`{k}={_short(v)}`" for k, v in sorted(params.items()))
+    except ValueError:
+        params_text = ""
+    rows = []
+    if n_train is not None:
+        rows.append(("rows", f"{n_train:,} training, {n_gate or 0:,} gate (held out of tuning)"))
+    rows += [
+        ("data", f"`{_cell(tag('source'))}`" if tag("source") else _DASH),
+        ("window", window_text),
+        ("training digest", f"`{tag('training_digest')}`" if tag("training_digest") else _DASH),
+        ("gate digest", f"`{tag('gate_digest')}`" if tag("gate_digest") else _DASH),
+        ("cross-validated", f"{_cell(tag('metric'))} {tag('score')}".strip() or _DASH),
+        ("best parameters", params_text or _DASH),
+    ]
+    lines = ["### Training", "", "| | |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    link = f"Tuning run: [{run_id}]({run_link(run_id, experiment_id=experiment_id)})"
+    if experiment_id:
+        history = artifact_link(run_id, "tuning/optimization_history.png",
+                                experiment_id=experiment_id)  # fmt: skip
+        link += f" (trials are its child runs) · [optimisation history]({history})"
+    lines += ["", link + "."]
+    return "\n".join(lines)
+
+
+def _window_text(window: str) -> str:
+    """``{"kind": "last_rows", "rows": 1600, ...}`` -> ``last 1,600 rows``."""
+    try:
+        data = json.loads(window) if window else {}
+    except ValueError:
+        return _cell(window)
+    kind = data.get("kind", "all")
+    text = {
+        "all": "all rows",
+        "last_rows": f"last {data.get('rows') or 0:,} rows",
+        "last_days": f"last {data.get('days')} days",
+        "half_life": f"all rows, weighted with a half-life of {data.get('half_life_days')} days",
+    }.get(kind, _cell(kind))
+    if kind != "all":
+        text += f" (from the {data.get('reference', 'latest')} timestamp)"
+    if data.get("tune"):
+        text += "; the share of history tuned by Optuna"
+    return text
+
+
+def _short(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _cell(value)[:40]
+
+
+def policy_markdown(policy: Mapping[str, Any], *, stored: bool) -> str:
+    """The registered model's ``policy`` section: the promotion rules in a few lines.
+
+    Args:
+        policy: The policy's JSON form (``PromotionPolicy.to_dict()``).
+        stored: It is the model's own policy (tag ``mlflow_retrain.policy``), not the default.
+
+    Returns:
+        Markdown text.
+    """
+    primary = ", ".join(
+        f"{p['metric']} ({p.get('test') or 'default test'}, must improve by more than "
+        f"{float(p.get('min_improvement', 0)):g})"
+        for p in policy.get("primary", [])
+    )
+    guardrails = ", ".join(
+        f"{g['metric']} (may lose at most {float(g['margin']):g})"
+        for g in policy.get("guardrails", [])
+    )
+    floor = ", ".join(f"{k} {v:g}" for k, v in dict(policy.get("floor") or {}).items())
+    mode = policy.get("mode", "offline")
+    how = {
+        "offline": "an offline paired comparison on the gate split",
+        "shadow": "a sequential shadow test on live labelled batches",
+        "both": "an offline comparison, then a sequential shadow test",
+    }.get(str(mode), str(mode))
+    lines = [
+        "### Promotion policy",
+        "",
+        "`champion` moves only through the mlflow-retrain promotion gate: with evidence "
+        f"computed against the current champion by {how} (mode `{mode}`), no older than "
+        f"{float(policy.get('max_evidence_age_days', 30)):g} days; or as a rollback to "
+        "`previous-champion`; or by an audited override.",
+        "",
+        f"- Primary metrics (Holm, alpha {float(policy.get('alpha', 0.05)):g}): "
+        f"{primary or _DASH}",
+        f"- Guardrails: {guardrails or 'none'}",
+        f"- First-deployment floor: {floor or 'none'}",
+    ]
+    if not stored:
+        lines += ["", "The task's default policy (no `mlflow_retrain.policy` tag is set)."]
+    return "\n".join(lines)
+
+
+def alias_history_markdown(
+    aliases: Mapping[str, str],
+    records: Sequence[Mapping[str, Any]],
+    *,
+    evidence_links: Mapping[str, str] | None = None,
+    rows: int = HISTORY_ROWS,
+) -> str:
+    """The registered model's ``aliases`` section: who holds which alias, and recent moves.
+
+    Args:
+        aliases: Alias to version, now.
+        records: Audit records (``from``, ``to``, ``kind``, ``reason``, ``evidence_run``,
+            ``time_ms``, ``user``), any order.
+        evidence_links: Run id to its UI link, for the evidence column.
+        rows: Moves to list, newest first.
+
+    Returns:
+        Markdown text.
+    """
+    links = evidence_links or {}
+    held = ", ".join(f"`{a}` → version {v}" for a, v in sorted(aliases.items())) or "none yet"
+    lines = ["### Aliases", "", f"Now: {held}."]
+    ordered = sorted(records, key=lambda r: -float(r.get("time_ms") or 0))
+    if ordered:
+        lines += [
+            "",
+            "| time | move | from → to | reason | evidence | by |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in ordered[:rows]:
+            run = r.get("evidence_run")
+            evidence = _link(str(run)[:8], links.get(str(run))) if run else _DASH
+            reason = _cell(r.get("reason") or "")
+            if len(reason) > 160:
+                reason = reason[:157] + "..."
+            lines.append(
+                f"| {_when(r.get('time_ms'))} | {_cell(r.get('kind', ''))} | "
+                f"{r.get('from') or _DASH} → {r.get('to')} | {reason} | {evidence} | "
+                f"{_cell(r.get('user') or _DASH)} |"
+            )
+        if len(ordered) > rows:
+            lines += ["", f"{len(ordered) - rows} older moves are in the model's audit tags."]
+    else:
+        lines += ["", "No alias move recorded yet."]
+    return "\n".join(lines)
+
+
+def model_description(description: str | None, *, policy: str, aliases: str) -> str:
+    """The registered model's description with its ``policy`` and ``aliases`` sections set."""
+    text = replace_section(description, "policy", policy, order=MODEL_SECTIONS)
+    return replace_section(text, "aliases", aliases, order=MODEL_SECTIONS)

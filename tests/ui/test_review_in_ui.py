@@ -1,0 +1,231 @@
+"""What a reviewer sees in the MLflow UI, checked in headless Chromium against a gated server.
+
+One small scenario serves every test: a tracking server with the promotion gate as its
+registry store; a first loop cycle deploys version 1 (credit example, month 1); a second,
+on a drifted month, retrains version 2, which beats the champion and is promoted, so version
+1 becomes ``previous-champion``; version 3 is registered from the same model without any
+evidence. The tests then read the UI as a person would: aliases, the version description's
+evidence table and drift summary, the HTML drift report in the artifact viewer, and the
+gate's refusal when the UI's alias editor tries to make version 3 champion.
+
+Screenshots go to each test's ``tmp_path`` and to ``test-output/ui/`` in the repository.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain.config import RetrainConfig
+
+pytestmark = pytest.mark.ui
+
+MODEL = "credit-review"
+GENERATOR = Path(__file__).parents[2] / "projects" / "credit_default" / "generate.py"
+#: Milliseconds to wait for the UI to show something before the test fails.
+TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The registry a reviewer opens."""
+
+    server: str
+    experiment_id: str
+    drift_run_id: str
+    no_evidence_version: str
+
+
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location("credit_generate", GENERATOR)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def scenario(gated_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    """Two loop cycles through the gated server (deploy, then promote), and a bare version."""
+    import mlflow
+
+    data = tmp_path_factory.mktemp("ui-data")
+    generate = _generator()
+    for month in (1, 8):  # month 8: a covariate and a concept shift
+        generate.generate_month(month, rows=2000).to_csv(data / f"month_{month:02d}.csv",
+                                                         index=False)  # fmt: skip
+    config = RetrainConfig.from_dict(
+        {
+            "model_name": MODEL,
+            "target": "default",
+            "timestamp": "application_date",
+            "history": {"source": str(data), "pattern": "month_*.csv"},
+            "triggers": {"drift_k": 1, "drift_n": 1},
+            "window": {"kind": "last_rows", "rows": 1600},
+            "tuning": {"n_trials": 2, "estimators": ["linear"], "cv_folds": 2},
+        }
+    )
+    mlflow.set_tracking_uri(gated_server)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        yield from _run_scenario(gated_server, config, data)
+
+
+def _run_scenario(gated_server: str, config: RetrainConfig, data: Path) -> Iterator[Scenario]:
+    import mlflow
+
+    from mlflow_retrain.pipeline.loop import run_cycle
+
+    try:
+        mlflow.set_experiment("ui-review")
+        first = run_cycle(config, batch=str(data / "month_01.csv"))
+        second = run_cycle(config, batch=str(data / "month_08.csv"))
+        assert (first.outcome, second.outcome) == ("promoted", "promoted"), second
+        client = MlflowClient(gated_server)
+        (drift_run,) = client.search_runs(
+            [client.get_experiment_by_name("ui-review").experiment_id],
+            filter_string=(
+                f"tags.`{lineage.TAG_STEP}` = 'drift' and "
+                f"tags.`mlflow.parentRunId` = '{second.run_id}'"
+            ),
+        )
+        champion = client.get_model_version(MODEL, "2")
+        bare = client.create_model_version(
+            MODEL, champion.source, run_id=champion.run_id,
+            model_id=champion.source.removeprefix("models:/"),
+        )  # fmt: skip
+        yield Scenario(
+            server=gated_server,
+            experiment_id=drift_run.info.experiment_id,
+            drift_run_id=drift_run.info.run_id,
+            no_evidence_version=str(bare.version),
+        )
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def _open(page: Any, url: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.goto(url)
+    # The assistant side panel (MLflow 3.x) takes a third of the width: close it when shown
+    # (other MLflow versions may not have it).
+    with contextlib.suppress(PlaywrightTimeout):
+        page.get_by_role("button", name="Close", exact=True).click(timeout=5000)
+
+
+def _version_aliases(page: Any) -> list[str]:
+    """The alias tags shown next to "Aliases" on a model version page."""
+    item = page.get_by_test_id("descriptions-item").filter(
+        has=page.get_by_test_id("descriptions-item-label").get_by_text("Aliases", exact=True)
+    )
+    item.wait_for()
+    tags = item.locator("[role=status][title]")
+    return sorted(str(tags.nth(i).get_attribute("title")) for i in range(tags.count()))
+
+
+def test_aliases_show_the_champion_and_the_previous_champion(
+    scenario: Scenario, page: Any, screenshot: Callable[[Any, str], Path]
+) -> None:
+    _open(page, f"{scenario.server}/#/models/{MODEL}/versions/1")
+    page.get_by_text("Status: retired").wait_for()
+    assert _version_aliases(page) == ["previous-champion"]
+    screenshot(page, "version-1-previous-champion")
+
+    _open(page, f"{scenario.server}/#/models/{MODEL}/versions/2")
+    page.get_by_text("Status: promoted").wait_for()
+    assert _version_aliases(page) == ["champion"]
+
+    _open(page, f"{scenario.server}/#/models/{MODEL}")
+    history = page.locator("table", has=page.locator("th", has_text="from → to"))
+    history.wait_for()
+    assert "1 → 2" in history.inner_text()
+    assert "promotion" in history.inner_text()
+    screenshot(page, "registered-model-policy-and-alias-history")
+
+
+def test_the_version_page_renders_the_evidence_table(
+    scenario: Scenario, page: Any, screenshot: Callable[[Any, str], Path]
+) -> None:
+    _open(page, f"{scenario.server}/#/models/{MODEL}/versions/2")
+
+    evidence = page.locator("table", has=page.locator("th", has_text="difference [interval]"))
+    evidence.wait_for()
+    headers = [h.strip() for h in evidence.locator("th").all_inner_texts()]
+    assert headers == ["metric", "role", "champion", "challenger", "difference [interval]",
+                       "p (adj.)", "test", "result"]  # fmt: skip
+    (row,) = evidence.locator("tbody tr").all()
+    cells = [c.strip() for c in row.locator("td").all_inner_texts()]
+    assert cells[0] == "roc_auc"
+    assert cells[6] == "delong"
+    assert cells[7].startswith("pass")
+    assert float(cells[3]) > float(cells[2])  # the challenger's ROC AUC beats the champion's
+    drifted = page.locator("table", has=page.locator("th", has_text="drifted column"))
+    assert "income" in drifted.inner_text()
+    # The section markers are HTML comments: never shown.
+    assert "mlflow-retrain:" not in page.locator("body").inner_text()
+    screenshot(page, "version-2-evidence")
+
+
+def test_the_drift_report_opens_in_the_artifact_view_from_the_version_page(
+    scenario: Scenario, page: Any, screenshot: Callable[[Any, str], Path]
+) -> None:
+    _open(page, f"{scenario.server}/#/models/{MODEL}/versions/2")
+    link = page.get_by_role("link", name="HTML drift report")
+    expected = (
+        f"#/experiments/{scenario.experiment_id}/runs/{scenario.drift_run_id}"
+        "/artifacts/drift/report.html"
+    )
+    assert link.get_attribute("href") == expected  # relative: works on any server
+
+    with page.context.expect_page() as opened:
+        link.click()  # the UI opens description links in a new tab
+    report = opened.value
+    report.wait_for_load_state("networkidle")
+    frame = report.frame_locator("iframe").first
+    frame.get_by_text("DRIFT DETECTED").wait_for()
+    assert "income" in frame.locator("table").first.inner_text()
+    screenshot(report, "drift-report-artifact")
+
+
+def test_the_alias_editor_cannot_move_champion_past_the_gate(
+    scenario: Scenario, page: Any, screenshot: Callable[[Any, str], Path]
+) -> None:
+    version = scenario.no_evidence_version
+    _open(page, f"{scenario.server}/#/models/{MODEL}/versions/{version}")
+    page.get_by_title("Add aliases").click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("input").fill("champion")
+    page.keyboard.press("Enter")
+    with page.expect_response(lambda r: r.url.endswith("/registered-models/alias")) as sent:
+        dialog.get_by_role("button", name="Save aliases").click()
+
+    assert sent.value.status == 400
+    refusal = dialog.get_by_text("Promotion gate:")
+    refusal.wait_for()
+    assert f"Version {version} has no comparison evidence" in refusal.inner_text()
+    screenshot(page, "alias-editor-refused")
+    client = MlflowClient(scenario.server)
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    assert client.get_model_version(MODEL, version).aliases == []
+    _open(page, f"{scenario.server}/#/models/{MODEL}/versions/2")
+    assert _version_aliases(page) == ["champion"]
