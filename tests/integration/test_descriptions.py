@@ -1,0 +1,125 @@
+"""Descriptions a reviewer reads after promotions, rollbacks and overrides (local SQLite store).
+
+``promote``, ``rollback`` and ``override`` move ``champion`` through the gate, then refresh the
+registered model's description (policy and alias history) and the status line of every
+version whose aliases changed. Writing a description can fail; the move must stand anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_retrain import lineage
+from mlflow_retrain.registry import lifecycle
+from mlflow_retrain.report.markdown import section_text
+
+pytestmark = pytest.mark.integration
+
+MODEL = "fraud"
+
+
+def _versions(client: MlflowClient, n: int) -> list[str]:
+    client.create_registered_model(MODEL, description="Owned by the risk team.")
+    run = client.create_run(client.get_experiment_by_name("test").experiment_id)
+    source = f"runs:/{run.info.run_id}/model"
+    return [
+        str(client.create_model_version(MODEL, source, run_id=run.info.run_id).version)
+        for _ in range(n)
+    ]
+
+
+def _evidence(client: MlflowClient, version: str, *, baseline: str) -> None:
+    for key, value in {
+        lineage.TAG_DECISION: "promote",
+        lineage.TAG_EVIDENCE_BASELINE: baseline,
+        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
+        lineage.TAG_EVIDENCE_RUN: f"run-{version}",
+        lineage.TAG_EVIDENCE_SOURCE: "compare",
+        lineage.TAG_TASK: "classification",
+    }.items():
+        client.set_model_version_tag(MODEL, version, key, value)
+
+
+@pytest.fixture
+def promoted(tracking_uri: str) -> MlflowClient:
+    """Version 1 deployed first, then version 2 promoted over it."""
+    client = MlflowClient(tracking_uri)
+    v1, v2, _ = _versions(client, 3)
+    _evidence(client, v1, baseline="none")
+    lifecycle.promote(MODEL, version=v1)
+    _evidence(client, v2, baseline=v1)
+    lifecycle.promote(MODEL, version=v2)
+    return client
+
+
+def test_a_promotion_writes_the_alias_history_and_keeps_a_persons_text(
+    promoted: MlflowClient,
+) -> None:
+    description = promoted.get_registered_model(MODEL).description
+
+    history = section_text(description, "aliases")
+    assert history is not None
+    assert "Now: `champion` → version 2, `previous-champion` → version 1." in history
+    rows = [line for line in history.splitlines() if " UTC | " in line]
+    assert [r.split(" | ")[1:3] for r in rows] == [["promotion", "1 → 2"],
+                                                    ["first_deployment", "— → 1"]]  # fmt: skip
+    policy = section_text(description, "policy")
+    assert policy is not None
+    assert "roc_auc" in policy
+    assert description.rstrip().endswith("Owned by the risk team.")
+
+
+def test_a_promotion_rewrites_the_status_of_both_versions(promoted: MlflowClient) -> None:
+    new = section_text(promoted.get_model_version(MODEL, "2").description, "status")
+    old = section_text(promoted.get_model_version(MODEL, "1").description, "status")
+
+    assert new is not None
+    assert old is not None
+    assert new.startswith("**Status: promoted** · aliases: `champion`")
+    assert "replaced version 1" in new
+    assert old.startswith("**Status: retired** · aliases: `previous-champion`")
+    assert "Replaced as champion by version 2" in old
+
+
+def test_a_rollback_and_an_override_enter_the_history_with_their_reasons(
+    promoted: MlflowClient,
+) -> None:
+    lifecycle.rollback(MODEL, reason="latency doubled")
+    lifecycle.override(MODEL, version="3", reason="hotfix approved by Ana")
+
+    history = section_text(promoted.get_registered_model(MODEL).description, "aliases")
+
+    assert history is not None
+    rows = [line for line in history.splitlines() if " UTC | " in line]
+    assert rows[0].split(" | ")[1:3] == ["override", "1 → 3"]
+    assert rows[1].split(" | ")[1:3] == ["rollback", "2 → 1"]
+    assert "latency doubled" in rows[1]
+    status = section_text(promoted.get_model_version(MODEL, "2").description, "status")
+    assert status is not None
+    assert status.startswith("**Status: rolled back** · no alias ·")
+
+
+def test_a_description_that_cannot_be_written_never_blocks_a_promotion(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = MlflowClient(tracking_uri)
+    (v1,) = _versions(client, 1)
+    _evidence(client, v1, baseline="none")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise MlflowException("the registry is read-only for descriptions")
+
+    monkeypatch.setattr(MlflowClient, "update_registered_model", refuse)
+    monkeypatch.setattr(MlflowClient, "update_model_version", refuse)
+    with caplog.at_level(logging.WARNING, logger="mlflow_retrain.registry.describe"):
+        move = lifecycle.promote(MODEL, version=v1)
+
+    assert (move.champion, move.kind) == (v1, "first_deployment")
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == v1
+    assert client.get_registered_model(MODEL).description == "Owned by the risk team."
+    assert "Could not update the description of registered model 'fraud'" in caplog.text

@@ -1,0 +1,344 @@
+"""Description markdown: sections each writer replaces alone, tables, relative UI links."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mlflow_retrain import lineage
+from mlflow_retrain.comparison import Evidence, MetricComparison
+from mlflow_retrain.drift.report import DriftReport, FeatureDrift
+from mlflow_retrain.report.markdown import (
+    alias_history_markdown,
+    artifact_link,
+    drift_markdown,
+    evidence_markdown,
+    model_description,
+    policy_markdown,
+    replace_section,
+    run_link,
+    section_text,
+    shadow_markdown,
+    status_markdown,
+    training_markdown,
+)
+
+
+def _feature(name: str, effect: float, *, drifted: bool = True, **changes: object) -> FeatureDrift:
+    fields: dict[str, object] = {
+        "name": name,
+        "kind": "numeric",
+        "test": "ks",
+        "statistic": 0.3,
+        "p_value": 1e-8,
+        "p_value_adjusted": 4e-8 if drifted else 0.6,
+        "effect_size": effect,
+        "effect_metric": "wasserstein",
+        "min_effect": 0.1,
+        "drifted": drifted,
+        "distribution_drifted": drifted,
+        "critical": False,
+        "n_reference": 1000,
+        "n_current": 500,
+        "missing_rate_reference": 0.0,
+        "missing_rate_current": 0.0,
+        "missing_p_value": math.nan,
+        "missing_p_value_adjusted": math.nan,
+        "missing_drifted": False,
+    }
+    fields.update(changes)
+    return FeatureDrift(**fields)  # type: ignore[arg-type]
+
+
+def _report(features: tuple[FeatureDrift, ...], run_id: str | None = "drift123") -> DriftReport:
+    drifted = tuple(f.name for f in features if f.drifted)
+    return DriftReport(
+        drift_detected=bool(drifted),
+        n_reference=1000,
+        n_current=500,
+        features=features,
+        target=None,
+        n_drifted=len(drifted),
+        share_drifted=len(drifted) / len(features),
+        drifted_columns=drifted,
+        critical_drifted=(),
+        reason=f"{len(drifted)} of {len(features)} columns drifted.",
+        alpha=0.05,
+        fdr_method="bh",
+        drift_share=0.2,
+        reference_source="profile",
+        run_id=run_id,
+    )
+
+
+def _evidence(decision: str = "promote") -> Evidence:
+    metric = MetricComparison(
+        name="roc_auc",
+        role="primary",
+        test="delong",
+        challenger=0.795,
+        champion=0.704,
+        difference=0.0915,
+        ci_low=0.0582,
+        ci_high=0.125,
+        p_value=3.08e-6,
+        p_value_adjusted=3.08e-6,
+        threshold=0.0,
+        passed=decision == "promote",
+    )
+    return Evidence(
+        decision=decision,  # type: ignore[arg-type]
+        reason="The challenger is significantly better on roc_auc.",
+        metrics=(metric,),
+        n=377,
+        alpha=0.05,
+        first_deployment=False,
+        policy={"task": "classification"},
+    )
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+
+def test_a_section_is_added_to_an_empty_description() -> None:
+    text = replace_section(None, "evidence", "### Evidence\n\n| a |\n| --- |")
+
+    assert section_text(text, "evidence") == "### Evidence\n\n| a |\n| --- |"
+    assert text.startswith("### Evidence <!-- mlflow-retrain:evidence -->")
+
+
+def test_replacing_a_section_leaves_the_others_and_a_persons_note_alone() -> None:
+    text = replace_section(None, "training", "### Training\n\nold window")
+    text = replace_section(text, "evidence", "### Evidence\n\nfirst")
+    text += "\nReviewed by Ana: fine.\n"
+
+    text = replace_section(text, "evidence", "### Evidence\n\nsecond")
+
+    assert section_text(text, "evidence") == "### Evidence\n\nsecond"
+    assert section_text(text, "training") == "### Training\n\nold window"
+    assert "first" not in text
+    assert text.rstrip().endswith("Reviewed by Ana: fine.")
+    assert text.count("<!-- mlflow-retrain:evidence -->") == 1
+
+
+def test_sections_come_in_the_display_order_whatever_the_writing_order() -> None:
+    text = None
+    for name in ("training", "shadow", "evidence", "trigger", "status"):
+        text = replace_section(text, name, f"{name} body")
+    assert text is not None
+
+    positions = [text.index(f"{name} body") for name in
+                 ("status", "evidence", "shadow", "trigger", "training")]  # fmt: skip
+    assert positions == sorted(positions)
+
+
+def test_the_description_starts_with_words_not_a_comment() -> None:
+    # The UI's version list shows the raw start of the description.
+    text = replace_section(None, "status", "**Status: promoted** · aliases: `champion`.")
+
+    assert text.startswith("**Status: promoted**")
+
+
+def test_a_section_set_to_none_is_removed() -> None:
+    text = replace_section(None, "shadow", "### Shadow test\n\nbody")
+
+    assert replace_section(text, "shadow", None).strip() == ""
+
+
+def test_an_unknown_section_is_refused() -> None:
+    with pytest.raises(ValueError, match="Unknown description section 'notes'"):
+        replace_section("", "notes", "x")
+
+
+def test_a_section_rewritten_many_times_does_not_grow() -> None:
+    text = replace_section(None, "status", "a\n\nb")
+    once = replace_section(text, "evidence", "c")
+    again = replace_section(replace_section(once, "status", "a\n\nb"), "evidence", "c")
+
+    assert again == once
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+
+def test_links_are_relative_to_the_ui() -> None:
+    assert run_link("r1", experiment_id="7") == "#/experiments/7/runs/r1"
+    assert run_link("r1") == "#/runs/r1"
+    assert (
+        artifact_link("r1", "drift/report.html", experiment_id="7")
+        == "#/experiments/7/runs/r1/artifacts/drift/report.html"
+    )
+
+
+# --- version sections ----------------------------------------------------------------------------
+
+
+def test_the_evidence_table_has_a_row_per_metric_with_interval_p_and_result() -> None:
+    text = evidence_markdown(
+        _evidence(), challenger_version="2", champion_version="1", run_id="cmp", experiment_id="3"
+    )
+
+    assert "**Decision: PROMOTE** for version 2, against champion version 1" in text
+    assert "| metric | role | champion | challenger | difference [interval] | p (adj.) |" in text
+    row = "| roc_auc | primary | 0.704 | 0.795 | 0.0915 [0.0582, 0.125] | 3.08e-06 | delong |"
+    assert row in text
+    assert "pass (needs > 0) |" in text
+    assert "(#/experiments/3/runs/cmp/artifacts/comparison/roc.png)" in text
+    assert "{" not in text  # no raw JSON
+
+
+def test_the_trigger_section_lists_the_largest_effects_first_and_links_the_report() -> None:
+    report = _report(
+        (
+            _feature("small", 0.2),
+            _feature("large", 0.9),
+            _feature("stable", 0.01, drifted=False),
+            _feature(
+                "region", 0.3, kind="categorical", test="chi2", effect_metric="jensen_shannon"
+            ),
+        )
+    )
+
+    text = drift_markdown(
+        report, trigger="drift", reason="Drift persists.", cycle_run_id="cyc", experiment_id="3"
+    )
+
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r.split(" | ")[0].lstrip("| ") for r in rows[1:]] == ["large", "region", "small"]
+    assert "0.9 (wasserstein)" in text
+    assert "stable" not in text
+    assert "[HTML drift report](#/experiments/3/runs/drift123/artifacts/drift/report.html)" in text
+    assert "cycle run [cyc](#/experiments/3/runs/cyc)" in text
+
+
+def test_the_trigger_section_caps_the_listed_columns() -> None:
+    report = _report(tuple(_feature(f"c{i}", 0.1 + i / 100) for i in range(8)))
+
+    text = drift_markdown(report, trigger="drift", reason="r", top=3)
+
+    assert text.count("(wasserstein)") == 3
+    assert "And 5 more drifted columns in the report." in text
+
+
+def test_the_trigger_section_without_a_drift_check_gives_the_reason_only() -> None:
+    text = drift_markdown(None, trigger="first_deployment", reason="No champion yet.")
+
+    assert "Retrained by trigger **first_deployment**: No champion yet." in text
+    assert "drifted column" not in text
+
+
+def test_column_names_cannot_break_the_table() -> None:
+    report = _report((_feature("a|b\nc", 0.5),))
+
+    text = drift_markdown(report, trigger="drift", reason="r")
+
+    assert "| a\\|b c |" in text
+
+
+def test_the_training_section_shows_window_digests_and_best_parameters() -> None:
+    tags = {
+        lineage.TAG_WINDOW: '{"kind": "last_rows", "rows": 1600, "reference": "latest"}',
+        lineage.TAG_TRAINING_DIGEST: "17114e88",
+        lineage.TAG_GATE_DIGEST: "70758977",
+        lineage.TAG_TRAINING_SOURCE: "runs:/abc/window/training.parquet",
+        lineage.TAG_CV_METRIC: "roc_auc",
+        lineage.TAG_CV_SCORE: "0.769",
+        lineage.TAG_BEST_PARAMS: '{"linear__C": 0.69453562}',
+    }
+
+    text = training_markdown(tags, run_id="tune", experiment_id="3", n_train=1600, n_gate=377)
+
+    assert "| window | last 1,600 rows (from the latest timestamp) |" in text
+    assert "| training digest | `17114e88` |" in text
+    assert "| gate digest | `70758977` |" in text
+    assert "`linear__C=0.6945`" in text
+    assert "[tune](#/experiments/3/runs/tune)" in text
+    assert "1,600 training, 377 gate" in text
+
+
+def test_the_status_line_names_status_aliases_and_decision() -> None:
+    text = status_markdown(
+        status="rolled_back",
+        aliases=["champion"],
+        decision="promote",
+        evidence_source="shadow",
+        baseline="4",
+        note="Rolled back on Monday.",
+    )
+
+    assert text.startswith("**Status: rolled back** · aliases: `champion` · shadow test: "
+                           "**PROMOTE** against version 4.")  # fmt: skip
+    assert text.endswith("Rolled back on Monday.")
+
+
+def test_the_shadow_section_shows_the_confidence_sequence() -> None:
+    summary = {"decision": "continue", "batches": 3, "rows": 900, "estimate": 0.012,
+               "cs": [-0.004, 0.03], "p": 0.21, "loss": "brier", "margin": 0.0,
+               "champion": "1"}  # fmt: skip
+
+    text = shadow_markdown(summary, reason="Not decisive yet.", run_id="sh", experiment_id="3")
+
+    assert "**CONTINUE** after 3 labelled batches (900 rows) beside champion version 1." in text
+    assert "| brier | 0.012 | [-0.004, 0.03] | 0.21 | 0 |" in text
+    assert "(#/experiments/3/runs/sh/artifacts/shadow/sequence.png)" in text
+
+
+# --- registered model ----------------------------------------------------------------------------
+
+
+def test_the_policy_summary_names_metrics_guardrails_floor_and_age() -> None:
+    policy = {
+        "task": "classification",
+        "primary": [{"metric": "roc_auc", "test": "delong", "min_improvement": 0.01}],
+        "guardrails": [{"metric": "brier", "margin": 0.02, "test": "paired_t"}],
+        "alpha": 0.05,
+        "floor": {"roc_auc": 0.6},
+        "mode": "both",
+        "max_evidence_age_days": 14,
+    }
+
+    text = policy_markdown(policy, stored=True)
+
+    assert "roc_auc (delong, must improve by more than 0.01)" in text
+    assert "brier (may lose at most 0.02)" in text
+    assert "First-deployment floor: roc_auc 0.6" in text
+    assert "no older than 14 days" in text
+    assert "(mode `both`)" in text
+    assert "default policy" not in text
+
+
+def test_the_alias_history_lists_the_newest_moves_first_with_evidence_links() -> None:
+    records = [
+        {"from": None, "to": "1", "kind": "first_deployment", "reason": "floor met",
+         "evidence_run": "e1", "time_ms": 1_700_000_000_000, "user": None},
+        {"from": "1", "to": "2", "kind": "promotion", "reason": "better",
+         "evidence_run": "e2", "time_ms": 1_700_000_100_000, "user": "ana"},
+        {"from": "2", "to": "1", "kind": "rollback", "reason": "bad | latency",
+         "evidence_run": None, "time_ms": 1_700_000_200_000, "user": None},
+    ]  # fmt: skip
+
+    text = alias_history_markdown(
+        {"champion": "1", "previous-champion": "2"},
+        records,
+        evidence_links={"e2": "#/experiments/3/runs/e2"},
+        rows=2,
+    )
+
+    rows = [line for line in text.splitlines() if line.startswith("| 2023")]
+    assert len(rows) == 2
+    assert "rollback | 2 → 1 | bad \\| latency |" in rows[0]
+    assert "promotion | 1 → 2 | better | [e2](#/experiments/3/runs/e2) | ana |" in rows[1]
+    assert "1 older moves are in the model's audit tags." in text
+    assert "Now: `champion` → version 1, `previous-champion` → version 2." in text
+
+
+def test_the_model_description_keeps_a_persons_text() -> None:
+    text = model_description("Owned by the risk team.", policy="### Promotion policy\n\np",
+                             aliases="### Aliases\n\na")  # fmt: skip
+
+    again = model_description(text, policy="### Promotion policy\n\nq", aliases="### Aliases\n\na")
+
+    assert section_text(again, "policy") == "### Promotion policy\n\nq"
+    assert again.rstrip().endswith("Owned by the risk team.")
+    assert again.index("Promotion policy") < again.index("### Aliases")
