@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Mapping
 from functools import wraps
@@ -110,9 +111,30 @@ def _handle_errors(func: F) -> F:
         except InvalidConfigError as err:
             _fail(err.message, EXIT_USAGE)
         except MlflowException as err:
-            _fail(err.message, EXIT_FAILURE)
+            _fail(_explain(err), EXIT_FAILURE)
 
     return wrapper  # type: ignore[return-value]
+
+
+_HTTP_STATUS = re.compile(r"endpoint (\S+) failed with error code (401|403)\b")
+
+
+def _explain(err: MlflowException) -> str:
+    """An MLflow error's message; a server's refusal of the user says what to do about it."""
+    match = _HTTP_STATUS.search(err.message)
+    if match is None:
+        return err.message
+    endpoint, status = match.groups()
+    if status == "401":
+        return (
+            f"The tracking server wants a login (HTTP 401 on {endpoint}): set "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for your user."
+        )
+    return (
+        f"The tracking server denied permission (HTTP 403 on {endpoint}): this user lacks the "
+        "permission the change needs (EDIT on the model to tag it, MANAGE to force champion); "
+        "ask an admin to grant it or log in as a user who has it."
+    )
 
 
 def _fail(message: str, code: int) -> None:
