@@ -74,6 +74,7 @@ __all__ = [
     "TAG_RESUMED_PREFIX",
     "TAG_RETRAINED",
     "TAG_ROLLBACK_REASON",
+    "TAG_RUN_NOTE",
     "TAG_SHADOW_CHALLENGER",
     "TAG_SHADOW_CHAMPION",
     "TAG_SHADOW_RUN",
@@ -213,6 +214,8 @@ TAG_CHECKED_CHAMPION = TAG_PREFIX + "checked_champion"
 TAG_OVERRIDE_REASON = TAG_PREFIX + "override.reason"
 #: On a version: why a person rolls production back to it (added to the audit record).
 TAG_ROLLBACK_REASON = TAG_PREFIX + "rollback.reason"
+#: MLflow's own run tag whose markdown the UI shows as the run's description.
+TAG_RUN_NOTE = "mlflow.note.content"
 #: Registered-model tags ``mlflow_retrain.audit.<epoch ms>``: one alias move each (JSON).
 TAG_AUDIT_PREFIX = TAG_PREFIX + "audit."
 #: Registered-model tag holding the promotion policy (JSON).

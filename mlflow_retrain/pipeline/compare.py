@@ -37,6 +37,7 @@ from mlflow_retrain.registry.describe import (
 )
 from mlflow_retrain.registry.lifecycle import alias_version
 from mlflow_retrain.report.figures import plot_comparison_curves, plot_differences
+from mlflow_retrain.report.html import render_evidence_html
 from mlflow_retrain.report.markdown import evidence_markdown
 from mlflow_retrain.tuning.metrics import infer_task
 
@@ -296,6 +297,18 @@ def _log_comparison(
         tags=[
             RunTag(lineage.TAG_DECISION, evidence.decision),
             RunTag(lineage.TAG_EVIDENCE_BASELINE, result.champion_version or "none"),
+            RunTag(
+                lineage.TAG_RUN_NOTE,
+                lineage.truncate_tag(
+                    evidence_markdown(
+                        evidence,
+                        challenger_version=result.challenger_version,
+                        champion_version=result.champion_version,
+                        run_id=result.run_id,
+                        experiment_id=experiment_of(client, result.run_id),
+                    )
+                ),
+            ),
         ],
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -313,13 +326,26 @@ def _log_comparison(
             ),
             encoding="utf-8",
         )
+        figures: dict[str, bytes] = {}
         figure = plot_differences(evidence)
         if figure is not None:
             (folder / "differences.png").write_bytes(figure)
+            figures["Differences with their intervals"] = figure
         curves = plot_comparison_curves(frame[target].to_numpy(), outputs, task=policy.task)
         if curves is not None:
             name = "roc.png" if policy.task == "classification" else "residuals.png"
             (folder / name).write_bytes(curves)
+            figures["ROC curves" if policy.task == "classification" else "Residuals"] = curves
+        (folder / "report.html").write_text(
+            render_evidence_html(
+                evidence,
+                model_name=result.model_name,
+                challenger_version=result.challenger_version,
+                champion_version=result.champion_version,
+                figures=figures,
+            ),
+            encoding="utf-8",
+        )
         mlflow.log_artifacts(str(folder), artifact_path="comparison")
 
 

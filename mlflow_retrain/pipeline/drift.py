@@ -39,6 +39,7 @@ from mlflow_retrain.pipeline.steps import (
     urlpath,
 )
 from mlflow_retrain.report import plot_categorical_drift, plot_numeric_drift, render_drift_html
+from mlflow_retrain.report.markdown import drift_summary_markdown
 
 __all__ = ["ProfileResult", "load_reference", "run_drift", "run_profile"]
 
@@ -294,12 +295,16 @@ def _log_drift(
         for stat, value in values.items():
             if value is not None and math.isfinite(value):
                 metrics[lineage.drift_metric_key(f.name, stat)] = float(value)
+    client = MlflowClient()
+    experiment_id = client.get_run(run_id).info.experiment_id
     tags = {
         lineage.TAG_DRIFT_DETECTED: str(report.drift_detected).lower(),
         lineage.TAG_DRIFTED_COLUMNS: lineage.truncate_tag(",".join(report.drifted_columns)),
         lineage.TAG_DRIFT_REASON: lineage.truncate_tag(report.reason),
+        lineage.TAG_RUN_NOTE: lineage.truncate_tag(
+            drift_summary_markdown(report, experiment_id=experiment_id)
+        ),
     }
-    client = MlflowClient()
     entries = [Metric(k, v, now_ms(), 0) for k, v in metrics.items()]
     client.log_batch(
         run_id,

@@ -9,7 +9,7 @@ import logging
 import math
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -549,19 +549,32 @@ def _already_registered(client: MlflowClient, version: Any) -> RetrainResult:
 
 
 def _optuna_figures(study: Any) -> dict[str, Any]:
-    """Optimisation history and parameter importances as matplotlib figures."""
+    """Optuna's plots as matplotlib figures: optimisation history, slice, importances."""
     from optuna.visualization import matplotlib as optuna_plots
 
+    plots: dict[str, Callable[[Any], Any]] = {
+        "optimization_history": optuna_plots.plot_optimization_history,
+        "slice": optuna_plots.plot_slice,
+        "param_importances": optuna_plots.plot_param_importances,
+    }
     figures: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental.
-        try:
-            figures["optimization_history"] = optuna_plots.plot_optimization_history(study).figure
-            figures["param_importances"] = optuna_plots.plot_param_importances(study).figure
-        except (ValueError, RuntimeError, ZeroDivisionError) as err:
-            # Importances need two or more completed trials with varying parameters.
-            logger.info("Skipped an Optuna figure: %s", err)
+        for name, plot in plots.items():
+            try:
+                figures[name] = _figure_of(plot(study))
+            except (ValueError, RuntimeError, ZeroDivisionError) as err:
+                # Importances need two or more completed trials with varying parameters.
+                logger.info("Skipped the Optuna figure %s: %s", name, err)
     return figures
+
+
+def _figure_of(axes: Any) -> Any:
+    """The figure of what an Optuna plot returns: one Axes, or an array of them (one per
+    parameter, from ``plot_slice``)."""
+    import numpy as np
+
+    return np.asarray(axes, dtype=object).ravel()[0].figure
 
 
 def _without_storage(config: RetrainConfig) -> dict[str, Any]:

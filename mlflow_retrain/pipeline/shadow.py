@@ -419,7 +419,7 @@ def _create_shadow_run(
             lineage.TAG_STEP: "shadow-test",
             lineage.TAG_SHADOW_CHALLENGER: version,
             lineage.TAG_SHADOW_CHAMPION: champion,
-            "mlflow.note.content": (
+            lineage.TAG_RUN_NOTE: (
                 f"Sequential shadow test of version {version} of {name} against champion "
                 f"{champion}. Metrics are per batch (step = batch number)."
             ),

@@ -31,6 +31,7 @@ __all__ = [
     "alias_history_markdown",
     "artifact_link",
     "drift_markdown",
+    "drift_summary_markdown",
     "evidence_markdown",
     "model_description",
     "policy_markdown",
@@ -268,7 +269,8 @@ def evidence_markdown(
             if evidence.policy.get("task", "classification") == "classification"
             else ("residuals", "residuals.png")
         )
-        artifacts = [("differences with intervals", "differences.png"), curves]
+        artifacts = [("HTML report", "report.html"), ("differences with intervals",
+                     "differences.png"), curves]  # fmt: skip
         for label, path in artifacts:
             href = artifact_link(run_id, f"comparison/{path}", experiment_id=experiment_id)
             link += f" · [{label}]({href})"
@@ -356,26 +358,7 @@ def drift_markdown(
         if links:
             lines += ["", "Runs: " + " · ".join(links) + "."]
         return "\n".join(lines)
-    lines += ["", f"Drift check: {report.reason}"]
-    drifted = sorted(
-        (f for f in report.features if f.drifted),
-        key=lambda f: (not f.critical, -(f.effect_size if math.isfinite(f.effect_size) else 0)),
-    )
-    if drifted:
-        lines += [
-            "",
-            "| drifted column | kind | test | effect size | p (FDR) | missing rate ref → cur |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        for f in drifted[:top]:
-            name = _cell(f.name) + (" (critical)" if f.critical else "")
-            lines.append(
-                f"| {name} | {f.kind} | {_cell(f.test)} | {_effect(f)} | "
-                f"{format_pvalue(f.p_value_adjusted)} | "
-                f"{f.missing_rate_reference:.1%} → {f.missing_rate_current:.1%} |"
-            )
-        if len(drifted) > top:
-            lines += ["", f"And {len(drifted) - top} more drifted columns in the report."]
+    lines += ["", f"Drift check: {report.reason}", *_drifted_table(report, top)]
     if report.run_id:
         links.insert(0, f"drift run [{report.run_id}]"
                         f"({run_link(report.run_id, experiment_id=experiment_id)})")  # fmt: skip
@@ -384,6 +367,52 @@ def drift_markdown(
             links.insert(1, f"[HTML drift report]({html})")
     if links:
         lines += ["", "Runs: " + " · ".join(links) + "."]
+    return "\n".join(lines)
+
+
+def _drifted_table(report: DriftReport, top: int) -> list[str]:
+    """Lines of the table of the ``top`` drifted columns (critical first, then by effect)."""
+    drifted = sorted(
+        (f for f in report.features if f.drifted),
+        key=lambda f: (not f.critical, -(f.effect_size if math.isfinite(f.effect_size) else 0)),
+    )
+    if not drifted:
+        return []
+    lines = [
+        "",
+        "| drifted column | kind | test | effect size | p (FDR) | missing rate ref → cur |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in drifted[:top]:
+        name = _cell(f.name) + (" (critical)" if f.critical else "")
+        lines.append(
+            f"| {name} | {f.kind} | {_cell(f.test)} | {_effect(f)} | "
+            f"{format_pvalue(f.p_value_adjusted)} | "
+            f"{f.missing_rate_reference:.1%} → {f.missing_rate_current:.1%} |"
+        )
+    if len(drifted) > top:
+        lines += ["", f"And {len(drifted) - top} more drifted columns in the report."]
+    return lines
+
+
+def drift_summary_markdown(
+    report: DriftReport, *, experiment_id: str | None = None, top: int = TOP_DRIFTED
+) -> str:
+    """A drift run's description: the decision, the top drifted columns, the HTML report.
+
+    Args:
+        report: The drift report (``run_id`` set: the drift run).
+        experiment_id: The drift run's experiment (for the report's link).
+        top: Drifted columns to list, largest effect first.
+
+    Returns:
+        Markdown text.
+    """
+    verdict = "Drift detected" if report.drift_detected else "No drift"
+    lines = [f"**{verdict}**: {report.reason}", *_drifted_table(report, top)]
+    if report.run_id and experiment_id:
+        html = artifact_link(report.run_id, "drift/report.html", experiment_id=experiment_id)
+        lines += ["", f"Every column, with its distribution plot: [HTML drift report]({html})."]
     return "\n".join(lines)
 
 
