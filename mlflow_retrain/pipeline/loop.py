@@ -418,9 +418,7 @@ def _cycles(client: MlflowClient, model_name: str, extra: str = "") -> list[Any]
 def _busy(
     client: MlflowClient, model_name: str, batch: str, run_id: str, rival: Lease
 ) -> CycleResult:
-    from mlflow_retrain.registry.lifecycle import alias_version
-
-    champ = alias_version(client, model_name, lineage.ALIAS_CHAMPION)
+    champ = _champion(client, model_name)  # None also when the model is not registered yet
     reason = (
         f"Run {rival.run_id} (on {rival.host}) is already running a cycle of '{model_name}'; "
         "this run stepped back and changed nothing. Run it again once that cycle has ended."
