@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_retrain.cli import main
 from mlflow_retrain.lineage import TAG_HALTED
+from mlflow_retrain.report.markdown import section_text
 
 pytestmark = pytest.mark.integration
 
@@ -83,6 +84,13 @@ def test_first_batch_deploys_and_a_batch_is_processed_once(
     assert again["outcome"] == "already_processed"
     client = MlflowClient(tracking_uri)
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == 1
+    description = client.get_model_version(MODEL, "1").description
+    trigger = section_text(description, "trigger")
+    assert trigger is not None
+    assert "Retrained by trigger **first_deployment**" in trigger
+    assert f"cycle run [{data['run_id']}](#/experiments/" in trigger
+    for section in ("status", "evidence", "training"):
+        assert section_text(description, section), section
 
     code, second, stderr = _run(project)  # the newest batch of the history: month 2
 

@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 
 from mlflow_retrain import lineage
 from mlflow_retrain.cli import main
+from mlflow_retrain.report.markdown import section_text
 
 pytestmark = pytest.mark.integration
 
@@ -182,9 +183,17 @@ def test_a_worse_challenger_is_rejected_and_loses_its_alias(
     assert data["confidence_sequence"][1] < 0  # significantly worse
     model = client.get_registered_model(MODEL)
     assert {k: str(v) for k, v in model.aliases.items()} == {"champion": registry["champion"]}
-    tags = client.get_model_version(MODEL, worse).tags
+    version = client.get_model_version(MODEL, worse)
+    tags = version.tags
     assert tags[lineage.TAG_STATUS] == lineage.STATUS_REJECTED
     assert tags[lineage.TAG_DECISION] == "reject"
+    shadow = section_text(version.description, "shadow")
+    assert shadow is not None
+    assert shadow.startswith("### Shadow test")
+    assert f"**REJECT** after {data['batches']} labelled batches" in shadow
+    status = section_text(version.description, "status")
+    assert status is not None
+    assert status.startswith("**Status: rejected** · no alias · shadow test: **REJECT**")
     code, _, stderr = _invoke("--challenger", worse, "--batch", _batch(tmp_path, 99))
     assert code == 1
     assert "already rejected" in stderr
