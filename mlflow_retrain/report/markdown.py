@@ -190,7 +190,7 @@ def status_markdown(
     parts.append("aliases: " + ", ".join(f"`{a}`" for a in aliases) if aliases else "no alias")
     if decision:
         against = (
-            "first deployment (policy floor)"
+            "as a first deployment (policy floor)"
             if baseline in (None, "", "none")
             else f"against version {baseline}"
         )
@@ -269,8 +269,10 @@ def evidence_markdown(
             if evidence.policy.get("task", "classification") == "classification"
             else ("residuals", "residuals.png")
         )
-        artifacts = [("HTML report", "report.html"), ("differences with intervals",
-                     "differences.png"), curves]  # fmt: skip
+        artifacts = [("HTML report", "report.html")]
+        if any(m.difference is not None for m in evidence.metrics):  # else no such figure
+            artifacts.append(("differences with intervals", "differences.png"))
+        artifacts.append(curves)
         for label, path in artifacts:
             href = artifact_link(run_id, f"comparison/{path}", experiment_id=experiment_id)
             link += f" · [{label}]({href})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -185,7 +186,39 @@ def test_the_evidence_table_has_a_row_per_metric_with_interval_p_and_result() ->
     assert row in text
     assert "pass (needs > 0) |" in text
     assert "(#/experiments/3/runs/cmp/artifacts/comparison/roc.png)" in text
+    assert "(#/experiments/3/runs/cmp/artifacts/comparison/differences.png)" in text
+    assert "(#/experiments/3/runs/cmp/artifacts/comparison/report.html)" in text
     assert "{" not in text  # no raw JSON
+
+
+def test_a_first_deployment_links_no_differences_figure() -> None:
+    evidence = _evidence()
+    first = Evidence(
+        decision="promote",
+        reason="No champion yet.",
+        metrics=(
+            replace(
+                evidence.metrics[0],
+                champion=None,
+                difference=None,
+                ci_low=None,
+                ci_high=None,
+                p_value=None,
+                p_value_adjusted=None,
+            ),
+        ),
+        n=377,
+        alpha=0.05,
+        first_deployment=True,
+    )
+
+    text = evidence_markdown(
+        first, challenger_version="1", champion_version=None, run_id="cmp", experiment_id="3"
+    )
+
+    assert "differences.png" not in text
+    assert "against no champion (first deployment: policy floor)" in text
+    assert "| roc_auc | primary | — | 0.795 | — | — |" in text
 
 
 def test_the_trigger_section_lists_the_largest_effects_first_and_links_the_report() -> None:
