@@ -115,7 +115,7 @@ def _run_scenario(gated_server: str, config: RetrainConfig, data: Path) -> Itera
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1300})
     context.set_default_timeout(TIMEOUT_MS)
     try:
         yield context.new_page()
