@@ -58,6 +58,7 @@ td.name { overflow-wrap: anywhere; max-width: 28em; }
 tr.drifted td { background: #fdecea; }
 .yes { color: #c62828; font-weight: 700; }
 .no { color: #57606a; }
+.pass { color: #2e7d32; font-weight: 700; }
 .tag { display: inline-block; padding: 0 5px; border-radius: 3px; font-size: 11px;
   font-weight: 600; border: 1px solid currentColor; margin-left: 4px; }
 .critical { color: #8e24aa; }
@@ -428,7 +429,7 @@ def render_evidence_html(
             else ""
         )
         difference = _DASH if m.difference is None else format_number(m.difference) + interval
-        verdict = '<span class="no">pass</span>' if m.passed else '<span class="yes">fail</span>'
+        verdict = '<span class="pass">pass</span>' if m.passed else '<span class="yes">fail</span>'
         rows.append(
             "<tr>"
             f'<td class="name"><code>{_e(m.name)}</code></td><td>{_e(m.role)}</td>'

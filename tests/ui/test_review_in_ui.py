@@ -207,6 +207,24 @@ def test_the_drift_report_opens_in_the_artifact_view_from_the_version_page(
     screenshot(report, "drift-report-artifact")
 
 
+def test_the_comparison_report_opens_in_the_artifact_view(
+    scenario: Scenario, page: Any, screenshot: Callable[[Any, str], Path]
+) -> None:
+    client = MlflowClient(scenario.server)
+    run_id = client.get_model_version(MODEL, "2").tags[lineage.TAG_EVIDENCE_RUN]
+    experiment_id = client.get_run(run_id).info.experiment_id
+
+    _open(page, f"{scenario.server}/#/experiments/{experiment_id}/runs/{run_id}"
+                "/artifacts/comparison/report.html")  # fmt: skip
+
+    frame = page.frame_locator("iframe").first
+    frame.get_by_text("PROMOTE", exact=True).wait_for()
+    table = frame.locator("table").first
+    assert "roc_auc" in table.inner_text()
+    assert frame.locator("img").count() == 2  # the intervals and the ROC curves, embedded
+    screenshot(page, "comparison-report-artifact")
+
+
 def test_the_alias_editor_cannot_move_champion_past_the_gate(
     scenario: Scenario, page: Any, screenshot: Callable[[Any, str], Path]
 ) -> None:
