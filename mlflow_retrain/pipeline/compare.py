@@ -135,7 +135,11 @@ def load_policy(
 
 
 def set_policy(name: str, policy: PromotionPolicy) -> None:
-    """Store ``policy`` on the registered model (tag ``mlflow_retrain.policy``)."""
+    """Store ``policy`` on the registered model (tag ``mlflow_retrain.policy``).
+
+    The model's description then shows the new policy (see
+    :func:`mlflow_retrain.registry.describe.describe_model`).
+    """
     client = MlflowClient()
     client.get_registered_model(name)  # a clear error if the model does not exist
     client.set_registered_model_tag(name, lineage.TAG_POLICY, policy.to_json())

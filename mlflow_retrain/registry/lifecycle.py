@@ -1,7 +1,10 @@
-"""Model-version lifecycle in the registry: registering challengers (alias moves come later).
+"""Model-version lifecycle in the registry: registering challengers and moving ``champion``.
 
-Idempotent by design: a version is keyed by the pipeline run (or training run) that produced
-it, so a re-run after a crash finds the version it registered instead of adding another.
+Registration is idempotent by design: a version is keyed by the pipeline run (or training
+run) that produced it, so a re-run after a crash finds the version it registered instead of
+adding another. Alias moves go through the promotion gate; after a move, the registered
+model's description (policy, alias history) and the status line of the versions involved
+are rewritten, which can fail without undoing the move.
 """
 
 from __future__ import annotations
