@@ -2,38 +2,76 @@
 
 The public API: configuration, data loading and validation, drift detection with reference
 profiles, and the pipeline steps the ``mlflow-retrain`` CLI and MLproject entry points run.
+
+Names are imported on first use (PEP 562): ``mlflow-retrain`` starts without loading
+scikit-learn, Optuna or matplotlib until a command needs them, so a CLI call that fails on its
+input fails in about the time it takes to import MLflow.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from mlflow_retrain._version import __version__
-from mlflow_retrain.comparison import Evidence, compare_models
-from mlflow_retrain.config import RetrainConfig, load_config
-from mlflow_retrain.data import ValidationReport, load_table, validate_batch
-from mlflow_retrain.drift import (
-    DriftReport,
-    FeatureDrift,
-    ReferenceProfile,
-    build_profile,
-    detect_drift,
-    merge_profiles,
-)
-from mlflow_retrain.exceptions import (
-    CircuitBreakerOpen,
-    InvalidConfigError,
-    InvalidInputError,
-    MlflowRetrainError,
-    PromotionRejected,
-)
-from mlflow_retrain.pipeline import (
-    CompareResult,
-    RetrainResult,
-    run_compare,
-    run_drift,
-    run_profile,
-    run_retrain,
-)
-from mlflow_retrain.policy import PromotionPolicy
+
+if TYPE_CHECKING:
+    from mlflow_retrain.comparison import Evidence, compare_models
+    from mlflow_retrain.config import RetrainConfig, load_config
+    from mlflow_retrain.data import ValidationReport, load_table, validate_batch
+    from mlflow_retrain.drift import (
+        DriftReport,
+        FeatureDrift,
+        ReferenceProfile,
+        build_profile,
+        detect_drift,
+        merge_profiles,
+    )
+    from mlflow_retrain.exceptions import (
+        CircuitBreakerOpen,
+        InvalidConfigError,
+        InvalidInputError,
+        MlflowRetrainError,
+        PromotionRejected,
+    )
+    from mlflow_retrain.pipeline import (
+        CompareResult,
+        RetrainResult,
+        run_compare,
+        run_drift,
+        run_profile,
+        run_retrain,
+    )
+    from mlflow_retrain.policy import PromotionPolicy
+
+#: Where each public name lives.
+_MODULES = {
+    "Evidence": "mlflow_retrain.comparison",
+    "compare_models": "mlflow_retrain.comparison",
+    "RetrainConfig": "mlflow_retrain.config",
+    "load_config": "mlflow_retrain.config",
+    "ValidationReport": "mlflow_retrain.data",
+    "load_table": "mlflow_retrain.data",
+    "validate_batch": "mlflow_retrain.data",
+    "DriftReport": "mlflow_retrain.drift",
+    "FeatureDrift": "mlflow_retrain.drift",
+    "ReferenceProfile": "mlflow_retrain.drift",
+    "build_profile": "mlflow_retrain.drift",
+    "detect_drift": "mlflow_retrain.drift",
+    "merge_profiles": "mlflow_retrain.drift",
+    "CircuitBreakerOpen": "mlflow_retrain.exceptions",
+    "InvalidConfigError": "mlflow_retrain.exceptions",
+    "InvalidInputError": "mlflow_retrain.exceptions",
+    "MlflowRetrainError": "mlflow_retrain.exceptions",
+    "PromotionRejected": "mlflow_retrain.exceptions",
+    "CompareResult": "mlflow_retrain.pipeline",
+    "RetrainResult": "mlflow_retrain.pipeline",
+    "run_compare": "mlflow_retrain.pipeline",
+    "run_drift": "mlflow_retrain.pipeline",
+    "run_profile": "mlflow_retrain.pipeline",
+    "run_retrain": "mlflow_retrain.pipeline",
+    "PromotionPolicy": "mlflow_retrain.policy",
+}
 
 __all__ = [
     "CircuitBreakerOpen",
@@ -63,3 +101,16 @@ __all__ = [
     "run_retrain",
     "validate_batch",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Mapping
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import click
 from mlflow.exceptions import MlflowException
 
 from mlflow_retrain._version import __version__
 from mlflow_retrain.config import RetrainConfig, load_config
-from mlflow_retrain.data.io import describe_uri
+from mlflow_retrain.data.io import describe_uri, redact_text
 from mlflow_retrain.drift.report import DriftReport
 from mlflow_retrain.exceptions import InvalidConfigError
 from mlflow_retrain.report.html import format_number, format_pvalue
@@ -29,6 +33,10 @@ __all__ = ["main"]
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+#: Seconds to wait for a TCP connection to an http(s) tracking server before giving up.
+TRACKING_CONNECT_TIMEOUT_S = 5.0
+#: Commands that need no tracking server unless their data lives in one.
+_OFFLINE_COMMANDS = frozenset({"profile"})
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -107,7 +115,11 @@ def _handle_errors(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            if func.__name__ not in _OFFLINE_COMMANDS:
+                _check_tracking_server()
             return func(*args, **kwargs)
+        except _TrackingServerUnreachable as err:
+            _fail(err.message, EXIT_FAILURE, record=False)
         except InvalidConfigError as err:
             _fail(err.message, EXIT_USAGE)
         except MlflowException as err:
@@ -137,10 +149,80 @@ def _explain(err: MlflowException) -> str:
     )
 
 
-def _fail(message: str, code: int) -> None:
-    first_line = " ".join(message.split())
+class _TrackingServerUnreachable(MlflowException):
+    """Nothing listens at the http(s) tracking URI."""
+
+
+def _check_tracking_server() -> None:
+    """Fail at once when nothing listens at an http(s) tracking URI.
+
+    MLflow retries a refused connection with exponential backoff for minutes
+    (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``) before it
+    reports the failure; one TCP connection tells at once whether a server listens. A host
+    reached through an HTTP proxy is left to MLflow.
+
+    Raises:
+        _TrackingServerUnreachable: The host is unknown, refuses, or does not answer in
+            ``TRACKING_CONNECT_TIMEOUT_S`` seconds.
+    """
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    try:
+        parts = urlsplit(uri)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return  # MLflow reports a malformed URI itself
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        return
+    if parts.scheme in getproxies() and not proxy_bypass(host):
+        return
+    try:
+        with socket.create_connection((host, port), timeout=TRACKING_CONNECT_TIMEOUT_S):
+            return
+    except socket.gaierror:
+        why = f"the host '{host}' is unknown"
+    except TimeoutError:
+        why = f"no answer within {TRACKING_CONNECT_TIMEOUT_S:g} s"
+    except ConnectionRefusedError:
+        why = f"nothing listens on port {port}"
+    except OSError as err:
+        why = err.strerror or err.__class__.__name__
+    raise _TrackingServerUnreachable(
+        f"Cannot reach the MLflow tracking server at {describe_uri(uri)} ({why}). Start the "
+        "server or fix MLFLOW_TRACKING_URI (and check the network or VPN)."
+    )
+
+
+def _fail(message: str, code: int, *, record: bool = True) -> None:
+    first_line = redact_text(" ".join(message.split()))
+    if record:
+        _record_on_project_run(first_line)
     click.echo(f"mlflow-retrain: error: {first_line}", err=True)
     sys.exit(code)
+
+
+def _record_on_project_run(reason: str) -> None:
+    """Under ``mlflow run``, put the reason on the project's run when no step did.
+
+    ``mlflow run`` starts the run before the entry point runs and marks it FAILED when the
+    entry point fails; an error raised before any step resumed the run (an invalid
+    ``retrain.yaml``, an unknown model) would otherwise leave it without a reason.
+    """
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_retrain import lineage
+
+    try:
+        client = MlflowClient()
+        if lineage.TAG_FAILURE_REASON not in client.get_run(run_id).data.tags:
+            client.set_tag(run_id, lineage.TAG_FAILURE_REASON, lineage.truncate_tag(reason))
+    except MlflowException:
+        logging.getLogger(__name__).warning("Could not record the failure on run %s.", run_id)
 
 
 def _load(config_path: str | None, overrides: Mapping[str, Any] | None = None) -> RetrainConfig:
@@ -698,9 +780,20 @@ def policy_set(model_name: str, path: str, json_out: str | None) -> None:
 
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise InvalidConfigError(f"Policy file '{path}' is not valid YAML. Fix it.") from err
-    found = PromotionPolicy.from_dict(data)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidConfigError(
+            f"Policy file '{path}' is not valid YAML or JSON{line}. Fix the syntax and run "
+            "`mlflow-retrain policy set` again."
+        ) from err
+    try:
+        found = PromotionPolicy.from_dict(data if data is not None else {})
+    except InvalidConfigError as err:
+        raise InvalidConfigError(
+            f"Policy file '{path}': {err.message} Fix it in the file (the README's policy "
+            "section lists every key) and run `mlflow-retrain policy set` again."
+        ) from err
     set_policy(model_name, found)
     _write_json(json_out, found.to_dict())
     click.echo(f"Stored the promotion policy on '{model_name}':\n{found.to_json()}")

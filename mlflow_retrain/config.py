@@ -145,12 +145,16 @@ class ValidationConfig:
             reference (absolute, 0.5 = fifty points); beyond it the batch is treated as corrupt.
         allow_extra_columns: Accept (and ignore) columns the reference does not have.
         min_classes: Fewest distinct target values when labels are required.
+        max_categories: Most distinct values a categorical column may have in a batch when its
+            reference had at most that many; more means an identifier or free text landed in
+            the column.
     """
 
     min_rows: int = 1
     max_null_rate_increase: float = 0.5
     allow_extra_columns: bool = False
     min_classes: int = 2
+    max_categories: int = 1000
 
     def __post_init__(self) -> None:
         _check_range("validation.min_rows", self.min_rows, low=1)
@@ -158,6 +162,7 @@ class ValidationConfig:
             "validation.max_null_rate_increase", self.max_null_rate_increase, low=0.0, high=1.0
         )
         _check_range("validation.min_classes", self.min_classes, low=1)
+        _check_range("validation.max_categories", self.max_categories, low=2)
 
 
 @dataclass(frozen=True)
@@ -486,7 +491,11 @@ def load_config(
     try:
         return _build(RetrainConfig, data, "")
     except InvalidConfigError as err:
-        raise InvalidConfigError(f"{source}: {err.message}") from None
+        where = source if path is not None else "the option or MLFLOW_RETRAIN_* variable"
+        raise InvalidConfigError(
+            f"{source}: {err.message} Fix the value in {where} (the README's retrain.yaml table "
+            "lists every key, its type and range)."
+        ) from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

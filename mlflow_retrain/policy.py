@@ -8,8 +8,9 @@ too. Pure: no mlflow import.
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -217,7 +218,10 @@ class PromotionPolicy:
     def __post_init__(self) -> None:
         allowed = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
         if not self.primary:
-            raise InvalidConfigError("The policy needs at least one primary metric.")
+            raise InvalidConfigError(
+                "The policy needs at least one primary metric. Add one under 'primary', e.g. "
+                "[{metric: roc_auc}]."
+            )
         rules: list[MetricRule | GuardrailRule] = [*self.primary, *self.guardrails]
         for rule in rules:
             if rule.metric not in allowed:
@@ -233,7 +237,8 @@ class PromotionPolicy:
         for rule in self.guardrails:
             if rule.margin <= 0:
                 raise InvalidConfigError(
-                    f"Guardrail '{rule.metric}' needs a margin > 0, got {rule.margin!r}."
+                    f"Guardrail '{rule.metric}' needs a margin > 0, got {rule.margin!r}. Set the "
+                    "largest loss you accept, e.g. margin: 0.01."
                 )
         for name in self.floor:
             if name not in allowed:
@@ -242,13 +247,20 @@ class PromotionPolicy:
                     f"{', '.join(allowed)}."
                 )
         if not 0 < self.alpha < 0.5:
-            raise InvalidConfigError(f"Policy alpha must be in (0, 0.5), got {self.alpha!r}.")
+            raise InvalidConfigError(
+                f"Policy alpha must be in (0, 0.5), got {self.alpha!r}. Set a significance "
+                "level such as alpha: 0.05."
+            )
         if self.n_resamples < 200:
             raise InvalidConfigError(
-                f"Policy n_resamples must be at least 200, got {self.n_resamples}."
+                f"Policy n_resamples must be at least 200, got {self.n_resamples}. Raise it "
+                "(2000 is the default)."
             )
         if self.max_evidence_age_days <= 0:
-            raise InvalidConfigError("Policy max_evidence_age_days must be > 0.")
+            raise InvalidConfigError(
+                "Policy max_evidence_age_days must be > 0. Set how many days evidence stays "
+                "valid, e.g. 30."
+            )
         _check_shadow(self.shadow, self.task)
 
     def to_dict(self) -> dict[str, Any]:
@@ -289,7 +301,8 @@ class PromotionPolicy:
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidConfigError(
-                f"Unknown policy key '{unknown[0]}'. Known keys: {', '.join(sorted(known))}."
+                f"Unknown policy key '{unknown[0]}'.{_did_you_mean(unknown[0], known)} Known "
+                f"keys: {', '.join(sorted(known))}."
             )
         try:
             task = data.get("task", "classification")
@@ -347,6 +360,11 @@ def default_policy(task: str) -> PromotionPolicy:
     if task == "regression":
         return PromotionPolicy(task="regression", primary=(MetricRule("rmse"),))
     return PromotionPolicy(task="classification", primary=(MetricRule("roc_auc"),))
+
+
+def _did_you_mean(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 def _rule(cls: type[Any], item: Any, section: str) -> Any:
@@ -408,17 +426,29 @@ def _check_shadow(rule: ShadowRule, task: str) -> None:
             f"{', '.join(losses)}."
         )
     if rule.min_improvement < 0:
-        raise InvalidConfigError("Policy shadow min_improvement must be >= 0.")
+        raise InvalidConfigError(
+            "Policy shadow min_improvement must be >= 0; fix 'shadow' in the policy."
+        )
     if rule.horizon_rows < 1:
-        raise InvalidConfigError("Policy shadow horizon_rows must be at least 1.")
+        raise InvalidConfigError(
+            "Policy shadow horizon_rows must be at least 1; fix 'shadow' in the policy."
+        )
     if rule.expected_effect is not None and rule.expected_effect <= 0:
-        raise InvalidConfigError("Policy shadow expected_effect must be > 0 (in std units).")
+        raise InvalidConfigError(
+            "Policy shadow expected_effect must be > 0 (in std units); fix 'shadow' in the policy."
+        )
     if rule.min_rows < 2:
-        raise InvalidConfigError("Policy shadow min_rows must be at least 2.")
+        raise InvalidConfigError(
+            "Policy shadow min_rows must be at least 2; fix 'shadow' in the policy."
+        )
     if rule.max_batches < 1:
-        raise InvalidConfigError("Policy shadow max_batches must be at least 1.")
+        raise InvalidConfigError(
+            "Policy shadow max_batches must be at least 1; fix 'shadow' in the policy."
+        )
     if rule.max_rows is not None and rule.max_rows < rule.min_rows:
-        raise InvalidConfigError("Policy shadow max_rows must be at least min_rows.")
+        raise InvalidConfigError(
+            "Policy shadow max_rows must be at least min_rows; fix 'shadow' in the policy."
+        )
 
 
 def _choice(value: Any, allowed: tuple[str, ...], key: str) -> Any:

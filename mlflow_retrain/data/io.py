@@ -52,7 +52,7 @@ from mlflow.exceptions import MlflowException
 
 from mlflow_retrain.exceptions import InvalidInputError, MlflowRetrainError
 
-__all__ = ["describe_uri", "load_table", "read_bytes"]
+__all__ = ["MAX_CELL_CHARS", "describe_uri", "load_table", "read_bytes", "redact_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,14 @@ _USERINFO_IN_TEXT = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*
 _PARQUET_MAGIC = b"PAR1"
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_DETAIL = 200
+
+#: Longest text a table cell may hold. A bigger cell is a broken export (a file pasted into a
+#: field, an unclosed quote swallowing the rest of the file), not tabular data; refusing it keeps
+#: megabyte strings out of drift reports, plots, tags and models.
+MAX_CELL_CHARS = 1_048_576
+#: Delimiters of CSV dialects this reader does not parse; a header split by one of them means
+#: the file was exported with the wrong delimiter.
+_FOREIGN_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 _S3_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
 _S3_AUTH_REASONS = {
@@ -122,6 +130,15 @@ def describe_uri(uri: str | os.PathLike[str]) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def redact_text(text: str) -> str:
+    """Return ``text`` with the user information of every URI in it replaced by ``***``.
+
+    For free text such as an error message from MLflow or boto3, which may quote a URI with
+    ``user:password@`` in it.
+    """
+    return _USERINFO_IN_TEXT.sub(r"\g<scheme>***@", text)
+
+
 def read_bytes(uri: str | os.PathLike[str], *, tracking_uri: str | None = None) -> bytes:
     """Read the raw bytes of a file from any supported location.
 
@@ -168,8 +185,9 @@ def load_table(uri: str | os.PathLike[str], *, tracking_uri: str | None = None) 
 
     Raises:
         InvalidInputError: The file cannot be fetched (see :func:`read_bytes`), is empty, is not
-            UTF-8, is malformed CSV, is truncated or corrupt Parquet or gzip, or has duplicate
-            column names.
+            UTF-8, is malformed CSV or CSV with another delimiter than ``,``, is truncated or
+            corrupt Parquet or gzip, has duplicate column names, or has a cell longer than
+            :data:`MAX_CELL_CHARS` characters.
     """
     text = os.fspath(uri)
     label = describe_uri(text)
@@ -184,6 +202,7 @@ def load_table(uri: str | os.PathLike[str], *, tracking_uri: str | None = None) 
             frame = _read_parquet(blob, label=label)
         else:
             frame = _read_csv(blob, label=label, compression=compression)
+    _check_cell_sizes(frame, label=label)
     logger.info(
         "Loaded %s (%s): %d rows x %d columns", label, file_format, len(frame), frame.shape[1]
     )
@@ -537,6 +556,7 @@ def _read_csv(blob: _Blob, *, label: str, compression: _Compression) -> pd.DataF
     try:
         with blob.open() as handle:
             header = _csv_header(handle, compression=compression)
+        _check_delimiter(header, label=label)
         _check_unique(header, label=label)
         with blob.open() as handle:
             return pd.read_csv(handle, compression=compression)
@@ -577,6 +597,42 @@ def _csv_header(handle: BinaryIO, *, compression: _Compression) -> list[str]:
     return []
 
 
+def _check_delimiter(header: Sequence[str], *, label: str) -> None:
+    """Refuse a header that is one field holding several names split by another delimiter."""
+    if len(header) != 1:
+        return
+    for delimiter, name in _FOREIGN_DELIMITERS.items():
+        names = [n for n in header[0].split(delimiter) if n.strip()]
+        if len(names) > 1:
+            raise InvalidInputError(
+                f"'{label}' looks {name}-separated: its header is one column "
+                f"'{_one_line(header[0])[:60]}' holding {len(names)} names split by "
+                f"{delimiter!r}. Export it comma-separated (CSV with ',') or as Parquet."
+            )
+
+
+def _check_cell_sizes(frame: pd.DataFrame, *, label: str) -> None:
+    """Refuse a table with a text cell longer than :data:`MAX_CELL_CHARS` characters."""
+    for position, column in enumerate(frame.columns):
+        series = frame.iloc[:, position]
+        if not (
+            pd.api.types.is_string_dtype(series.dtype)
+            or pd.api.types.is_object_dtype(series.dtype)
+        ):
+            continue
+        lengths = series.astype("string").str.len()
+        longest = lengths.max()
+        if pd.isna(longest) or int(longest) <= MAX_CELL_CHARS:
+            continue
+        row = int(lengths.fillna(0).to_numpy().argmax())
+        raise InvalidInputError(
+            f"'{label}' has a {int(longest):,}-character value in column "
+            f"'{_one_line(str(column))[:60]}' (row {row}); a cell may hold at most "
+            f"{MAX_CELL_CHARS:,} characters. Remove or truncate it in the export (an unclosed "
+            "quote can also swallow the rest of a file)."
+        )
+
+
 def _check_unique(names: Sequence[str], *, label: str) -> None:
     # pandas names empty header fields "Unnamed: <i>", so those never collide.
     counts = Counter(str(name) for name in names if str(name) != "")
@@ -614,5 +670,5 @@ def _one_line(text: str) -> str:
     """Return the first line of ``text``, shortened and with URI credentials redacted."""
     lines = text.strip().splitlines()
     line = lines[0].strip() if lines else ""
-    line = _USERINFO_IN_TEXT.sub(r"\g<scheme>***@", line).rstrip(".:")
+    line = redact_text(line).rstrip(".:")
     return line if len(line) <= _MAX_DETAIL else line[: _MAX_DETAIL - 3] + "..."

@@ -15,7 +15,12 @@ import numpy as np
 import pandas as pd
 
 from mlflow_retrain.config import ValidationConfig
-from mlflow_retrain.drift.profile import NumericSummary, ReferenceProfile
+from mlflow_retrain.drift.profile import (
+    OTHER_LEVEL,
+    CategoricalSummary,
+    NumericSummary,
+    ReferenceProfile,
+)
 from mlflow_retrain.exceptions import CircuitBreakerOpen
 
 __all__ = ["ValidationReport", "validate_batch", "validate_reference"]
@@ -47,6 +52,7 @@ CHECKS = (
     "extra_columns",
     "types",
     "infinite_values",
+    "categories",
     "all_null_columns",
     "null_rate_increase",
     "target",
@@ -85,9 +91,10 @@ def validate_batch(
 
     Checks: duplicate column names; at least ``min_rows`` rows; every reference column
     present; no extra columns (unless allowed or ignored); numeric columns hold numbers;
-    no +/-inf; no column entirely empty unless it was in the reference; no missing-rate rise
-    beyond ``max_null_rate_increase``; with ``require_labels``, the target is present with at
-    least ``min_classes`` distinct values.
+    no +/-inf; no categorical column with more than ``max_categories`` distinct values when
+    the reference had few distinct values; no column entirely empty unless it was in the
+    reference; no missing-rate rise beyond ``max_null_rate_increase``; with
+    ``require_labels``, the target is present with at least ``min_classes`` distinct values.
 
     Args:
         reference: The reference profile (from a table or a saved profile).
@@ -144,6 +151,8 @@ def validate_batch(
                 problems.append(bad)
                 continue
             problems += _infinite(series, column, "current batch")
+        elif isinstance(summary, CategoricalSummary):
+            problems += _too_many_categories(series, column, summary, config.max_categories)
         n_missing = int(series.isna().sum())
         rate = n_missing / len(series)
         if n_missing == len(series) and summary.n > 0:
@@ -204,6 +213,26 @@ def _non_numeric(series: pd.Series, column: str) -> str | None:
         f"in the current batch (first: {str(first)[:40]!r}). Clean the batch or declare the "
         "column categorical under drift.columns in retrain.yaml."
     )
+
+
+def _too_many_categories(
+    series: pd.Series, column: str, summary: CategoricalSummary, limit: int
+) -> list[str]:
+    # A reference that pooled levels (``__other__``), or whose values were mostly distinct
+    # already (identifiers, timestamps as text), shows a high-cardinality column by design.
+    n_reference = len(summary.counts)
+    if OTHER_LEVEL in summary.counts or n_reference > limit or n_reference > summary.n / 2:
+        return []
+    n_levels = int(series.nunique(dropna=True))
+    if n_levels <= limit:
+        return []
+    return [
+        f"Column '{column}' has {n_levels:,} distinct values in the current batch but "
+        f"{n_reference:,} in the reference, more than validation.max_categories "
+        f"({limit:,}): an identifier or free text landed in a categorical column. Fix the "
+        "export, list the column under drift.ignore, or raise validation.max_categories in "
+        "retrain.yaml."
+    ]
 
 
 def _infinite(series: pd.Series, column: str, name: str) -> list[str]:

@@ -465,3 +465,50 @@ def test_load_table_rejects_bad_models_uri(
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
         load_table(uri)
+
+
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "semicolon"), ("\t", "tab"), ("|", "pipe")])
+def test_a_file_with_another_delimiter_is_refused(
+    tmp_path: Path, delimiter: str, name: str
+) -> None:
+    path = tmp_path / "batch.csv"
+    EXPECTED.to_csv(path, sep=delimiter, index=False)
+
+    with pytest.raises(InvalidInputError, match=rf"looks {name}-separated: .* 3 names"):
+        load_table(path)
+
+
+def test_a_one_column_file_is_not_mistaken_for_another_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "batch.csv"
+    path.write_text("amount\n1\n2\n")
+
+    assert load_table(path)["amount"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_cell_over_the_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    monkeypatch.setattr(mlflow_retrain.data.io, "MAX_CELL_CHARS", 10)
+    frame = pd.DataFrame({"amount": [1, 2, 3], "note": ["ok", "x" * 11, None]})
+    path = tmp_path / f"batch{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+
+    with pytest.raises(InvalidInputError, match=r"11-character value in column 'note' \(row 1\)"):
+        load_table(path)
+
+
+def test_a_cell_at_the_limit_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mlflow_retrain.data.io, "MAX_CELL_CHARS", 10)
+    path = tmp_path / "batch.csv"
+    pd.DataFrame({"note": ["x" * 10, None]}).to_csv(path, index=False)
+
+    assert load_table(path)["note"].iloc[0] == "x" * 10
+
+
+def test_redact_text_hides_credentials_in_free_text() -> None:
+    text = "request to http://user:s3cret@host:5000/api failed; see https://tok@x.io/a"
+
+    redacted = mlflow_retrain.data.io.redact_text(text)
+
+    assert redacted == "request to http://***@host:5000/api failed; see https://***@x.io/a"

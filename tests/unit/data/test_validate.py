@@ -153,3 +153,25 @@ def test_unlabelled_batch_passes_when_labels_are_optional(reference: pd.DataFram
 def test_reference_checks(frame: pd.DataFrame, message: str) -> None:
     with pytest.raises(CircuitBreakerOpen, match=message):
         validate_reference(frame)
+
+
+def _levels(n_rows: int, n_levels: int) -> pd.DataFrame:
+    return pd.DataFrame({"code": [f"c{i % n_levels}" for i in range(n_rows)]})
+
+
+def test_an_identifier_in_a_categorical_column_opens_the_breaker() -> None:
+    profile = build_profile(_levels(600, 5))
+
+    with pytest.raises(CircuitBreakerOpen, match=r"'code' has 1,001 distinct values .* but 5"):
+        validate_batch(profile, _levels(2000, 1001))
+
+
+def test_many_levels_are_accepted_up_to_the_limit_or_when_the_reference_had_them() -> None:
+    validate_batch(build_profile(_levels(600, 5)), _levels(2000, 1000))
+    validate_batch(
+        build_profile(_levels(600, 5)),
+        _levels(2000, 1500),
+        config=ValidationConfig(max_categories=2000),
+    )
+    # Mostly distinct in the reference already (an ID, a timestamp as text): not a change.
+    validate_batch(build_profile(_levels(600, 600)), _levels(5000, 5000))
