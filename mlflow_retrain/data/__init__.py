@@ -1,9 +1,30 @@
-"""Data loading (local paths, S3, MLflow artifacts) and batch validation (the circuit breaker)."""
+"""Data loading (local paths, S3, MLflow artifacts) and batch validation (the circuit breaker).
+
+Names are imported on first use: reading a file does not load the drift statistics that
+validation needs.
+"""
 
 from __future__ import annotations
 
-from mlflow_retrain.data.io import describe_uri, load_table, read_bytes
-from mlflow_retrain.data.validate import ValidationReport, validate_batch, validate_reference
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlflow_retrain.data.io import describe_uri, load_table, read_bytes
+    from mlflow_retrain.data.validate import (
+        ValidationReport,
+        validate_batch,
+        validate_reference,
+    )
+
+_MODULES = {
+    "describe_uri": "mlflow_retrain.data.io",
+    "load_table": "mlflow_retrain.data.io",
+    "read_bytes": "mlflow_retrain.data.io",
+    "ValidationReport": "mlflow_retrain.data.validate",
+    "validate_batch": "mlflow_retrain.data.validate",
+    "validate_reference": "mlflow_retrain.data.validate",
+}
 
 __all__ = [
     "ValidationReport",
@@ -13,3 +34,16 @@ __all__ = [
     "validate_batch",
     "validate_reference",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -695,15 +695,6 @@ def case_entry_point_retrain_with_a_negative_trial_count(world: World) -> Case:
     )  # fmt: skip
 
 
-def case_entry_point_compare_with_an_unknown_model(world: World) -> Case:
-    return Case(
-        ["compare", "model=no-such-model"],
-        Expect(1, r"'no-such-model' has no version with the alias 'challenger'",
-               r"Check the name", runs=1),
-        project=True,
-    )  # fmt: skip
-
-
 CASES: dict[str, Callable[[World], Case]] = {
     name[len("case_") :]: builder
     for name, builder in sorted(globals().items())
