@@ -12,7 +12,10 @@
 #                                with their own credentials)
 #   MLFLOW_RETRAIN_AUTH_DB_URI   database of users and permissions (default: the same database
 #                                as the runs; give another to keep them apart)
-#   MLFLOW_AUTH_ADMIN_PASSWORD   password of the first admin user "admin" (required, >= 12 chars)
+#   MLFLOW_RETRAIN_AUTH          basic (default: MLflow's basic-auth app) or none (only behind
+#                                a proxy that authenticates every request, e.g. oauth2-proxy)
+#   MLFLOW_AUTH_ADMIN_PASSWORD   password of the first admin user "admin" (required with basic,
+#                                >= 12 chars)
 #   MLFLOW_FLASK_SERVER_SECRET_KEY  random secret for the UI's CSRF protection (required)
 #   MLFLOW_RETRAIN_HOST / _PORT / _WORKERS   default 0.0.0.0 / 5000 / 2
 #   MLFLOW_S3_ENDPOINT_URL       for an S3-compatible store (MinIO, Ceph, ...); AWS_* as usual
@@ -22,7 +25,12 @@ set -euo pipefail
 
 : "${MLFLOW_RETRAIN_DB_URI:?set MLFLOW_RETRAIN_DB_URI=postgresql://user:password@host:5432/db}"
 : "${MLFLOW_RETRAIN_ARTIFACTS:?set MLFLOW_RETRAIN_ARTIFACTS=s3://bucket/prefix}"
-: "${MLFLOW_AUTH_ADMIN_PASSWORD:?set MLFLOW_AUTH_ADMIN_PASSWORD (at least 12 characters)}"
+auth="${MLFLOW_RETRAIN_AUTH:-basic}"
+case "$auth" in
+  basic) : "${MLFLOW_AUTH_ADMIN_PASSWORD:?set MLFLOW_AUTH_ADMIN_PASSWORD (at least 12 characters)}" ;;
+  none) ;;
+  *) echo "team-server.sh: MLFLOW_RETRAIN_AUTH must be 'basic' or 'none', got '$auth'." >&2; exit 2 ;;
+esac
 : "${MLFLOW_FLASK_SERVER_SECRET_KEY:?set MLFLOW_FLASK_SERVER_SECRET_KEY to a long random string}"
 
 case "$MLFLOW_RETRAIN_DB_URI" in
@@ -45,11 +53,13 @@ case "$mode" in
   *) echo "team-server.sh: MLFLOW_RETRAIN_ARTIFACT_MODE must be 'proxied' or 'direct', got '$mode'." >&2; exit 2 ;;
 esac
 
-# The basic-auth app reads its settings from an ini file; write one the server alone can read.
-config_dir="$(mktemp -d)"
-trap 'rm -rf "$config_dir"' EXIT
-chmod 700 "$config_dir"
-cat > "$config_dir/basic_auth.ini" <<INI
+app_args=()
+if [ "$auth" = basic ]; then
+  # The basic-auth app reads its settings from an ini file; write one the server alone can read.
+  config_dir="$(mktemp -d)"
+  trap 'rm -rf "$config_dir"' EXIT
+  chmod 700 "$config_dir"
+  cat > "$config_dir/basic_auth.ini" <<INI
 [mlflow]
 default_permission = READ
 database_uri = ${MLFLOW_RETRAIN_AUTH_DB_URI:-$MLFLOW_RETRAIN_DB_URI}
@@ -57,12 +67,14 @@ admin_username = admin
 admin_password = $MLFLOW_AUTH_ADMIN_PASSWORD
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 INI
-chmod 600 "$config_dir/basic_auth.ini"
-export MLFLOW_AUTH_CONFIG_PATH="$config_dir/basic_auth.ini"
+  chmod 600 "$config_dir/basic_auth.ini"
+  export MLFLOW_AUTH_CONFIG_PATH="$config_dir/basic_auth.ini"
+  app_args=(--app-name basic-auth)
+fi
 
 mlflow server \
   --host "${MLFLOW_RETRAIN_HOST:-0.0.0.0}" \
   --port "${MLFLOW_RETRAIN_PORT:-5000}" \
   --workers "${MLFLOW_RETRAIN_WORKERS:-2}" \
-  --app-name basic-auth \
+  "${app_args[@]}" \
   "${artifact_args[@]}"
