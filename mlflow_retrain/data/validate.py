@@ -68,7 +68,8 @@ def validate_reference(data: pd.DataFrame, *, name: str = "reference") -> None:
     problems = _duplicate_columns(data, name)
     if not problems and len(data) == 0:
         problems.append(
-            f"The {name} has 0 rows. Point --reference at a table with data or a profile."
+            f"The {name} has 0 rows. Point at a table with data (a header line alone is not "
+            "enough), or at a saved profile for a reference."
         )
     if not problems:
         for column in data.columns:

@@ -26,6 +26,7 @@ from mlflow_retrain import lineage
 from mlflow_retrain.comparison import Evidence, ModelOutput, compare_models
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
+from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_params, step_run
 from mlflow_retrain.policy import PromotionPolicy, default_policy
@@ -200,6 +201,7 @@ def run_compare(
         raise InvalidInputError("No target column: pass --target or set 'target' in retrain.yaml.")
     with step_run("compare", run_name=run_name, experiment_name=experiment_name) as run_id:
         frame = load_table(data_uri)
+        validate_reference(frame, name="comparison data")
         if target not in frame.columns:
             raise InvalidInputError(
                 f"Target column '{target}' is not in the comparison data {describe_uri(data_uri)}."
@@ -234,19 +236,30 @@ def score_version(name: str, version: ModelVersion, X: pd.DataFrame, task: str) 
 
     Scikit-learn models are loaded with the sklearn flavor (for ``predict_proba``); any other
     model through pyfunc, which gives labels or values only.
+
+    Raises:
+        InvalidInputError: The model cannot score ``X`` (a missing column, text where it was
+            trained on numbers, ...): the rows do not fit the version, which is bad input.
     """
     uri = f"models:/{name}/{version.version}"
     try:
         model: Any = mlflow.sklearn.load_model(uri)
     except MlflowException:
         model = mlflow.pyfunc.load_model(uri)  # not a scikit-learn model: labels only
-    predictions = np.asarray(model.predict(X))
-    if task == "classification" and hasattr(model, "predict_proba"):
-        return ModelOutput(
-            predictions=predictions,
-            scores=np.asarray(model.predict_proba(X), dtype=float),
-            classes=np.asarray(model.classes_),
-        )
+    try:
+        predictions = np.asarray(model.predict(X))
+        if task == "classification" and hasattr(model, "predict_proba"):
+            return ModelOutput(
+                predictions=predictions,
+                scores=np.asarray(model.predict_proba(X), dtype=float),
+                classes=np.asarray(model.classes_),
+            )
+    except (ValueError, KeyError, TypeError) as err:
+        detail = " ".join(str(err).split())[:200] or err.__class__.__name__
+        raise InvalidInputError(
+            f"Version {version.version} of '{name}' cannot score these rows ({detail}). Pass "
+            "rows with the columns and types it was trained on."
+        ) from err
     return ModelOutput(predictions=predictions)
 
 

@@ -279,8 +279,16 @@ def world(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> World:
         check=False,
     )  # fmt: skip
     assert deployed.returncode == 0, deployed.stderr[-3000:]
-    champion = found.client().get_model_version_by_alias(MODEL, lineage.ALIAS_CHAMPION)
-    assert str(champion.version) == "1"
+    # A challenger beside the champion, for the steps that score both.
+    retrained = subprocess.run(
+        [str(CLI), "retrain", "--train", str(found.good), "--model", MODEL,
+         "--config", str(config)],
+        cwd=root, env=_env(found.tracking_uri), capture_output=True, text=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert retrained.returncode == 0, retrained.stderr[-3000:]
+    aliases = found.client().get_registered_model(MODEL).aliases
+    assert {k: str(v) for k, v in aliases.items()} == {"champion": "1", "challenger": "2"}
     return found
 
 
@@ -692,6 +700,36 @@ def case_entry_point_retrain_with_a_negative_trial_count(world: World) -> Case:
         Expect(2, r"'tuning.n_trials' must be in \[1, inf\], got -1",
                r"Fix the value in .*project-negative.yaml", runs=1),
         project=True,
+    )  # fmt: skip
+
+
+def _without_income(world: World) -> str:
+    return _csv(world, "no-income.csv", _good(world).drop(columns=["income"]))
+
+
+def case_compare_on_rows_without_a_feature(world: World) -> Case:
+    return Case(
+        ["compare", "--model", MODEL, "--data", _without_income(world)],
+        Expect(1, r"Version 2 of 'credit-default' cannot score these rows \(columns are missing",
+               r"Pass rows with the columns and types it was trained on", runs=1),
+    )  # fmt: skip
+
+
+def case_compare_on_rows_with_infinite_values(world: World) -> Case:
+    frame = _good(world)
+    frame.loc[5, "income"] = np.inf
+    return Case(
+        ["compare", "--model", MODEL, "--data", _csv(world, "compare-inf.csv", frame)],
+        Expect(1, r"Column 'income' has 1 infinite values in the comparison data",
+               r"Replace them with finite numbers", runs=1, breaker=True),
+    )  # fmt: skip
+
+
+def case_shadow_batch_without_a_feature(world: World) -> Case:
+    return Case(
+        ["shadow", "--model", MODEL, "--batch", _without_income(world)],
+        Expect(1, r"cannot score these rows \(columns are missing", r"Pass rows with the columns",
+               runs=1),
     )  # fmt: skip
 
 
