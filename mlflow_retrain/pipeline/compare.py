@@ -110,12 +110,26 @@ def resolve_version(client: MlflowClient, name: str, ref: str) -> ModelVersion:
         if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
             raise
         found = None
+        _check_model_exists(client, name)
     if found is None:
         raise InvalidInputError(
             f"Registered model '{name}' has no {what}. Check the name, run `mlflow-retrain "
             "retrain` first, or pass --challenger VERSION."
         )
     return found
+
+
+def _check_model_exists(client: MlflowClient, name: str) -> None:
+    """Raise a clear error when the registered model ``name`` does not exist at all."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException as err:
+        if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+        raise InvalidInputError(
+            f"Registered model '{name}' does not exist. Check the name (the MLflow UI's Models "
+            "page lists them), or register a first version with `mlflow-retrain retrain`."
+        ) from err
 
 
 def load_policy(

@@ -185,7 +185,7 @@ def test_first_deployment_is_judged_against_the_floor(tracking_uri: str, tmp_pat
     [
         (
             ["--model", "nope"],
-            r"Registered model 'nope' has no version with the alias 'challenger'",
+            r"Registered model 'nope' does not exist\. Check the name",
         ),
         (["--model", MODEL, "--challenger", "99"], r"has no version 99"),
     ],
