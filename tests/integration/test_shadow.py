@@ -236,7 +236,7 @@ def test_a_batch_counts_once(tracking_uri: str, registry: dict[str, str], tmp_pa
     [
         (lambda f: f.drop(columns=["label"]), "Target column 'label' is not in the batch"),
         (lambda f: f.assign(label=np.nan), "has no labelled rows"),
-        (lambda f: f.drop(columns=["x2"]), "cannot score the batch"),
+        (lambda f: f.drop(columns=["x2"]), "cannot score these rows"),
         (lambda f: f.assign(label=f["label"] + 5), "which the models were not trained on"),
     ],
     ids=["no-target", "no-labels", "missing-feature", "unseen-label"],
