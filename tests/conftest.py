@@ -17,11 +17,13 @@ def _clean_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
     it in a module global, which would point into another test's store.
     """
     from mlflow.tracking import fluent
+    from mlflow.tracking._model_registry import utils as registry_utils
 
     for key in list(os.environ):
         if key.startswith("MLFLOW_"):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    monkeypatch.setattr(registry_utils, "_registry_uri", None)  # mlflow.set_registry_uri's
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -25,8 +26,13 @@ MODEL = "fraud"
 
 
 @pytest.fixture
-def client(tracking_uri: str, tmp_path: Path) -> MlflowClient:
+def client(
+    tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MlflowClient]:
     registry_uri = "retrain+" + tracking_uri
+    # set_registry_uri also exports MLFLOW_REGISTRY_URI, and set_registry_uri(None) leaves it
+    # behind; monkeypatch removes it again, or later tests would register into this store.
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", registry_uri)
     mlflow.set_registry_uri(registry_uri)
     try:
         yield MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)

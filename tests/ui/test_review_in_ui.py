@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,10 @@ def scenario(gated_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     )
     mlflow.set_tracking_uri(gated_server)
     with pytest.MonkeyPatch.context() as patch:
+        # A module fixture starts before the autouse one that clears MLFLOW_* variables; a
+        # leftover MLFLOW_REGISTRY_URI would send the versions to another store.
+        for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
+            patch.delenv(key)
         patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         yield from _run_scenario(gated_server, config, data)
 
