@@ -5,8 +5,9 @@ Names are imported on first use, so code that only formats numbers does not load
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlflow_retrain._lazy import lazy_namespace
 
 if TYPE_CHECKING:
     from mlflow_retrain.report.figures import plot_categorical_drift, plot_numeric_drift
@@ -21,14 +22,4 @@ _MODULES = {
 __all__ = ["plot_categorical_drift", "plot_numeric_drift", "render_drift_html"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_namespace(__name__, _MODULES, globals())
