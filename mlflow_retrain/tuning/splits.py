@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from mlflow_retrain.config import WindowConfig
-from mlflow_retrain.drift.profile import ColumnKind, infer_kind, is_temporal
+from mlflow_retrain.drift.profile import ColumnKind, infer_kind, is_temporal, is_time_column
 from mlflow_retrain.exceptions import InvalidInputError
 
 __all__ = [
@@ -116,7 +116,7 @@ def split_columns(
         if name in (target, timestamp):
             continue
         series = data[label]
-        if name not in kinds and is_temporal(series):
+        if name not in kinds and is_time_column(series):
             logger.info("Column '%s' holds dates or times; it is not used as a feature.", name)
             continue
         kind = kinds.get(name) or infer_kind(series)

@@ -328,6 +328,20 @@ def test_date_columns_are_skipped(rng: np.random.Generator) -> None:
     ]
 
 
+def test_dates_written_as_text_are_never_drift_columns(rng: np.random.Generator) -> None:
+    # A CSV has no date type: the application date arrives as text, new every month.
+    days = pd.date_range("2024-01-01", periods=100).strftime("%Y-%m-%d")
+    reference = frame(rng, 100).assign(applied=pd.Series(days, dtype="str"))
+    later = pd.date_range("2025-01-01", periods=100).strftime("%Y-%m-%d")
+    current = frame(rng, 100).assign(applied=pd.Series(later, dtype="str"))
+
+    report = detect_drift(reference, current)
+
+    assert "applied" not in [f.name for f in report.features]
+    assert "applied" not in report.drifted_columns
+    assert [s.name for s in report.skipped] == ["applied"]
+
+
 def test_all_pvalues_form_one_family(rng: np.random.Generator) -> None:
     reference = frame(rng, 1_000)
     current = frame(rng, 1_000, shift={"x0": 0.2})

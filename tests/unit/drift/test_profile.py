@@ -16,7 +16,7 @@ from mlflow_retrain.drift import (
     infer_kind,
     merge_profiles,
 )
-from mlflow_retrain.drift.profile import level_label
+from mlflow_retrain.drift.profile import is_date_text, level_label
 from mlflow_retrain.exceptions import InvalidInputError
 
 
@@ -308,6 +308,53 @@ def test_temporal_columns_are_skipped(column: pd.Series) -> None:
 
     assert profile.skipped == ("when",)
     assert list(profile.columns) == ["x"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2025-01-01", "2025-01-02", None, "2025-02-28"],  # a CSV export's ISO dates
+        ["2025-01-01T08:15:00Z", "2025-01-01 09:00", "2025-01-02T10:00:00+01:00"],
+        ["31/01/2025", "01/02/2025", "15/02/2025"],
+        ["2025/01/31", "2025/02/01"],
+        ["Jan 5, 2025", "Feb 12 2025"],
+        ["5 Jan 2025", "12 February 2025"],
+    ],
+    ids=["iso_date", "iso_datetime", "day_first", "slashes", "month_name", "day_month_name"],
+)
+def test_dates_written_as_text_are_skipped(values: list[str | None]) -> None:
+    when = pd.Series(values, dtype="str")
+
+    profile = build_profile(pd.DataFrame({"when": when, "x": range(len(values))}))
+
+    assert profile.skipped == ("when",)
+    assert list(profile.columns) == ["x"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["12", "13", "14"],  # codes, not dates
+        ["2025-01-01", "pending"],  # one value that is no date: a categorical column
+        ["2025-13-45", "2025-14-01"],  # date-shaped but impossible
+        ["north", "south"],
+        [None, None],
+    ],
+    ids=["numeric_codes", "mixed", "impossible_dates", "words", "empty"],
+)
+def test_text_that_is_not_all_dates_is_profiled(values: list[str | None]) -> None:
+    profile = build_profile(pd.DataFrame({"c": pd.Series(values, dtype="str")}))
+
+    assert profile.skipped == ()
+    assert list(profile.columns) == ["c"]
+
+
+def test_a_long_text_date_column_is_recognised_from_a_spread_sample() -> None:
+    days = pd.date_range("2020-01-01", periods=5_000, freq="h").strftime("%Y-%m-%d %H:%M")
+    frame = pd.DataFrame({"when": pd.Series(days, dtype="str")})
+
+    assert is_date_text(frame["when"])
+    assert not is_date_text(frame["when"].where(frame.index != 4_999, "n/a"))
 
 
 def test_temporal_column_with_kind_override_is_profiled() -> None:

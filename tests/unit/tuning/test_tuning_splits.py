@@ -31,6 +31,13 @@ def test_split_columns_excludes_target_timestamp_and_other_dates() -> None:
     assert split_columns(data, target="y", timestamp="ts") == (NUMERIC, CATEGORICAL)
 
 
+def test_split_columns_leaves_out_dates_written_as_text() -> None:
+    days = pd.Series(pd.date_range("2024-01-01", periods=len(mixed_frame())).strftime("%Y-%m-%d"))
+    data = mixed_frame().assign(opened=days.astype("str").to_numpy())
+
+    assert split_columns(data, target="y", timestamp="ts") == (NUMERIC, CATEGORICAL)
+
+
 def test_split_columns_honours_declared_kinds() -> None:
     data = mixed_frame()
     numeric, categorical = split_columns(
