@@ -4,6 +4,8 @@
 #   PostgreSQL for runs and the registry (the gate plugin enforces the champion rules for every
 #   client and the UI), artifacts in S3, MLflow's basic-auth app for users and permissions.
 #
+#   Install: pip install ".[server]" (this package with mlflow[auth] and psycopg).
+#
 # Configure it with environment variables (never on the command line, where `ps` shows them):
 #   MLFLOW_RETRAIN_DB_URI        postgresql://USER:PASSWORD@HOST:5432/DB   (required)
 #   MLFLOW_RETRAIN_ARTIFACTS     s3://BUCKET/PREFIX                        (required)
@@ -18,6 +20,7 @@
 #                                >= 12 chars)
 #   MLFLOW_FLASK_SERVER_SECRET_KEY  random secret for the UI's CSRF protection (required)
 #   MLFLOW_RETRAIN_HOST / _PORT / _WORKERS   default 0.0.0.0 / 5000 / 2
+#                                (the server is ready once GET /health answers OK)
 #   MLFLOW_S3_ENDPOINT_URL       for an S3-compatible store (MinIO, Ceph, ...); AWS_* as usual
 #
 # Usage: deploy/team-server.sh            (runs in the foreground; put it under systemd)

@@ -10,14 +10,11 @@ import json
 import logging
 import os
 import re
-import socket
 import sys
 from collections.abc import Callable, Mapping
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
-from urllib.request import getproxies, proxy_bypass
 
 import click
 from mlflow.exceptions import MlflowException
@@ -28,13 +25,12 @@ from mlflow_retrain.data.io import describe_uri, redact_text
 from mlflow_retrain.drift.report import DriftReport
 from mlflow_retrain.exceptions import InvalidConfigError
 from mlflow_retrain.report.html import format_number, format_pvalue
+from mlflow_retrain.tracking_check import TrackingServerUnreachable, check_tracking_server
 
 __all__ = ["main"]
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-#: Seconds to wait for a TCP connection to an http(s) tracking server before giving up.
-TRACKING_CONNECT_TIMEOUT_S = 5.0
 #: Commands that need no tracking server unless their data lives in one.
 _OFFLINE_COMMANDS = frozenset({"profile"})
 
@@ -86,6 +82,26 @@ class _OptionalFloat(click.ParamType):
         return number
 
 
+class _OptionalBool(click.ParamType):
+    """``true``/``false`` (and click's other spellings), or an empty string meaning "not set"."""
+
+    name = "boolean"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or value == "" or isinstance(value, bool):
+            return value if isinstance(value, bool) else None
+        return click.BOOL.convert(value, param, ctx)
+
+
+_create_option = click.option(
+    "--create",
+    type=_OptionalBool(),
+    is_flag=False,
+    flag_value=True,
+    default=None,
+    help="Create the registered model if it does not exist (model.create); without it a "
+    "name that does not exist fails.",
+)
 _config_option = click.option(
     "--config",
     "config_path",
@@ -116,9 +132,9 @@ def _handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             if func.__name__ not in _OFFLINE_COMMANDS:
-                _check_tracking_server()
+                check_tracking_server()
             return func(*args, **kwargs)
-        except _TrackingServerUnreachable as err:
+        except TrackingServerUnreachable as err:
             _fail(err.message, EXIT_FAILURE, record=False)
         except InvalidConfigError as err:
             _fail(err.message, EXIT_USAGE)
@@ -142,57 +158,27 @@ def _explain(err: MlflowException) -> str:
             f"The tracking server wants a login (HTTP 401 on {endpoint}): set "
             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for your user."
         )
+    resource, permission = _needed_permission(endpoint)
     return (
-        f"The tracking server denied permission (HTTP 403 on {endpoint}): this user lacks the "
-        "permission the change needs (EDIT on the model to tag it, MANAGE to force champion); "
-        "ask an admin to grant it or log in as a user who has it."
+        f"The tracking server denied permission (HTTP 403 on {endpoint}): this user lacks "
+        f"{permission} on the {resource}. Ask an admin to grant it (the README's "
+        "'Permissions' section has the exact call) or log in as a user who has it."
     )
 
 
-class _TrackingServerUnreachable(MlflowException):
-    """Nothing listens at the http(s) tracking URI."""
+def _needed_permission(endpoint: str) -> tuple[str, str]:
+    """The resource a REST endpoint acts on, and the permission a write to it needs.
 
-
-def _check_tracking_server() -> None:
-    """Fail at once when nothing listens at an http(s) tracking URI.
-
-    MLflow retries a refused connection with exponential backoff for minutes
-    (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``) before it
-    reports the failure; one TCP connection tells at once whether a server listens. A host
-    reached through an HTTP proxy is left to MLflow.
-
-    Raises:
-        _TrackingServerUnreachable: The host is unknown, refuses, or does not answer in
-            ``TRACKING_CONNECT_TIMEOUT_S`` seconds.
+    MLflow's basic-auth app checks runs, logged models, traces and artifacts against their
+    experiment, and model versions and aliases against their registered model.
     """
-    import mlflow
-
-    uri = mlflow.get_tracking_uri()
-    try:
-        parts = urlsplit(uri)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return  # MLflow reports a malformed URI itself
-    host = parts.hostname
-    if parts.scheme not in ("http", "https") or not host:
-        return
-    if parts.scheme in getproxies() and not proxy_bypass(host):
-        return
-    try:
-        with socket.create_connection((host, port), timeout=TRACKING_CONNECT_TIMEOUT_S):
-            return
-    except socket.gaierror:
-        why = f"the host '{host}' is unknown"
-    except TimeoutError:
-        why = f"no answer within {TRACKING_CONNECT_TIMEOUT_S:g} s"
-    except ConnectionRefusedError:
-        why = f"nothing listens on port {port}"
-    except OSError as err:
-        why = err.strerror or err.__class__.__name__
-    raise _TrackingServerUnreachable(
-        f"Cannot reach the MLflow tracking server at {describe_uri(uri)} ({why}). Start the "
-        "server or fix MLFLOW_TRACKING_URI (and check the network or VPN)."
-    )
+    if "/registered-models" in endpoint or "/model-versions" in endpoint:
+        name = "registered model"
+        if "/registered-models/alias" in endpoint:
+            # The gate lets EDIT move the challenger; forcing champion is an override.
+            return name, "EDIT (MANAGE for `mlflow-retrain override`)"
+        return name, "EDIT"
+    return "experiment", "EDIT"
 
 
 def _fail(message: str, code: int, *, record: bool = True) -> None:
@@ -312,6 +298,12 @@ def drift(
 @click.option("--data", required=True, help="Reference table (CSV/Parquet) to summarise.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Profile JSON.")
 @click.option(
+    "--target",
+    default=None,
+    callback=_blank_to_none,
+    help="Label column; must be in the table (checked, then profiled like every column).",
+)
+@click.option(
     "--max-points",
     type=_OptionalInt(16),
     default=None,
@@ -321,13 +313,18 @@ def drift(
 @_json_out_option
 @_handle_errors
 def profile(
-    data: str, out: str, max_points: int | None, config_path: str | None, json_out: str | None
+    data: str,
+    out: str,
+    target: str | None,
+    max_points: int | None,
+    config_path: str | None,
+    json_out: str | None,
 ) -> None:
     """Summarise a reference table into a compact, mergeable profile."""
     from mlflow_retrain.pipeline import run_profile
 
     config = _load(config_path, {"profile.max_points": max_points})
-    result = run_profile(data, out, config=config)
+    result = run_profile(data, out, config=config, target=target)
     _write_json(json_out, result.to_dict())
     click.echo(
         f"Profile of {result.n_rows} rows x {result.n_columns} columns written to "
@@ -415,6 +412,8 @@ def retrain(
         else ""
     )
     again = " (registered by an earlier attempt)" if result.reused else ""
+    if result.new_model:
+        again += f" (a new registered model: '{result.model_name}' did not exist)"
     click.echo(
         f"Registered {result.model_name} version {result.version} as "
         f"@{result.alias}{again}: best cross-validated {result.metric} "
@@ -618,6 +617,7 @@ def shadow(
     callback=_blank_to_none,
     help="Registered model (default: model_name in retrain.yaml).",
 )
+@_create_option
 @_experiment_option
 @_config_option
 @_json_out_option
@@ -625,6 +625,7 @@ def shadow(
 def run_command(
     batch: str | None,
     model_name: str | None,
+    create: bool | None,
     experiment_name: str | None,
     config_path: str | None,
     json_out: str | None,
@@ -633,7 +634,10 @@ def run_command(
     from mlflow_retrain.pipeline.loop import run_cycle
 
     result = run_cycle(
-        _load(config_path), batch=batch, model_name=model_name, experiment_name=experiment_name
+        _load(config_path, {"model.create": create}),
+        batch=batch,
+        model_name=model_name,
+        experiment_name=experiment_name,
     )
     _write_json(json_out, result.to_dict())
     drift = {None: "no champion", True: "drift", False: "no drift"}[result.drift_detected]
@@ -684,6 +688,7 @@ def run_command(
     callback=_blank_to_none,
     help="Registered model (default: model_name in retrain.yaml).",
 )
+@_create_option
 @_experiment_option
 @_config_option
 @_json_out_option
@@ -692,6 +697,7 @@ def replay(
     history: str | None,
     start: int,
     model_name: str | None,
+    create: bool | None,
     experiment_name: str | None,
     config_path: str | None,
     json_out: str | None,
@@ -705,6 +711,7 @@ def replay(
     overrides: dict[str, Any] = {
         "history.source": history,
         "history.uris": [] if history else None,
+        "model.create": create,
     }
     config = _load(config_path, overrides)
     rows = do_replay(config, model_name=model_name, experiment_name=experiment_name, start=start)

@@ -63,23 +63,24 @@ class MetricComparison:
 
     Attributes:
         name: Metric name.
-        role: ``primary`` or ``guardrail``.
+        role: ``primary`` or ``guardrail``; ``floor`` for a first deployment's floor (there
+            is no champion, so the difference is taken from the floor).
         test: Test used.
         challenger: The challenger's value.
         champion: The champion's value (``None`` without a champion).
-        difference: challenger - champion.
+        difference: challenger - champion (``floor``: challenger - floor).
         ci_low: Lower bound of the difference (two-sided ``1 - 2 alpha`` interval, so each
             end is a one-sided ``1 - alpha`` bound).
         ci_high: Upper bound of the difference.
         p_value: One-sided p-value of H0 "the challenger is not better".
         p_value_adjusted: Holm-adjusted across the primary metrics (guardrails: unadjusted).
-        threshold: ``min_improvement`` (primary) or ``margin`` (guardrail).
+        threshold: ``min_improvement`` (primary), ``margin`` (guardrail) or the floor.
         passed: The rule is met.
         result: The raw test result.
     """
 
     name: str
-    role: Literal["primary", "guardrail"]
+    role: Literal["primary", "guardrail", "floor"]
     test: str
     challenger: float
     champion: float | None
@@ -199,7 +200,8 @@ def compare_models(
       guardrail is worse than its margin beyond doubt.
     - inconclusive: anything else (too little evidence either way, or a degenerate test).
 
-    Without a champion, the challenger is promoted when it meets every ``policy.floor``.
+    Without a champion, the challenger is promoted when it clears every ``policy.floor`` with
+    confidence ``1 - alpha`` (see :func:`_first_deployment`).
 
     Args:
         y_true: Labels or target values of the comparison rows.
@@ -320,38 +322,74 @@ def _fmt(value: float | None) -> str:
 
 
 def _first_deployment(y: np.ndarray, challenger: ModelOutput, policy: PromotionPolicy) -> Evidence:
+    """Judge a first deployment (no champion) against the policy's floors.
+
+    H0 for each floor: the challenger's metric is at or below the floor (at or above it for a
+    loss). It is rejected when the one-sided ``1 - alpha`` bound of the metric (an end of its
+    two-sided ``1 - 2 alpha`` interval, from :func:`metric_interval`) clears the floor. A point
+    estimate that misses a floor rejects the challenger; one that clears it only without
+    confidence is inconclusive (more rows may decide). Primary metrics without a floor are
+    reported and not judged.
+    """
+    confidence = 1 - 2 * policy.alpha
     rows = []
     names = list(dict.fromkeys([*(r.metric for r in policy.primary), *policy.floor]))
     for name in names:
-        value = metric_value(name, y, challenger)
         floor = policy.floor.get(name)
         if floor is None:
-            passed = True
-        else:
-            passed = value >= floor if GREATER_IS_BETTER[name] else value <= floor
+            rows.append(
+                MetricComparison(
+                    name=name, role="primary", test="none",
+                    challenger=metric_value(name, y, challenger), champion=None,
+                    difference=None, ci_low=None, ci_high=None, p_value=None,
+                    p_value_adjusted=None, threshold=math.nan, passed=True,
+                )
+            )  # fmt: skip
+            continue
+        value, low, high = metric_interval(name, y, challenger, confidence=confidence)
+        higher = GREATER_IS_BETTER[name]
+        bound = low if higher else high
+        passed = math.isfinite(bound) and (bound > floor if higher else bound < floor)
         rows.append(
             MetricComparison(
-                name=name, role="primary", test="floor", challenger=value, champion=None,
-                difference=None, ci_low=None, ci_high=None, p_value=None,
-                p_value_adjusted=None, threshold=math.nan if floor is None else floor,
-                passed=bool(passed),
+                name=name, role="floor", test="floor", challenger=value, champion=None,
+                difference=value - floor, ci_low=low - floor, ci_high=high - floor,
+                p_value=None, p_value_adjusted=None, threshold=floor, passed=bool(passed),
             )
         )  # fmt: skip
-    failing = [r for r in rows if not r.passed]
+    floors = [r for r in rows if r.role == "floor"]
+    failing = [r for r in floors if not r.passed]
+    level = f"{confidence:.0%}"
     if failing:
         row = failing[0]
-        decision: Decision = "reject"
+        higher = GREATER_IS_BETTER[row.name]
+        missed = row.challenger < row.threshold if higher else row.challenger > row.threshold
+        shown_low = _fmt(row.threshold + (row.ci_low or 0))
+        shown_high = _fmt(row.threshold + (row.ci_high or 0))
+        decision: Decision = "reject" if missed else "inconclusive"
         reason = (
             f"No champion yet, and the challenger's {row.name} {_fmt(row.challenger)} misses "
             f"the policy floor {row.threshold:g}."
+            if missed
+            else f"No champion yet; the challenger's {row.name} {_fmt(row.challenger)} is not "
+            f"shown to clear the policy floor {row.threshold:g} ({level} interval "
+            f"[{shown_low}, {shown_high}]); more gate rows may decide."
+        )
+    elif floors:
+        decision = "promote"
+        cleared = ", ".join(
+            f"{r.name} {_fmt(r.challenger)} [{_fmt(r.threshold + (r.ci_low or 0))}, "
+            f"{_fmt(r.threshold + (r.ci_high or 0))}] "
+            f"{'>' if GREATER_IS_BETTER[r.name] else '<'} {r.threshold:g}"
+            for r in floors
+        )
+        reason = (
+            f"No champion yet; the challenger clears the policy floor with {level} "
+            f"confidence: {cleared}."
         )
     else:
         decision = "promote"
-        reason = (
-            "No champion yet; the challenger meets the policy floor."
-            if policy.floor
-            else "No champion yet and the policy sets no floor: first deployment."
-        )
+        reason = "No champion yet and no floor set: first deployment without a minimum."
     return Evidence(
         decision=decision, reason=reason, metrics=tuple(rows), n=len(y), alpha=policy.alpha,
         first_deployment=True, policy=policy.to_dict(),

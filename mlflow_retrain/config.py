@@ -27,6 +27,7 @@ __all__ = [
     "DriftConfig",
     "HistoryConfig",
     "MissingDriftConfig",
+    "ModelConfig",
     "NumericDriftConfig",
     "ProfileConfig",
     "RetrainConfig",
@@ -232,6 +233,19 @@ class WindowConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """The registered model the retraining loop keeps fresh.
+
+    Attributes:
+        create: ``run`` and ``replay`` may create the registered model when it does not exist
+            yet (its first cycle then deploys a first version). Off by default, so that a
+            misspelt model name fails instead of quietly starting and deploying a new model.
+    """
+
+    create: bool = False
+
+
+@dataclass(frozen=True)
 class HistoryConfig:
     """Where the retraining loop finds its batches (oldest to newest).
 
@@ -403,6 +417,7 @@ class RetrainConfig:
         policy: The promotion policy for models that store none (validated when used; see
             :class:`mlflow_retrain.policy.PromotionPolicy`).
         model_name: The registered model the retraining loop (``run``) keeps fresh.
+        model: Settings of that model (``create``).
         history: Where the loop finds its batches.
         triggers: When the loop retrains.
         safety: Cooldowns and the halt after repeated rejections.
@@ -417,6 +432,7 @@ class RetrainConfig:
     window: WindowConfig = field(default_factory=WindowConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
     policy: Mapping[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     triggers: TriggerConfig = field(default_factory=TriggerConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)

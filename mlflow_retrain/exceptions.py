@@ -8,6 +8,9 @@ never contain credentials or full database URIs.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import BAD_REQUEST, INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
@@ -17,6 +20,7 @@ __all__ = [
     "InvalidInputError",
     "MlflowRetrainError",
     "PromotionRejected",
+    "did_you_mean",
 ]
 
 
@@ -55,3 +59,14 @@ class PromotionRejected(MlflowRetrainError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """A hint for a misspelt name: `` (did you mean 'default'?)``, or ``""`` if none is close.
+
+    Args:
+        name: What the user wrote.
+        known: The names that exist.
+    """
+    close = difflib.get_close_matches(name, sorted(set(known)), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

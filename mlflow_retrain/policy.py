@@ -17,6 +17,7 @@ from typing import Any, Literal
 from mlflow_retrain.exceptions import InvalidConfigError
 
 __all__ = [
+    "DEFAULT_FLOORS",
     "DEFAULT_TESTS",
     "GREATER_IS_BETTER",
     "SHADOW_LOSSES",
@@ -42,6 +43,13 @@ GREATER_IS_BETTER: dict[str, bool] = {
 }
 CLASSIFICATION_METRICS = ("accuracy", "roc_auc", "f1", "log_loss", "brier")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+
+#: The first-deployment floor of a policy that names none: better than a model without skill
+#: (chance-level ranking; predicting the mean), with confidence ``1 - alpha``.
+DEFAULT_FLOORS: dict[str, dict[str, float]] = {
+    "classification": {"roc_auc": 0.5},
+    "regression": {"r2": 0.0},
+}
 
 #: The test each metric uses unless the policy names another.
 DEFAULT_TESTS: dict[str, TestName] = {
@@ -195,7 +203,9 @@ class PromotionPolicy:
         guardrails: Metrics that must not get worse beyond a margin.
         alpha: Family-wise significance level.
         floor: First-deployment floor per metric (minimum for higher-is-better metrics,
-            maximum for losses).
+            maximum for losses), which the challenger must clear with confidence
+            ``1 - alpha``. Empty: no floor. A policy read with :meth:`from_dict` without
+            the key, and :func:`default_policy`, take the task's :data:`DEFAULT_FLOORS`.
         mode: ``offline`` (the ``compare`` step), ``shadow`` (live batches through
             ``shadow``), or ``both`` (a passing offline comparison, then shadow).
         shadow: How shadow mode decides.
@@ -322,7 +332,7 @@ class PromotionPolicy:
                 primary=primary or base.primary,
                 guardrails=guardrails,
                 alpha=float(data.get("alpha", base.alpha)),
-                floor={str(k): float(v) for k, v in (data.get("floor") or {}).items()},
+                floor={str(k): float(v) for k, v in _floor(data, base).items()},
                 mode=_choice(data.get("mode", "offline"), ("offline", "shadow", "both"), "mode"),
                 shadow=_shadow_rule(data.get("shadow") or {}),
                 max_evidence_age_days=float(data.get("max_evidence_age_days", 30.0)),
@@ -355,11 +365,30 @@ def default_policy(task: str) -> PromotionPolicy:
     """The policy used when a model has none: the task's usual metric at alpha 0.05.
 
     Classification: ROC AUC must improve (DeLong); regression: RMSE must improve (paired t on
-    squared errors). No guardrails, no floor.
+    squared errors). No guardrails. A first deployment must clear the task's
+    :data:`DEFAULT_FLOORS` (ROC AUC above 0.5; R² above 0) with confidence ``1 - alpha``.
     """
     if task == "regression":
-        return PromotionPolicy(task="regression", primary=(MetricRule("rmse"),))
-    return PromotionPolicy(task="classification", primary=(MetricRule("roc_auc"),))
+        return PromotionPolicy(
+            task="regression", primary=(MetricRule("rmse"),), floor=DEFAULT_FLOORS["regression"]
+        )
+    return PromotionPolicy(
+        task="classification",
+        primary=(MetricRule("roc_auc"),),
+        floor=DEFAULT_FLOORS["classification"],
+    )
+
+
+def _floor(data: Mapping[str, Any], base: PromotionPolicy) -> Mapping[str, Any]:
+    """The policy's ``floor``: as given (``{}`` or null: none), else the task default."""
+    if "floor" not in data:
+        return base.floor
+    floor = data["floor"] or {}
+    if not isinstance(floor, Mapping):
+        raise InvalidConfigError(
+            f"Policy floor must map metrics to values, e.g. {{roc_auc: 0.6}}, got {floor!r}."
+        )
+    return floor
 
 
 def _did_you_mean(key: str, known: Iterable[str]) -> str:

@@ -7,7 +7,6 @@ import logging
 import math
 import tempfile
 import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,13 @@ from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.exceptions import InvalidInputError
-from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_params, step_run
+from mlflow_retrain.pipeline.steps import (
+    frame_digest,
+    log_dataset,
+    now_ms,
+    step_params,
+    step_run,
+)
 from mlflow_retrain.policy import PromotionPolicy, default_policy
 from mlflow_retrain.registry.describe import (
     describe_model,
@@ -286,15 +291,10 @@ def _log_comparison(
     policy: PromotionPolicy,
     outputs: Mapping[str, ModelOutput],
 ) -> None:
-    from mlflow.data.pandas_dataset import from_pandas
-
     evidence = result.evidence
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
-        dataset = from_pandas(
-            frame, source=lineage.dataset_source(result.data_uri), name="gate", targets=target
-        )
-        mlflow.log_input(dataset, context=lineage.CONTEXT_GATE)
+    log_dataset(
+        frame, source=result.data_uri, name="gate", context=lineage.CONTEXT_GATE, targets=target
+    )
     stamp = now_ms()
     metrics: list[Metric] = []
     for m in evidence.metrics:
@@ -386,10 +386,12 @@ def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest:
     summary = [
         {
             "metric": m.name,
+            "role": m.role,
             "diff": _round(m.difference),
             "ci": [_round(m.ci_low), _round(m.ci_high)],
             "p": _round(m.p_value_adjusted),
             "passed": m.passed,
+            **({"floor": m.threshold} if m.role == "floor" else {}),
         }
         for m in evidence.metrics
     ]

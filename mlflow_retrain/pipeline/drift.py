@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,9 +29,11 @@ from mlflow_retrain.drift.profile import (
     numeric_values,
 )
 from mlflow_retrain.drift.report import DriftReport
+from mlflow_retrain.exceptions import InvalidInputError, did_you_mean
 from mlflow_retrain.pipeline.steps import (
     file_safe,
     flatten,
+    log_dataset,
     now_ms,
     step_params,
     step_run,
@@ -95,7 +96,11 @@ def load_reference(uri: str) -> ReferenceProfile | pd.DataFrame:
 
 
 def run_profile(
-    data: str, out: str | Path, *, config: RetrainConfig | None = None
+    data: str,
+    out: str | Path,
+    *,
+    config: RetrainConfig | None = None,
+    target: str | None = None,
 ) -> ProfileResult:
     """Summarise a reference table into a profile JSON file.
 
@@ -103,16 +108,21 @@ def run_profile(
         data: URI of the reference table.
         out: Local path of the profile to write.
         config: Supplies ``profile.max_points``, column kinds and the level cap.
+        target: The label column, which must be in the table (it is profiled like every
+            column, so a drift check against the profile can test it for label shift).
 
     Returns:
         What was written.
 
     Raises:
-        InvalidInputError: If the table cannot be read or is not a valid reference.
+        InvalidInputError: If the table cannot be read, is not a valid reference, or has no
+            column ``target``.
     """
     config = config or RetrainConfig()
     table = load_table(data)
     validate_reference(table)
+    if target is not None:
+        _check_target(target, [(table, f"table {describe_uri(data)}")])
     profile = build_profile(
         table.drop(
             columns=[c for c in (*config.drift.ignore, config.timestamp) if c in table.columns]
@@ -170,6 +180,7 @@ def run_drift(
         CircuitBreakerOpen: The batch failed validation (the run ends FAILED).
     """
     config = config or RetrainConfig()
+    explicit_target = target
     target = target or config.target
     # The time column is the time axis, not a feature: it always "drifts".
     time_column = [config.timestamp] if config.timestamp else []
@@ -177,6 +188,12 @@ def run_drift(
     with step_run("drift", run_name=run_name, experiment_name=experiment_name) as run_id:
         ref = load_reference(reference)
         batch = load_table(current)
+        if explicit_target is not None:
+            _check_target(
+                explicit_target,
+                [(ref, f"reference {describe_uri(reference)}"),
+                 (batch, f"current batch {describe_uri(current)}")],
+            )  # fmt: skip
         # Validation needs the reference's schema and missing rates, not an exact sketch;
         # detection then streams a table reference column by column to bound memory.
         profile = (
@@ -224,6 +241,40 @@ def run_drift(
     return report
 
 
+def _columns(table: ReferenceProfile | pd.DataFrame) -> list[str]:
+    if isinstance(table, ReferenceProfile):
+        return [*table.columns, *table.skipped]
+    return [str(c) for c in table.columns]
+
+
+def _check_target(
+    target: str, tables: Sequence[tuple[ReferenceProfile | pd.DataFrame, str]]
+) -> None:
+    """Refuse a ``--target`` that is a column of none of ``tables`` (a typo would pass silently).
+
+    A label missing from only one table is normal: a batch whose labels have not arrived, or
+    a model's training profile, which leaves the label out.
+
+    Args:
+        target: The label column given on the command line.
+        tables: Each table (or profile) with its description for the message.
+
+    Raises:
+        InvalidInputError: No table has the column; the message suggests the closest name.
+    """
+    names = [name for table, _ in tables for name in _columns(table)]
+    if target in names:
+        return
+    where = " nor in the ".join(role for _, role in tables)
+    raise InvalidInputError(
+        f"Target column '{target}' is neither in the {where}"
+        f"{did_you_mean(target, names)}. Pass the label column's exact name with --target."
+        if len(tables) > 1
+        else f"Target column '{target}' is not in the {where}{did_you_mean(target, names)}. "
+        "Pass the label column's exact name with --target."
+    )
+
+
 def _log_datasets(
     ref: ReferenceProfile | pd.DataFrame,
     batch: pd.DataFrame,
@@ -233,32 +284,18 @@ def _log_datasets(
     target: str | None,
 ) -> None:
     from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.data.pandas_dataset import from_pandas
 
-    with warnings.catch_warnings():
-        # MLflow hints that integer columns cannot hold missing values; that matters for model
-        # signatures, not for recording which data a step read.
-        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
-        ref_name = Path(urlpath(reference)).name or "reference"
-        if isinstance(ref, ReferenceProfile):
-            ref_dataset: Any = MetaDataset(  # type: ignore[abstract]
-                source=lineage.dataset_source(reference), name=ref_name, digest=ref.digest
-            )
-        else:
-            ref_dataset = from_pandas(
-                ref,
-                source=lineage.dataset_source(reference),
-                name=ref_name,
-                targets=target if target in ref.columns else None,
-            )
-        cur_dataset = from_pandas(
-            batch,
-            source=lineage.dataset_source(current),
-            name=Path(urlpath(current)).name or "current",
-            targets=target if target in batch.columns else None,
+    ref_name = Path(urlpath(reference)).name or "reference"
+    if isinstance(ref, ReferenceProfile):
+        ref_dataset: Any = MetaDataset(  # type: ignore[abstract]
+            source=lineage.dataset_source(reference), name=ref_name, digest=ref.digest
         )
         mlflow.log_input(ref_dataset, context=lineage.CONTEXT_REFERENCE)
-        mlflow.log_input(cur_dataset, context=lineage.CONTEXT_CURRENT)
+    else:
+        log_dataset(ref, source=reference, name=ref_name, context=lineage.CONTEXT_REFERENCE,
+                    targets=target)  # fmt: skip
+    log_dataset(batch, source=current, name=Path(urlpath(current)).name or "current",
+                context=lineage.CONTEXT_CURRENT, targets=target)  # fmt: skip
 
 
 def _log_drift(

@@ -35,7 +35,7 @@ from mlflow_retrain.pipeline.lease import SETTLE_SECONDS, Lease, LeaseHolder
 from mlflow_retrain.pipeline.steps import frame_digest, step_params, step_run
 from mlflow_retrain.pipeline.triggers import CheckFacts, TriggerDecision, decide_trigger
 
-__all__ = ["CycleResult", "ResumeResult", "list_batches", "resume", "run_cycle"]
+__all__ = ["CycleResult", "ResumeResult", "list_batches", "require_model", "resume", "run_cycle"]
 
 logger = logging.getLogger(__name__)
 
@@ -172,13 +172,16 @@ def run_cycle(
     Raises:
         InvalidConfigError: No model name, target or history.
         CircuitBreakerOpen: The batch is bad, or the model is halted.
-        InvalidInputError: Unreadable data.
+        InvalidInputError: Unreadable data, or the model does not exist and
+            ``config.model.create`` is off.
     """
     model_name = model_name or config.model_name
     if not model_name:
         raise InvalidConfigError("No model: set 'model_name' in retrain.yaml or pass --model.")
     if not config.target:
         raise InvalidConfigError("No target column: set 'target' in retrain.yaml.")
+    if not config.model.create:
+        require_model(MlflowClient(), model_name)
     batches = (
         list_batches(config.history) if (config.history.source or config.history.uris) else []
     )
@@ -231,6 +234,29 @@ def run_cycle(
             lineage.TAG_TRIGGER_REASON: lineage.truncate_tag(result.trigger.reason),
         })  # fmt: skip
     return result
+
+
+def require_model(client: MlflowClient, name: str) -> None:
+    """Refuse to start a cycle of a registered model that does not exist.
+
+    A cycle of a new model deploys its first version, so a misspelt ``--model`` would
+    quietly start and deploy another model; creating one takes ``--create``
+    (``model.create: true``).
+
+    Raises:
+        InvalidInputError: The model does not exist; the message names the closest existing
+            model and the way to create one.
+    """
+    from mlflow_retrain.exceptions import did_you_mean
+    from mlflow_retrain.registry.lifecycle import model_exists, model_names
+
+    if model_exists(client, name):
+        return
+    raise InvalidInputError(
+        f"Registered model '{name}' does not exist{did_you_mean(name, model_names(client))}. "
+        "Check --model (or model_name in retrain.yaml), or pass --create (model.create: true) "
+        "to start a new model: its first cycle deploys its first version."
+    )
 
 
 def _cycle(

@@ -26,7 +26,7 @@ from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
-from mlflow_retrain.pipeline.steps import flatten, now_ms, step_params, step_run
+from mlflow_retrain.pipeline.steps import flatten, log_dataset, now_ms, step_params, step_run
 from mlflow_retrain.policy import PromotionPolicy
 from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
 from mlflow_retrain.registry.lifecycle import find_version, register_challenger
@@ -75,6 +75,7 @@ class RetrainResult:
         training_digest: Digest of the training window.
         study: The study's summary.
         reused: The version had been registered by an earlier attempt of the same run.
+        new_model: The registered model was created for this version (it did not exist).
     """
 
     model_name: str
@@ -93,6 +94,7 @@ class RetrainResult:
     training_digest: str
     study: TuningResult | None
     reused: bool = False
+    new_model: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form documented in the README."""
@@ -113,6 +115,7 @@ class RetrainResult:
             "training_digest": self.training_digest,
             "study": None if self.study is None else self.study.to_dict(),
             "reused": self.reused,
+            "new_model": self.new_model,
         }
 
 
@@ -316,21 +319,22 @@ def _record_retrain(
     trigger: str,
     pipeline_run_id: str | None,
 ) -> RetrainResult:
-    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
     features = prepared.features
+    with tempfile.TemporaryDirectory() as tmp:
+        # The gate split's digest is that of the stored gate.parquet as `compare` reads it
+        # back, so the version, both runs and the evidence show one digest.
+        gate_path = Path(tmp) / "gate.parquet"
+        prepared.gate.to_parquet(gate_path, index=False)
+        gate = load_table(str(gate_path))
+        mlflow.log_artifact(str(gate_path), artifact_path="gate")
+    train_ds = log_dataset(prepared.train, source=train_uri, name="training",
+                           context=lineage.CONTEXT_TRAINING, targets=target)  # fmt: skip
+    gate_ds = log_dataset(gate, source=train_uri, name="gate", context=lineage.CONTEXT_GATE,
+                          targets=target)  # fmt: skip
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
-        train_ds = from_pandas(
-            prepared.train, source=lineage.dataset_source(train_uri), name="training",
-            targets=target,
-        )  # fmt: skip
-        gate_ds = from_pandas(
-            prepared.gate, source=lineage.dataset_source(train_uri), name="gate", targets=target
-        )
-        mlflow.log_input(train_ds, context=lineage.CONTEXT_TRAINING)
-        mlflow.log_input(gate_ds, context=lineage.CONTEXT_GATE)
         example = prepared.train[features].head(5)
         signature = infer_signature(example, model.predict(example))
     best = summary.best_params
@@ -372,9 +376,6 @@ def _record_retrain(
         mlflow.log_figure(figure, f"tuning/{name}.png")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        gate_path = folder / "gate.parquet"
-        prepared.gate.to_parquet(gate_path, index=False)
-        mlflow.log_artifact(str(gate_path), artifact_path="gate")
         profile = build_profile(
             prepared.train[features],
             kinds=dict.fromkeys(prepared.categorical, "categorical"),
@@ -444,6 +445,7 @@ def _record_retrain(
         training_digest=str(train_ds.digest),
         study=summary,
         reused=version.reused,
+        new_model=version.new_model,
     )
 
 

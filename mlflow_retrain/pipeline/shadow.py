@@ -20,7 +20,6 @@ import logging
 import math
 import tempfile
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,7 +38,13 @@ from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.pipeline.compare import load_policy, resolve_version, score_version
-from mlflow_retrain.pipeline.steps import frame_digest, now_ms, step_params, step_run
+from mlflow_retrain.pipeline.steps import (
+    frame_digest,
+    log_dataset,
+    now_ms,
+    step_params,
+    step_run,
+)
 from mlflow_retrain.policy import PromotionPolicy, ShadowRule
 from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
 from mlflow_retrain.registry.lifecycle import AliasMove, alias_version, promote
@@ -497,7 +502,6 @@ def _log_batch(
     version: str,
     champion: str,
 ) -> None:
-    from mlflow.data.pandas_dataset import from_pandas
 
     step = state.batches
     client.log_batch(
@@ -516,12 +520,8 @@ def _log_batch(
         ])  # fmt: skip
     if decision != "continue":
         client.set_terminated(run_id, "FINISHED")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
-        dataset = from_pandas(
-            frame, source=lineage.dataset_source(batch_uri), name="shadow-batch", targets=target
-        )
-        mlflow.log_input(dataset, context=lineage.CONTEXT_SHADOW)
+    log_dataset(frame, source=batch_uri, name="shadow-batch", context=lineage.CONTEXT_SHADOW,
+                targets=target)  # fmt: skip
     client.log_batch(
         step_id,
         metrics=_metrics(state, batch, step),

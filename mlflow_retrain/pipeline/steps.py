@@ -27,7 +27,9 @@ __all__ = [
     "file_safe",
     "flatten",
     "frame_digest",
+    "log_dataset",
     "now_ms",
+    "pandas_dataset",
     "step_params",
     "step_run",
     "urlpath",
@@ -101,13 +103,66 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def log_dataset(
+    frame: pd.DataFrame, *, source: str, name: str, context: str, targets: str | None = None
+) -> Any:
+    """Log ``frame`` as an input of the active run (``mlflow.log_input``) and return it.
+
+    The dataset is :func:`pandas_dataset`'s, so its digest is the package's one digest.
+
+    Args:
+        frame: The rows.
+        source: Where they came from (a URI).
+        name: The dataset's name in the UI.
+        context: The ``log_input`` context (``training``, ``gate``, ...).
+        targets: The label column, if the rows carry it.
+    """
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; that matters for
+        # model signatures, not for recording which data a step read.
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        dataset = pandas_dataset(frame, source=source, name=name, targets=targets)
+        mlflow.log_input(dataset, context=context)
+    return dataset
+
+
+def pandas_dataset(
+    frame: pd.DataFrame, *, source: str, name: str, targets: str | None = None
+) -> Any:
+    """The MLflow dataset of ``frame`` for ``log_input``, with the package's one digest.
+
+    MLflow's digest hashes the row index too, so the same rows held out by a split (index
+    4000-4999) and read back from ``gate.parquet`` (index 0-999) would get two digests. Every
+    dataset is logged with a fresh index, so a table has one digest wherever it is shown: the
+    version's tags, each run's datasets and the evidence (see :func:`frame_digest`).
+
+    Args:
+        frame: The rows.
+        source: Where they came from (a URI; see :func:`mlflow_retrain.lineage.dataset_source`).
+        name: The dataset's name in the UI.
+        targets: The label column, if the rows carry it.
+    """
+    from mlflow.data.pandas_dataset import from_pandas
+
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; that matters for
+        # model signatures, not for recording which data a step read.
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        return from_pandas(
+            frame.reset_index(drop=True),
+            source=lineage.dataset_source(source),
+            name=name,
+            targets=targets if targets in frame.columns else None,
+        )
+
+
 def frame_digest(frame: pd.DataFrame) -> str:
-    """MLflow's dataset digest of ``frame`` (the one ``log_input`` records)."""
+    """The digest :func:`pandas_dataset` records for ``frame`` (MLflow's, on a fresh index)."""
     from mlflow.data.pandas_dataset import from_pandas
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return str(from_pandas(frame).digest)
+        return str(from_pandas(frame.reset_index(drop=True)).digest)
 
 
 def step_params(run_id: str, params: Iterable[Param]) -> list[Param]:

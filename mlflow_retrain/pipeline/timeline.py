@@ -24,7 +24,7 @@ from mlflow_retrain import lineage
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import load_table
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError
-from mlflow_retrain.pipeline.loop import list_batches, run_cycle
+from mlflow_retrain.pipeline.loop import list_batches, require_model, run_cycle
 from mlflow_retrain.pipeline.steps import step_run
 
 __all__ = ["TimelineRow", "format_timeline", "replay", "rows_to_dicts"]
@@ -81,10 +81,13 @@ def replay(
 
     Raises:
         InvalidConfigError: No history, model name or target.
+        InvalidInputError: The model does not exist and ``config.model.create`` is off.
     """
     name = model_name or config.model_name
     if not name:
         raise InvalidConfigError("No model: set 'model_name' in retrain.yaml or pass --model.")
+    if not config.model.create:
+        require_model(MlflowClient(), name)
     batches = list_batches(config.history)
     if not 1 <= start <= len(batches):
         raise InvalidConfigError(

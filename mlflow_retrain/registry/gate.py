@@ -38,6 +38,7 @@ EVIDENCE_RUN_TAG = "mlflow_retrain.evidence.run_id"
 OVERRIDE_TAG = "mlflow_retrain.override.reason"
 POLICY_TAG = "mlflow_retrain.policy"
 SOURCE_TAG = "mlflow_retrain.evidence.source"
+SUMMARY_TAG = "mlflow_retrain.evidence.summary"
 OFFLINE_DECISION_TAG = "mlflow_retrain.offline.decision"
 OFFLINE_BASELINE_TAG = "mlflow_retrain.offline.baseline_version"
 
@@ -160,6 +161,26 @@ def _mode_refusal(target: str, champion: str, tags: Mapping[str, str], mode: str
     return None
 
 
+def _floor_text(tags: Mapping[str, str]) -> str:
+    """What the first-deployment evidence says about the policy's floor, in words.
+
+    Read from the evidence summary the comparison wrote (rows with ``role: floor``); a
+    summary that cannot be read makes no claim.
+    """
+    try:
+        rows = json.loads(tags.get(SUMMARY_TAG) or "")
+        floors = [
+            f"{r['metric']} {r['floor']:g}"
+            for r in rows
+            if isinstance(r, Mapping) and r.get("role") == "floor"
+        ]
+    except (ValueError, TypeError, KeyError):
+        return "judged by its comparison without a champion"
+    if not floors:
+        return "no floor set, so its comparison judged no minimum"
+    return f"its evidence clears the policy floor ({', '.join(floors)}) with confidence"
+
+
 def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
     """Decide whether ``change`` may happen given ``facts``.
 
@@ -255,8 +276,8 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             return GateDecision(False, "refused", refusal)
     if champion is None:
         return GateDecision(
-            True, "first_deployment", f"First deployment of version {target}: it meets the "
-            "policy floor.",
+            True, "first_deployment", f"First deployment of version {target}: "
+            f"{_floor_text(tags)}.",
         )  # fmt: skip
     return GateDecision(
         True,

@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INVALID_PARAMETER_VALUE,
     RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
     ErrorCode,
 )
 from mlflow.tracking import MlflowClient
@@ -33,6 +34,8 @@ __all__ = [
     "find_version",
     "gated_client",
     "gated_registry_uri",
+    "model_exists",
+    "model_names",
     "override",
     "promote",
     "register_challenger",
@@ -51,12 +54,14 @@ class RegisteredVersion:
         version: Version number (as text, as MLflow returns it).
         source: The model URI the version was created from.
         reused: An earlier attempt of the same run had registered it already.
+        new_model: The registered model did not exist and was created for this version.
     """
 
     name: str
     version: str
     source: str
     reused: bool = False
+    new_model: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -65,6 +70,7 @@ class RegisteredVersion:
             "version": self.version,
             "source": self.source,
             "reused": self.reused,
+            "new_model": self.new_model,
         }
 
 
@@ -74,6 +80,26 @@ def find_version(client: MlflowClient, name: str, *, tag: str, value: str) -> Mo
         f"name = '{_quote(name)}' AND tags.`{tag}` = '{_quote(value)}'"
     )
     return max(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def model_exists(client: MlflowClient, name: str) -> bool:
+    """Return whether the registered model ``name`` exists.
+
+    Raises:
+        MlflowException: Any registry error other than "does not exist".
+    """
+    try:
+        client.get_registered_model(name)
+    except MlflowException as err:
+        if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+        return False
+    return True
+
+
+def model_names(client: MlflowClient, *, limit: int = 1000) -> list[str]:
+    """The names of up to ``limit`` registered models (for "did you mean" hints)."""
+    return [m.name for m in client.search_registered_models(max_results=limit)]
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
@@ -127,11 +153,13 @@ def register_challenger(
                     name)  # fmt: skip
         client.set_registered_model_alias(name, alias, existing.version)
         return RegisteredVersion(name, str(existing.version), str(existing.source), reused=True)
+    new_model = True
     try:
         client.create_registered_model(name)
     except MlflowException as err:
         if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
+        new_model = False
     all_tags = {**tags, idempotency_key[0]: idempotency_key[1]}
     # A tracking server accepts a ``models:/<model id>`` source only with that model id.
     model_id = model_uri[len("models:/") :] if model_uri.startswith("models:/m-") else None
@@ -139,7 +167,7 @@ def register_challenger(
         name, model_uri, run_id=run_id, tags=all_tags, model_id=model_id
     )
     client.set_registered_model_alias(name, alias, version.version)
-    return RegisteredVersion(name, str(version.version), model_uri)
+    return RegisteredVersion(name, str(version.version), model_uri, new_model=new_model)
 
 
 def _quote(text: str) -> str:

@@ -420,8 +420,12 @@ def _no_data(ax: Axes) -> None:
 
 def plot_differences(evidence: Evidence) -> bytes | None:
     """The challenger-minus-champion difference of each metric with its interval (PNG)."""
-    rows = [m for m in evidence.metrics if m.ci_low is not None and m.ci_high is not None]
-    if not rows:
+    rows = [
+        m
+        for m in evidence.metrics
+        if m.ci_low is not None and m.ci_high is not None and m.role != "floor"
+    ]
+    if not rows:  # a first deployment has floors, not differences
         return None
     figure = _new_figure()
     figure.set_size_inches(7, 1.2 + 0.6 * len(rows))

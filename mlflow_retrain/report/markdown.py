@@ -254,6 +254,8 @@ def evidence_markdown(
             if m.threshold is None or not math.isfinite(m.threshold)
             else f" (needs > {m.threshold:g})"
             if m.role == "primary"
+            else f" (floor {m.threshold:g})"
+            if m.role == "floor"
             else f" (margin {m.threshold:g})"
         )
         lines.append(
@@ -270,7 +272,7 @@ def evidence_markdown(
             else ("residuals", "residuals.png")
         )
         artifacts = [("HTML report", "report.html")]
-        if any(m.difference is not None for m in evidence.metrics):  # else no such figure
+        if any(m.difference is not None and m.role != "floor" for m in evidence.metrics):
             artifacts.append(("differences with intervals", "differences.png"))
         artifacts.append(curves)
         for label, path in artifacts:

@@ -35,7 +35,11 @@ ADMIN_PASSWORD = "admin-Secret-9Kp4wY"
 SERVER_AWS_SECRET = "server-aws-Secret-3Rt8"
 CLIENT_AWS_SECRET = "client-aws-Secret-5Vn1"
 USER_PASSWORD = "bob-Secret-2Lm6Jc"
-SECRETS = (DB_PASSWORD, ADMIN_PASSWORD, SERVER_AWS_SECRET, CLIENT_AWS_SECRET, USER_PASSWORD)
+PIPELINE_PASSWORD = "pipeline-Secret-8Wd3Fs"
+SECRETS = (
+    DB_PASSWORD, ADMIN_PASSWORD, SERVER_AWS_SECRET, CLIENT_AWS_SECRET, USER_PASSWORD,
+    PIPELINE_PASSWORD,
+)  # fmt: skip
 
 
 def free_port() -> int:
@@ -63,6 +67,7 @@ class TeamServer:
         workdir: Holds the server log.
         mode: ``proxied`` or ``direct`` artifacts.
         auth: ``basic`` (MLflow's basic-auth app) or ``none``.
+        bin_dir: The environment whose ``mlflow`` the script runs (default: this one's).
     """
 
     db_uri: str
@@ -71,6 +76,7 @@ class TeamServer:
     workdir: Path
     mode: str = "proxied"
     auth: str = "basic"
+    bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     logs: list[Path] = field(default_factory=list)
@@ -85,7 +91,7 @@ class TeamServer:
         self.logs.append(log)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
         env.update(
-            PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            PATH=f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}",
             MLFLOW_RETRAIN_DB_URI=self.db_uri,
             MLFLOW_RETRAIN_ARTIFACTS=f"s3://{self.bucket}/mlflow",
             MLFLOW_RETRAIN_ARTIFACT_MODE=self.mode,

@@ -112,7 +112,8 @@ class Case:
     expect: Expect
     env: Mapping[str, str] = field(default_factory=dict)
     project: bool = False  # `mlflow run <repo> -e args[0] -P ...` instead of the CLI
-    marker: Path | None = None  # must not exist afterwards (an unpickled payload creates it)
+    # Must not exist afterwards: what an unpickled payload creates, or a failed command's output.
+    marker: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def _check(case: Case, outcome: Outcome) -> None:
         top = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
         assert [r.data.tags.get("mlflow.source.type") for r in top] == ["PROJECT"]
     if case.marker is not None:
-        assert not case.marker.exists(), "a data file was unpickled"
+        assert not case.marker.exists(), f"{case.marker.name} exists (unpickled, or written)"
 
 
 # --- the world: a champion, and a bucket ---------------------------------------------------------
@@ -251,7 +252,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> World:
     data.mkdir()
     (root / "bad").mkdir()
     generate = _generator()
-    generate.generate_month(1, rows=600).to_csv(data / "month_01.csv", index=False)
+    # Enough rows for the first model's gate split to show it beats chance (the default floor).
+    generate.generate_month(1, rows=1500).to_csv(data / "month_01.csv", index=False)
     generate.generate_month(2, rows=600).to_csv(data / "month_02.csv", index=False)
     config = root / "retrain.yaml"
     config.write_text(
@@ -280,7 +282,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> World:
         s3_endpoint=moto_server,
     )
     deployed = subprocess.run(
-        [str(CLI), "run", "--config", str(config), "--batch", str(found.reference)],
+        [str(CLI), "run", "--config", str(config), "--batch", str(found.reference), "--create"],
         cwd=root, env=_env(found.tracking_uri), capture_output=True, text=True, timeout=600,
         check=False,
     )  # fmt: skip
@@ -739,6 +741,46 @@ def case_shadow_batch_without_a_feature(world: World) -> Case:
     )  # fmt: skip
 
 
+# --- silent successes of the first hour: each now fails with one line ---------------------
+
+
+def case_misspelt_model_in_run(world: World) -> Case:
+    # A cycle of a model that does not exist would deploy a brand-new model: --create says so.
+    return Case(
+        [*_run(world, str(world.good)), "--model", "credit-defualt"],
+        Expect(1, r"Registered model 'credit-defualt' does not exist \(did you mean "
+               r"'credit-default'\?\)", r"pass --create \(model\.create: true\)"),
+    )  # fmt: skip
+
+
+def case_entry_point_run_with_a_misspelt_model(world: World) -> Case:
+    return Case(
+        ["run", f"config={world.config}", f"batch={world.good}", "model=credit-defualt"],
+        Expect(1, r"Registered model 'credit-defualt' does not exist", r"pass --create",
+               runs=1),
+        project=True,
+    )  # fmt: skip
+
+
+def case_misspelt_drift_target(world: World) -> Case:
+    return Case(
+        _drift(world, str(world.good), "--target", "defualt"),
+        Expect(1, r"Target column 'defualt' is neither in the reference .*month_01\.csv nor in "
+               r"the current batch .*month_02\.csv \(did you mean 'default'\?\)",
+               r"Pass the label column's exact name with --target", runs=1),
+    )  # fmt: skip
+
+
+def case_misspelt_profile_target(world: World) -> Case:
+    out = world.root / "misspelt-target-profile.json"
+    return Case(
+        ["profile", "--data", str(world.reference), "--out", str(out), "--target", "defualt"],
+        Expect(1, r"Target column 'defualt' is not in the table .*month_01\.csv \(did you "
+               r"mean 'default'\?\)", r"Pass the label column's exact name"),
+        marker=out,  # no profile is written
+    )  # fmt: skip
+
+
 CASES: dict[str, Callable[[World], Case]] = {
     name[len("case_") :]: builder
     for name, builder in sorted(globals().items())
@@ -796,6 +838,26 @@ def test_unreachable_tracking_server(world: World, tmp_path: Path) -> None:
     assert re.search(r"nothing listens on port \d+\)\. Start the server or fix", line), line
     assert "s3cret-password" not in result.stderr
     assert not out.exists()
+    assert elapsed < 60, f"took {elapsed:.0f}s to give up"  # MLflow's retries take minutes
+
+
+def test_unreachable_tracking_server_under_mlflow_run(world: World, tmp_path: Path) -> None:
+    # `mlflow run` talks to the server itself before the entry point starts; the package's
+    # request-header plugin checks the server first, so it fails in seconds, in one line.
+    uri = f"http://pipeline:s3cret-password@127.0.0.1:{_closed_port()}"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "promote", "--env-manager",
+         "local", "-P", f"model={MODEL}"],
+        cwd=tmp_path, env=_env(uri), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+
+    line = _error_line(result.stderr)
+    assert result.returncode == 1
+    assert re.search(r"Cannot reach the MLflow tracking server at http://\*\*\*@127", line), line
+    assert "s3cret-password" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr[-3000:]
     assert elapsed < 60, f"took {elapsed:.0f}s to give up"  # MLflow's retries take minutes
 
 

@@ -96,6 +96,7 @@ def _config(tmp_path: Path, data_bucket: str, **tuning: Any) -> Path:
         "timestamp": "application_date",
         "history": {"source": f"s3://{data_bucket}/batches/", "pattern": "month_*.csv"},
         "tuning": {"n_trials": 2, "estimators": ["linear"], "cv_folds": 2, **tuning},
+        "model": {"create": True},  # each fault starts from an empty server
     }
     path = tmp_path / "retrain.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -51,6 +51,7 @@ def project(tracking_uri: str, tmp_path: Path) -> Path:
         "timestamp": "application_date",
         "history": {"source": str(data), "pattern": "month_*.csv"},
         "tuning": {"n_trials": 2, "estimators": ["linear"], "cv_folds": 2},
+        "model": {"create": True},  # the first cycle starts the model
     }
     path = tmp_path / "retrain.yaml"
     path.write_text(yaml.safe_dump(config))

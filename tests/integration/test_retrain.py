@@ -176,7 +176,15 @@ def test_cli_retrain_prints_and_writes_json(tracking_uri: str, train_csv: Path,
     data = json.loads(out.read_text())
     assert data["version"] == "1"
     assert data["alias"] == "challenger"
-    assert f"Registered {MODEL} version 1 as @challenger" in stdout
+    assert data["new_model"] is True
+    assert f"Registered {MODEL} version 1 as @challenger (a new registered model:" in stdout
+    code, stdout, stderr = _invoke(
+        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
+        "--n-trials", "1", "--json-out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert json.loads(out.read_text())["new_model"] is False
+    assert "new registered model" not in stdout
 
 
 def test_every_trial_failing_registers_nothing(
@@ -420,3 +428,39 @@ def test_an_invalid_policy_fails_before_tuning(
         )
         == []
     )
+
+
+def _input_digests(client: MlflowClient, run_id: str) -> dict[str, str]:
+    """The run's logged datasets by ``log_input`` context: context -> digest."""
+    found = {}
+    for item in client.get_run(run_id).inputs.dataset_inputs:
+        context = {t.key: t.value for t in item.tags}.get("mlflow.data.context")
+        found[str(context)] = item.dataset.digest
+    return found
+
+
+def test_the_gate_split_has_one_digest_wherever_it_is_shown(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    from mlflow_retrain.pipeline.compare import run_compare
+
+    # Shuffled rows: the time-ordered gate split is rows scattered over the file, so its
+    # index is not 0..n-1 until it is stored (MLflow's digest hashes the index too).
+    path = tmp_path / "train.csv"
+    _credit(seed=4).sample(frac=1.0, random_state=3).to_csv(path, index=False)
+    config = _config(n_trials=2, estimators=["linear"], cv_folds=2)
+    retrained = run_retrain(str(path), model_name=MODEL, config=config, timestamp="day")
+
+    compared = run_compare(MODEL, challenger=retrained.version, config=config)
+
+    client = MlflowClient(tracking_uri)
+    version = client.get_model_version(MODEL, retrained.version)
+    digest = version.tags[lineage.TAG_GATE_DIGEST]
+    assert retrained.gate_digest == digest
+    assert _input_digests(client, retrained.run_id)[lineage.CONTEXT_GATE] == digest
+    assert _input_digests(client, compared.run_id)[lineage.CONTEXT_GATE] == digest
+    assert version.tags[lineage.TAG_EVIDENCE_DATA_DIGEST] == digest
+    assert digest in (version.description or "")  # the training section a reviewer reads
+    # ... and the training window's digest is the one its dataset was logged with.
+    training = _input_digests(client, retrained.run_id)[lineage.CONTEXT_TRAINING]
+    assert version.tags[lineage.TAG_TRAINING_DIGEST] == training

@@ -28,6 +28,7 @@ from teamserver import (
     ADMIN_PASSWORD,
     CLIENT_OUTPUT,
     DB_PASSWORD,
+    PIPELINE_PASSWORD,
     SECRETS,
     USER_PASSWORD,
     TeamServer,
@@ -91,8 +92,9 @@ def admin(team: TeamServer, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
     return MlflowClient(tracking_uri=team.url)
 
 
-def _config(workdir: Path, data_bucket: str, model: str = MODEL) -> Path:
+def _config(workdir: Path, data_bucket: str, model: str = MODEL, *, create: bool = False) -> Path:
     config = {
+        "model": {"create": create},
         "model_name": model,
         "target": "default",
         "timestamp": "application_date",
@@ -114,14 +116,32 @@ def _audit(client: MlflowClient, name: str) -> list[dict[str, Any]]:
             if k.startswith(lineage.TAG_AUDIT_PREFIX)]  # fmt: skip
 
 
-def test_a_client_runs_the_full_cycle_against_the_team_server(
+def test_a_pipeline_account_with_the_documented_grants_runs_the_full_cycle(
     team: TeamServer, admin: MlflowClient, data_bucket: str, moto_server: str, tmp_path: Path
 ) -> None:
-    env = team.client_env(data_s3=moto_server)
-    config = _config(tmp_path, data_bucket)
+    from mlflow.server.auth.client import AuthServiceClient
 
-    first = run_client(env, "run", "--config", str(config), "--batch",
-                       f"s3://{data_bucket}/batches/month_01.csv", cwd=tmp_path)  # fmt: skip
+    # The README's "Permissions" set-up, verbatim in substance: the admin creates the
+    # experiment and the model; the pipeline account gets EDIT on both and nothing else.
+    auth = AuthServiceClient(team.url)
+    auth.create_user("pipeline", PIPELINE_PASSWORD)
+    experiment_id = admin.create_experiment(MODEL)
+    admin.create_registered_model(MODEL)
+    env = {**team.client_env(user="pipeline", password=PIPELINE_PASSWORD, data_s3=moto_server),
+           "MLFLOW_EXPERIMENT_NAME": MODEL}  # fmt: skip
+    config = _config(tmp_path, data_bucket)
+    month_1 = f"s3://{data_bucket}/batches/month_01.csv"
+
+    # Without EDIT on the experiment, the 403 names the experiment (not the model).
+    denied = run_client(env, "run", "--config", str(config), "--batch", month_1, cwd=tmp_path)
+    lines = [li for li in denied.stderr.splitlines() if li.startswith(ERROR)]
+    assert denied.code == 1, denied.stderr[-3000:]
+    assert len(lines) == 1, denied.stderr[-3000:]
+    assert "lacks EDIT on the experiment" in lines[0], lines[0]
+
+    auth.grant_user_permission("pipeline", "experiment", experiment_id, "EDIT")
+    auth.grant_user_permission("pipeline", "registered_model", MODEL, "EDIT")
+    first = run_client(env, "run", "--config", str(config), "--batch", month_1, cwd=tmp_path)
 
     assert first.code == 0, first.stderr[-3000:]
     assert first.data is not None
@@ -130,7 +150,11 @@ def test_a_client_runs_the_full_cycle_against_the_team_server(
     version = admin.get_model_version(MODEL, "1")
     assert version.tags[lineage.TAG_STATUS] == lineage.STATUS_PROMOTED
     (record,) = _audit(admin, MODEL)
-    assert (record["to"], record["kind"], record["user"]) == ("1", "first_deployment", "admin")
+    assert (record["to"], record["kind"], record["user"]) == ("1", "first_deployment", "pipeline")
+    # EDIT is not MANAGE: the pipeline account cannot force a version past the gate.
+    forced = run_client(env, "override", "--model", MODEL, "--version", "1", "--reason", "x",
+                        cwd=tmp_path)  # fmt: skip
+    assert forced.code == 1, forced.stderr[-3000:]
     # The artifacts went through the server to S3, under the configured prefix.
     keys = [o["Key"] for o in _s3(moto_server).list_objects_v2(
         Bucket=team.bucket, Prefix="mlflow/").get("Contents", [])]  # fmt: skip
@@ -197,7 +221,7 @@ def test_a_reader_cannot_move_champion(
         lines = [li for li in result.stderr.splitlines() if li.startswith(ERROR)]
         assert len(lines) == 1, result.stderr[-3000:]
         assert "denied permission (HTTP 403" in lines[0], lines[0]
-        assert "ask an admin to grant it" in lines[0], lines[0]
+        assert "on the registered model. Ask an admin to grant it" in lines[0], lines[0]
     assert ajax.status_code == 403, ajax.text
     assert _aliases(admin, model) == {"champion": v1}
 
@@ -214,7 +238,8 @@ def test_direct_artifact_mode_writes_from_the_client_to_s3(
     )
     with running(server):
         env = server.client_env(data_s3=moto_server)  # the client writes artifacts itself
-        result = run_client(env, "run", "--config", str(_config(tmp_path, data_bucket)),
+        result = run_client(env, "run", "--config",
+                            str(_config(tmp_path, data_bucket, create=True)),
                             "--batch", f"s3://{data_bucket}/batches/month_01.csv",
                             cwd=tmp_path)  # fmt: skip
         server_log = "".join(log.read_text(errors="replace") for log in server.logs)

@@ -73,6 +73,7 @@ def scenario(gated_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "triggers": {"drift_k": 1, "drift_n": 1},
             "window": {"kind": "last_rows", "rows": 1600},
             "tuning": {"n_trials": 2, "estimators": ["linear"], "cv_folds": 2},
+            "model": {"create": True},
         }
     )
     mlflow.set_tracking_uri(gated_server)

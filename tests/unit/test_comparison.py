@@ -124,6 +124,76 @@ def test_first_deployment_uses_the_floor(y, rng) -> None:
     assert promoted.decision == "promote"
 
 
+def test_the_default_policy_judges_a_first_deployment_against_chance(y, rng) -> None:
+    useless = _scores(y, 0.0, rng)  # scores independent of the labels: AUC about 0.5
+
+    evidence = compare_models(y, useless, None, policy=default_policy("classification"))
+
+    (row,) = evidence.metrics
+    assert (row.role, row.test, row.threshold) == ("floor", "floor", 0.5)
+    assert evidence.decision in ("reject", "inconclusive")
+    assert not row.passed
+    assert "policy floor 0.5" in evidence.reason
+
+
+def test_a_floor_is_cleared_only_with_confidence() -> None:
+    # AUC 0.55 on 200 rows (DeLong SE about 0.04): above the floor as a point, not beyond doubt.
+    y = np.repeat([0, 1], 100)
+    p = np.r_[np.linspace(0.0, 0.9, 100), np.linspace(0.0, 0.9, 100) + 0.045]
+    weak = ModelOutput(predictions=(p > 0.5).astype(int), scores=np.column_stack([1 - p, p]),
+                       classes=np.array([0, 1]))  # fmt: skip
+    policy = PromotionPolicy.from_dict({"floor": {"roc_auc": 0.5}})
+
+    evidence = compare_models(y, weak, None, policy=policy)
+
+    (row,) = evidence.metrics
+    assert row.challenger > 0.5
+    assert row.ci_low < 0 < row.ci_high  # the interval of (AUC - floor) straddles zero
+    assert evidence.decision == "inconclusive"
+    assert "is not shown to clear the policy floor 0.5 (90% interval" in evidence.reason
+
+
+def test_a_cleared_floor_is_named_with_its_interval(y, rng) -> None:
+    evidence = compare_models(
+        y, _scores(y, 1.0, rng), None, policy=default_policy("classification")
+    )
+
+    (row,) = evidence.metrics
+    assert evidence.decision == "promote"
+    assert row.ci_low > 0
+    assert row.difference == pytest.approx(row.challenger - 0.5)
+    assert evidence.reason.startswith(
+        "No champion yet; the challenger clears the policy floor with 90% confidence: roc_auc "
+    )
+    assert evidence.reason.endswith("> 0.5.")
+
+
+def test_no_floor_set_says_so(y, rng) -> None:
+    policy = PromotionPolicy.from_dict({"floor": {}})
+
+    evidence = compare_models(y, _scores(y, 0.0, rng), None, policy=policy)
+
+    assert evidence.decision == "promote"
+    assert evidence.reason == (
+        "No champion yet and no floor set: first deployment without a minimum."
+    )
+    assert "meets" not in evidence.reason
+
+
+def test_a_regression_first_deployment_must_beat_the_mean(rng) -> None:
+    y = rng.normal(size=500)
+    noise = ModelOutput(predictions=rng.normal(size=500))  # R² well below zero
+    fitted = ModelOutput(predictions=y + rng.normal(scale=0.5, size=500))
+
+    refused = compare_models(y, noise, None, policy=default_policy("regression"))
+    accepted = compare_models(y, fitted, None, policy=default_policy("regression"))
+
+    assert refused.decision == "reject"
+    assert "misses the policy floor 0" in refused.reason
+    assert accepted.decision == "promote"
+    assert [(m.name, m.role) for m in accepted.metrics] == [("rmse", "primary"), ("r2", "floor")]
+
+
 def test_outputs_must_match_the_rows(y, rng) -> None:
     short = ModelOutput(predictions=np.zeros(10))
 

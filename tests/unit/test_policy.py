@@ -95,3 +95,25 @@ def test_the_shadow_loss_follows_the_primary_metric(
     policy = PromotionPolicy.from_dict({"task": task, "primary": primary})
 
     assert policy.shadow.loss_for(task, policy.primary, has_scores=has_scores) == loss
+
+
+@pytest.mark.parametrize(
+    ("data", "floor"),
+    [
+        ({}, {"roc_auc": 0.5}),
+        ({"task": "regression"}, {"r2": 0.0}),
+        ({"floor": {"accuracy": 0.8}}, {"accuracy": 0.8}),
+        ({"floor": {}}, {}),
+        ({"floor": None}, {}),
+    ],
+    ids=["classification_default", "regression_default", "own_floor", "empty", "null"],
+)
+def test_a_policy_without_a_floor_key_gets_the_task_default(
+    data: dict, floor: dict[str, float]
+) -> None:
+    assert dict(PromotionPolicy.from_dict(data).floor) == floor
+
+
+def test_a_floor_must_be_a_mapping() -> None:
+    with pytest.raises(InvalidConfigError, match=r"Policy floor must map metrics to values"):
+        PromotionPolicy.from_dict({"floor": 0.5})

@@ -40,6 +40,7 @@ def test_tag_keys_agree_with_lineage() -> None:
     assert gate.DECISION_TAG == lineage.TAG_DECISION
     assert gate.BASELINE_TAG == lineage.TAG_EVIDENCE_BASELINE
     assert gate.EVIDENCE_TIME_TAG == lineage.TAG_EVIDENCE_TIME
+    assert gate.SUMMARY_TAG == lineage.TAG_EVIDENCE_SUMMARY
     assert gate.EVIDENCE_RUN_TAG == lineage.TAG_EVIDENCE_RUN
     assert gate.OVERRIDE_TAG == lineage.TAG_OVERRIDE_REASON
     assert gate.POLICY_TAG == lineage.TAG_POLICY
@@ -100,6 +101,29 @@ def test_first_deployment_needs_floor_evidence_against_no_champion() -> None:
     refused = decide_alias_change(_set("2"), _facts(_evidence(baseline="1"), aliases={}))
     assert not refused.allowed
     assert "but there is no champion" in refused.reason
+
+
+@pytest.mark.parametrize(
+    ("summary", "says"),
+    [
+        ([{"metric": "roc_auc", "role": "floor", "floor": 0.5, "passed": True}],
+         "its evidence clears the policy floor (roc_auc 0.5) with confidence"),
+        ([{"metric": "roc_auc", "role": "primary", "passed": True}],
+         "no floor set, so its comparison judged no minimum"),
+        ("not json", "judged by its comparison without a champion"),
+    ],
+    ids=["floor", "no_floor", "unreadable_summary"],
+)  # fmt: skip
+def test_the_first_deployment_reason_says_what_the_floor_was(summary: object, says: str) -> None:
+    tags = {**_evidence(baseline="none"),
+            lineage.TAG_EVIDENCE_SUMMARY: summary if isinstance(summary, str)
+            else json.dumps(summary)}  # fmt: skip
+
+    decision = decide_alias_change(_set("2"), _facts(tags, aliases={}))
+
+    assert decision.allowed
+    assert decision.reason == f"First deployment of version 2: {says}."
+    assert "meets the" not in decision.reason
 
 
 def test_evidence_against_no_champion_is_stale_once_a_champion_exists() -> None:
