@@ -10,7 +10,14 @@ scikit-learn fit, predict and predict_proba it makes (CV folds, refit, gate scor
 comparison scoring), timed where they happen. Everything else is orchestration, logging and
 I/O. Target: that share is at most 10 % of the cycle.
 
-Usage: python benchmarks/cycle_bench.py [--rows 5000] [--trials 8]
+Then, in the same run, HistGradientBoosting trials on the same training window (months 7-8,
+windowed as the example's ``retrain.yaml`` says) with the native thread limit the example
+uses (``tuning.threads``) and without any limit (the libraries' default, one thread per
+core): the same sampled parameters in both, alternating which goes first, so a change of
+machine load hits both alike. The ratio depends on how busy the cores are, so the load
+average is printed beside it.
+
+Usage: python benchmarks/cycle_bench.py [--rows 5000] [--trials 8] [--hgb-trials 6]
 """
 
 from __future__ import annotations
@@ -67,10 +74,54 @@ def _generator() -> Any:
     return module
 
 
+def _hgb_trials(config: Any, data: Path, trials: int) -> dict[str, dict[str, float]]:
+    """Time HistGradientBoosting trials with the configured thread limit and without one."""
+    import optuna
+    import pandas as pd
+
+    from mlflow_retrain.tuning import make_objective, prepare_data
+
+    config = config.with_overrides(
+        {"tuning.estimators": ["hist_gradient_boosting"], "tuning.pruner": "none"}
+    )
+    frame = pd.concat([pd.read_csv(data / f"month_{m:02d}.csv") for m in (7, 8)])
+    prepared = prepare_data(
+        frame.reset_index(drop=True),
+        target=str(config.target),
+        timestamp=config.timestamp,
+        config=config,
+    )
+    runs: dict[str, Any] = {}
+    for name in ("limited", "unlimited"):
+        objective = make_objective(prepared, target=str(config.target), config=config)
+        if name == "unlimited":
+            objective.n_threads = None
+        # The random sampler draws the same parameters in both studies, whatever the scores.
+        study = optuna.create_study(
+            direction=objective.direction,
+            sampler=optuna.samplers.RandomSampler(seed=0),
+            pruner=optuna.pruners.NopPruner(),
+        )
+        runs[name] = (objective, study, {"wall": 0.0, "cpu": 0.0, "threads": 0.0})
+    for i in range(trials):
+        order = ("limited", "unlimited") if i % 2 == 0 else ("unlimited", "limited")
+        for name in order:
+            objective, study, totals = runs[name]
+            wall, cpu = time.perf_counter(), time.process_time()
+            study.optimize(objective, n_trials=1)
+            totals["wall"] += time.perf_counter() - wall
+            totals["cpu"] += time.process_time() - cpu
+            totals["threads"] = study.trials[-1].user_attrs["native_threads"]
+    return {name: totals for name, (_, _, totals) in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5000, help="Rows per month.")
     parser.add_argument("--trials", type=int, default=8, help="Optuna trials.")
+    parser.add_argument(
+        "--hgb-trials", type=int, default=6, help="HistGradientBoosting trials per setting."
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,6 +135,7 @@ def main() -> None:
 
         from mlflow_retrain.config import load_config
         from mlflow_retrain.pipeline.loop import run_cycle
+        from mlflow_retrain.tuning import available_cores
 
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
         data = folder / "data"
@@ -106,19 +158,28 @@ def main() -> None:
         run_cycle(config, batch=str(data / "month_01.csv"))  # the champion; not measured
 
         _instrument()
+        load_before = os.getloadavg()[0]
         start = time.perf_counter()
         result = run_cycle(config, batch=str(data / "month_08.csv"))
         total = time.perf_counter() - start
+        load_cycle = (load_before + os.getloadavg()[0]) / 2
+        model_time = dict(MODEL_TIME)  # the trials below are timed on their own
 
-    model = sum(MODEL_TIME.values())
+        load_before = os.getloadavg()[0]
+        hgb = _hgb_trials(config, data, args.hgb_trials)
+        load_hgb = (load_before + os.getloadavg()[0]) / 2
+
+    model = sum(model_time.values())
     other = total - model
     print(f"cycle on month 8: outcome {result.outcome}, trigger {result.trigger.trigger}, "
           f"challenger v{result.challenger_version}, decision {result.decision}")  # fmt: skip
-    print(f"rows per month {args.rows}, trials {args.trials}")
+    print(f"rows per month {args.rows}, trials {args.trials}, tuning.threads "
+          f"{config.tuning.threads}, {os.cpu_count()} cores, {available_cores()} usable, "
+          f"load average {load_cycle:.2f}")  # fmt: skip
     print(f"{'part':<40} {'seconds':>8} {'share':>7}")
     for name, seconds in [
-        ("model fit (CV folds, refit)", MODEL_TIME["fit"]),
-        ("model predict / predict_proba", MODEL_TIME["predict"] + MODEL_TIME["predict_proba"]),
+        ("model fit (CV folds, refit)", model_time["fit"]),
+        ("model predict / predict_proba", model_time["predict"] + model_time["predict_proba"]),
         ("baseline: model work, total", model),
         ("orchestration, logging, I/O", other),
         ("ours: the whole cycle", total),
@@ -126,6 +187,21 @@ def main() -> None:
         print(f"{name:<40} {seconds:>8.2f} {seconds / total:>7.1%}")
     print(f"ratio whole cycle / model work: {total / model:.2f}x; "
           f"overhead share {other / total:.1%} (target <= 10%)")  # fmt: skip
+
+    ours, base = hgb["limited"], hgb["unlimited"]
+    n = args.hgb_trials
+    print()
+    print(f"HistGradientBoosting trials on months 7-8, {n} per setting (same parameters), "
+          f"load average {load_hgb:.2f}")  # fmt: skip
+    print(f"{'setting':<40} {'threads':>7} {'wall s/trial':>13} {'cpu s/trial':>12}")
+    for name, totals in [
+        (f"ours: tuning.threads = {config.tuning.threads}", ours),
+        ("baseline: no limit (library default)", base),
+    ]:
+        print(f"{name:<40} {totals['threads']:>7.0f} {totals['wall'] / n:>13.2f} "
+              f"{totals['cpu'] / n:>12.2f}")  # fmt: skip
+    print(f"ratio no limit / limit: {base['wall'] / ours['wall']:.2f}x wall time, "
+          f"{base['cpu'] / ours['cpu']:.2f}x CPU time")  # fmt: skip
 
 
 if __name__ == "__main__":

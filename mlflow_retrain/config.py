@@ -361,6 +361,11 @@ class TuningConfig:
         storage: Optuna storage URL (SQLite, PostgreSQL); ``None`` keeps the study in memory.
         study_name: Study name; re-running with the same name and storage resumes it.
         workers: Processes tuning in parallel, sharing the study through ``storage``.
+        threads: Native (OpenMP, BLAS) threads each tuning process may use for a trial's
+            fits and scoring: ``auto`` (``max(1, cores // workers)``, counting the cores the
+            CPU affinity and cgroup quota allow) or a whole number. The refit of the best
+            model runs after the workers stop: ``auto`` gives it every core, a number caps
+            it too.
         heartbeat_interval: Seconds between trial heartbeats (RDB storages); a worker killed
             mid-trial has that trial retried after twice this.
         max_retries: How often a trial lost with its worker is retried.
@@ -380,6 +385,7 @@ class TuningConfig:
     storage: str | None = None
     study_name: str | None = None
     workers: int = 1
+    threads: Literal["auto"] | int = "auto"
     heartbeat_interval: int = 10
     max_retries: int = 2
 
@@ -390,6 +396,8 @@ class TuningConfig:
         _check_range("tuning.cv_folds", self.cv_folds, low=2, high=20)
         _check_range("tuning.gate_fraction", self.gate_fraction, low=0.05, high=0.5)
         _check_range("tuning.workers", self.workers, low=1, high=64)
+        if self.threads != "auto":
+            _check_range("tuning.threads", self.threads, low=1, high=1024)
         _check_range("tuning.heartbeat_interval", self.heartbeat_interval, low=1)
         _check_range("tuning.max_retries", self.max_retries, low=0)
         if not self.estimators:
@@ -604,7 +612,17 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, key)
+        if len(inner) == 1:
+            return _coerce(inner[0], value, key)
+        for option in inner:  # the first that accepts the value, e.g. "auto" | int
+            try:
+                return _coerce(option, value, key)
+            except InvalidConfigError:
+                continue
+        wanted = " or ".join(_describe(option) for option in inner)
+        raise InvalidConfigError(
+            f"'{key}' must be {wanted}, got {type(value).__name__} {value!r}."
+        )
     if origin is Literal:
         if value not in args:
             allowed = ", ".join(repr(a) for a in args)
@@ -647,6 +665,13 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             )
         return value
     return value  # pragma: no cover - every field type is handled above
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(hint))
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def _check_range(

@@ -7,6 +7,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
-from mlflow_retrain.config import RetrainConfig
+from mlflow_retrain.config import ENV_PREFIX, RetrainConfig, load_config
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.drift.profile import build_profile
@@ -47,6 +48,7 @@ from mlflow_retrain.tuning.study import (
     spawn_workers,
     summarize,
 )
+from mlflow_retrain.tuning.threads import limit_threads, resolve_threads
 from mlflow_retrain.tuning.tracking import MlflowTrialLogger
 
 __all__ = ["RetrainResult", "fit_best", "run_retrain", "run_tune_worker"]
@@ -282,7 +284,12 @@ def fit_best(
     target: str,
     config: RetrainConfig,
 ) -> Any:
-    """Refit the best configuration on the whole training window (not the gate split)."""
+    """Refit the best configuration on the whole training window (not the gate split).
+
+    The refit runs after every local tuning worker has stopped, so with ``tuning.threads:
+    auto`` it may use all the usable cores; an explicit ``tuning.threads`` caps it as it
+    caps each trial.
+    """
     estimator, params = params_from_trial(best_params, estimators=config.tuning.estimators)
     # A tuned window keeps the most recent share of the rows, chosen as in tuning.
     rows = most_recent(
@@ -299,7 +306,8 @@ def fit_best(
         random_state=config.tuning.seed,
     )
     fit_params = {} if weights is None else {f"{MODEL_STEP}__sample_weight": weights}
-    model.fit(train[prepared.features], train[target], **fit_params)
+    with limit_threads(resolve_threads(config.tuning.threads, workers=1)):
+        model.fit(train[prepared.features], train[target], **fit_params)
     return model
 
 
@@ -585,6 +593,19 @@ def _without_storage(config: RetrainConfig) -> dict[str, Any]:
     return data
 
 
+def _with_local_threads(config: RetrainConfig) -> RetrainConfig:
+    """Apply this machine's ``MLFLOW_RETRAIN_TUNING__THREADS`` over the study's setting.
+
+    The study carries the starting machine's configuration; a worker on another machine
+    knows its own cores (precedence: environment over file).
+    """
+    key = ENV_PREFIX + "TUNING__THREADS"
+    if not os.environ.get(key):
+        return config
+    local = load_config(None, environ={key: os.environ[key]})
+    return config.with_overrides({"tuning.threads": local.tuning.threads})
+
+
 def run_tune_worker(study_name: str, *, storage: str, n_trials: int | None = None) -> TuningResult:
     """Join a running study as one more worker process (``mlflow-retrain tune-worker``).
 
@@ -608,7 +629,7 @@ def run_tune_worker(study_name: str, *, storage: str, n_trials: int | None = Non
         study_name, storage=storage, direction="maximize", config=probe, create=False
     )
     spec = load_spec(study)
-    config = spec.retrain_config()
+    config = _with_local_threads(spec.retrain_config())
     # Reopen with the study's own settings (sampler seed, pruner, heartbeat).
     study = open_study(
         study_name, storage=storage, direction="maximize", config=config, create=False

@@ -1,9 +1,10 @@
 """Optuna-tuned scikit-learn pipelines: the pure core of the ``retrain`` step.
 
 Metrics and task inference, search spaces, pipelines (preprocessing included, so a logged model
-takes the raw columns), the gate split, training windows, validation folds, and the Optuna
-objective are pure (no MLflow import); ``study`` and ``tracking`` run the study and log its
-trials to MLflow. The step itself lives in :mod:`mlflow_retrain.pipeline.retrain`.
+takes the raw columns), the gate split, training windows, validation folds, the Optuna
+objective and the native thread limits of its trials are pure (no MLflow import); ``study``
+and ``tracking`` run the study and log its trials to MLflow. The step itself lives in
+:mod:`mlflow_retrain.pipeline.retrain`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ from mlflow_retrain.tuning.study import (
     spawn_workers,
     summarize,
 )
+from mlflow_retrain.tuning.threads import (
+    available_cores,
+    limit_threads,
+    native_threads,
+    resolve_threads,
+)
 from mlflow_retrain.tuning.tracking import MlflowTrialLogger, trial_status
 
 __all__ = [
@@ -63,20 +70,24 @@ __all__ = [
     "TuningResult",
     "TuningSpec",
     "apply_window",
+    "available_cores",
     "build_pipeline",
     "cv_splits",
     "default_space",
     "get_metric",
     "infer_task",
+    "limit_threads",
     "load_spec",
     "make_objective",
     "make_study_direction",
+    "native_threads",
     "open_study",
     "params_from_trial",
     "parse_times",
     "predict_scores",
     "prepare_data",
     "resolve_space",
+    "resolve_threads",
     "run_trials",
     "score",
     "space_summary",

@@ -14,6 +14,10 @@ When ``window_fractions`` is given the trial also samples ``window_fraction``, t
 recent history to train on: each fold's model is fitted on the most recent share of that
 fold's training rows, and only the most recent (last) fold is evaluated, since the question
 "how much history helps" is about predicting the near future.
+
+With ``n_threads`` each trial runs under a native thread limit (OpenMP, BLAS; see
+:mod:`mlflow_retrain.tuning.threads`), entered per trial so libraries loaded by an earlier
+trial are limited too.
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ from mlflow_retrain.exceptions import InvalidInputError, MlflowRetrainError
 from mlflow_retrain.tuning.metrics import Metric, predict_scores, score
 from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
 from mlflow_retrain.tuning.space import suggest, validate_overrides
+from mlflow_retrain.tuning.threads import limit_threads, native_threads
 
 __all__ = [
     "ESTIMATOR_ATTR",
     "FAIL_REASON_ATTR",
     "FIT_SECONDS_ATTR",
     "FOLD_SCORES_ATTR",
+    "NATIVE_THREADS_ATTR",
     "VALIDATED_FOLDS_ATTR",
     "WINDOW_FRACTION_PARAM",
     "Objective",
@@ -60,6 +66,9 @@ FIT_SECONDS_ATTR = "fit_seconds"
 ESTIMATOR_ATTR = "estimator"
 #: Trial user attribute: indices (into ``splits``) of the evaluated folds.
 VALIDATED_FOLDS_ATTR = "validated_folds"
+#: Trial user attribute: the most native (OpenMP, BLAS) threads a library could use in the
+#: trial, as threadpoolctl reports it inside the trial.
+NATIVE_THREADS_ATTR = "native_threads"
 #: Trial parameter: share of the most recent training rows used (window tuning).
 WINDOW_FRACTION_PARAM = "window_fraction"
 
@@ -106,10 +115,12 @@ class Objective:
         window_fractions: Shares of recent history to choose from, or ``None`` to train on
             every fold's full history.
         random_state: Seed of the models.
+        n_threads: Native (OpenMP, BLAS) threads a trial's fits and scoring may use, or
+            ``None`` for the libraries' defaults (one per core).
 
     Raises:
-        InvalidInputError: If the inputs disagree in length, there is no fold, or a window
-            share is outside (0, 1].
+        InvalidInputError: If the inputs disagree in length, there is no fold, a window
+            share is outside (0, 1], or ``n_threads`` is below 1.
         InvalidConfigError: If an estimator or ``tuning.space`` override is invalid.
     """
 
@@ -128,6 +139,7 @@ class Objective:
         overrides: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
         window_fractions: Sequence[float] | None = None,
         random_state: int = 0,
+        n_threads: int | None = None,
     ) -> None:
         if len(X) != len(y):
             raise InvalidInputError(
@@ -153,6 +165,12 @@ class Objective:
                 raise InvalidInputError(
                     f"Window shares must be in (0, 1], got {bad[0]!r}. Fix window.tune_fractions."
                 )
+        if n_threads is not None and (
+            isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1
+        ):
+            raise InvalidInputError(
+                f"n_threads must be a whole number >= 1 or None, got {n_threads!r}."
+            )
         validate_overrides(overrides, estimators=estimators, task=task)
         self.X = X
         self.y = y
@@ -166,6 +184,7 @@ class Objective:
         self.overrides = overrides or {}
         self.window_fractions = None if window_fractions is None else tuple(window_fractions)
         self.random_state = random_state
+        self.n_threads = n_threads
 
     @property
     def direction(self) -> Literal["maximize", "minimize"]:
@@ -179,6 +198,11 @@ class Objective:
             optuna.TrialPruned: If the pruner stops the trial after a fold.
             TrialFailedError: If a fit does not converge or fails, or a score is not finite.
         """
+        with limit_threads(self.n_threads):
+            trial.set_user_attr(NATIVE_THREADS_ATTR, native_threads())
+            return self._run(trial)
+
+    def _run(self, trial: optuna.Trial) -> float:
         estimator, params = suggest(
             trial, estimators=self.estimators, task=self.task, overrides=self.overrides
         )

@@ -34,6 +34,7 @@ from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.tuning.metrics import Metric, get_metric, infer_task
 from mlflow_retrain.tuning.objective import Objective, TrialFailedError
 from mlflow_retrain.tuning.splits import apply_window, cv_splits, split_columns, split_gate
+from mlflow_retrain.tuning.threads import available_cores, resolve_threads
 from mlflow_retrain.tuning.tracking import MlflowTrialLogger
 
 __all__ = [
@@ -251,7 +252,18 @@ def prepare_data(
 
 
 def make_objective(prepared: PreparedData, *, target: str, config: RetrainConfig) -> Objective:
-    """Build the Optuna objective over the prepared training window."""
+    """Build the Optuna objective over the prepared training window.
+
+    Its trials run under a native thread limit of ``tuning.threads``: with ``auto``, the
+    usable cores divided among the ``tuning.workers`` processes tuning at once.
+    """
+    cores = available_cores()
+    threads = resolve_threads(config.tuning.threads, workers=config.tuning.workers, cores=cores)
+    logger.info(
+        "Tuning with %d native thread(s) per trial (tuning.threads = %s, %d worker(s), %d "
+        "usable core(s)).",
+        threads, config.tuning.threads, config.tuning.workers, cores,
+    )  # fmt: skip
     return Objective(
         prepared.train[prepared.features],
         prepared.train[target],
@@ -265,6 +277,7 @@ def make_objective(prepared: PreparedData, *, target: str, config: RetrainConfig
         overrides=config.tuning.space,
         window_fractions=config.window.tune_fractions if config.window.tune else None,
         random_state=config.tuning.seed,
+        n_threads=threads,
     )
 
 

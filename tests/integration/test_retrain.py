@@ -26,7 +26,8 @@ from mlflow.tracking import MlflowClient
 from mlflow_retrain import lineage
 from mlflow_retrain.cli import main
 from mlflow_retrain.config import RetrainConfig
-from mlflow_retrain.pipeline.retrain import run_retrain
+from mlflow_retrain.pipeline.retrain import run_retrain, run_tune_worker
+from mlflow_retrain.tuning import resolve_threads
 
 pytestmark = pytest.mark.integration
 
@@ -310,6 +311,23 @@ def test_two_workers_share_a_postgresql_study(
         client.get_run(result.run_id).data.params
     )
     assert postgres_url not in password_free
+
+
+def test_a_tune_worker_uses_its_own_machines_thread_setting(
+    tracking_uri: str, train_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    config = _config(n_trials=3, storage=storage, study_name="threads", pruner="none",
+                     estimators=["linear"])  # fmt: skip
+    run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
+    starter = resolve_threads("auto", workers=1)
+    local = 1 if starter > 1 else 2  # differs from the starting machine's share
+    monkeypatch.setenv("MLFLOW_RETRAIN_TUNING__THREADS", str(local))
+
+    run_tune_worker("threads", storage=storage, n_trials=5)
+
+    trials = optuna.load_study(study_name="threads", storage=storage).trials
+    assert [t.user_attrs["native_threads"] for t in trials] == [starter] * 3 + [local] * 2
 
 
 def test_an_unreachable_storage_fails_without_leaking_its_password(

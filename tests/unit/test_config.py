@@ -78,6 +78,9 @@ def test_environment_lists_are_comma_separated() -> None:
         ("drift: 3\n", r"'drift' must be a mapping"),
         ("- a\n- b\n", r"must hold a mapping of sections"),
         ("drift: [unclosed\n", r"is not valid YAML at line"),
+        ("tuning:\n  threads: two\n", r"'tuning.threads' must be 'auto' or a whole number, got"),
+        ("tuning:\n  threads: 1.5\n", r"'tuning.threads' must be 'auto' or a whole number, got"),
+        ("tuning:\n  threads: 0\n", r"'tuning.threads' must be in \[1, 1024\], got 0"),
     ],
 )
 def test_invalid_files_name_the_key_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
@@ -119,3 +122,21 @@ def test_to_dict_round_trips() -> None:
 
     assert load_config(None, overrides={}, environ={}).to_dict()["drift"]["alpha"] == 0.05
     assert config.to_dict()["drift"]["critical_columns"] == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("", {}, "auto"),
+        ("tuning:\n  threads: 1\n", {}, 1),
+        ("tuning:\n  threads: 1\n", {"MLFLOW_RETRAIN_TUNING__THREADS": "auto"}, "auto"),
+        ("tuning:\n  threads: auto\n", {"MLFLOW_RETRAIN_TUNING__THREADS": "3"}, 3),
+    ],
+)
+def test_tuning_threads_is_auto_or_a_whole_number(
+    tmp_path: Path, text: str, env: dict[str, str], expected: object
+) -> None:
+    config = load_config(_write(tmp_path, text), environ=env)
+
+    assert config.tuning.threads == expected
+    assert RetrainConfig.from_dict(config.to_dict()) == config

@@ -9,7 +9,7 @@ import pytest
 
 import mlflow_retrain.tuning as tuning
 
-PURE_MODULES = ["metrics", "models", "objective", "space", "splits"]
+PURE_MODULES = ["metrics", "models", "objective", "space", "splits", "threads"]
 
 
 def test_public_names_are_exported() -> None:
@@ -18,7 +18,8 @@ def test_public_names_are_exported() -> None:
         "build_pipeline", "cv_splits", "default_space", "get_metric", "infer_task",
         "make_study_direction", "params_from_trial", "parse_times", "predict_scores",
         "resolve_space", "score", "space_summary", "split_columns", "split_gate", "suggest",
-        "validate_overrides",
+        "validate_overrides", "available_cores", "limit_threads", "native_threads",
+        "resolve_threads",
     }  # fmt: skip
     assert expected <= set(tuning.__all__)
     for name in tuning.__all__:
