@@ -88,10 +88,19 @@ def test_the_policy_sets_the_evidence_age_limit() -> None:
     assert decision.allowed
 
 
-def test_a_damaged_policy_keeps_the_strict_default() -> None:
-    decision = decide_alias_change(_set("2"), _facts(_evidence(age_days=31), policy="{oops"))
+@pytest.mark.parametrize("damaged", ["{oops", '{"max_evidence_age_days": "soon"}', "[]"])
+def test_a_damaged_policy_keeps_the_strict_default_age(damaged: str) -> None:
+    # Evidence that satisfies the strictest mode ("both": shadow evidence after a passing
+    # offline comparison), so only the evidence age can refuse it.
+    both = {lineage.TAG_EVIDENCE_SOURCE: "shadow", lineage.TAG_OFFLINE_DECISION: "promote",
+            lineage.TAG_OFFLINE_BASELINE: "1"}  # fmt: skip
+    young = _facts({**_evidence(age_days=29), **both}, policy=damaged)
+    old = _facts({**_evidence(age_days=31), **both}, policy=damaged)
 
+    assert decide_alias_change(_set("2"), young).allowed
+    decision = decide_alias_change(_set("2"), old)
     assert not decision.allowed
+    assert "31.0 days old, older than the policy's 30 days" in decision.reason
 
 
 def test_first_deployment_needs_floor_evidence_against_no_champion() -> None:
