@@ -152,9 +152,12 @@ def test_a_pipeline_account_with_the_documented_grants_runs_the_full_cycle(
     (record,) = _audit(admin, MODEL)
     assert (record["to"], record["kind"], record["user"]) == ("1", "first_deployment", "pipeline")
     # EDIT is not MANAGE: the pipeline account cannot force a version past the gate.
-    forced = run_client(env, "override", "--model", MODEL, "--version", "1", "--reason", "x",
-                        cwd=tmp_path)  # fmt: skip
+    other = admin.create_model_version(MODEL, version.source, run_id=version.run_id).version
+    forced = run_client(env, "override", "--model", MODEL, "--version", str(other),
+                        "--reason", "x", cwd=tmp_path)  # fmt: skip
     assert forced.code == 1, forced.stderr[-3000:]
+    assert "MANAGE" in forced.stderr, forced.stderr[-3000:]
+    assert _aliases(admin, MODEL) == {"champion": "1"}
     # The artifacts went through the server to S3, under the configured prefix.
     keys = [o["Key"] for o in _s3(moto_server).list_objects_v2(
         Bucket=team.bucket, Prefix="mlflow/").get("Contents", [])]  # fmt: skip
