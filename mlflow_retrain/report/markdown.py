@@ -18,15 +18,24 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from mlflow_retrain import lineage
 from mlflow_retrain.comparison import Evidence
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift
-from mlflow_retrain.report.html import format_number, format_pvalue
+from mlflow_retrain.report.html import (
+    difference_text,
+    format_number,
+    format_pvalue,
+    interval_short,
+    interval_text,
+    rule_text,
+)
 
 __all__ = [
+    "CELL_GAP",
     "SECTIONS",
     "alias_history_markdown",
     "artifact_link",
@@ -40,7 +49,9 @@ __all__ = [
     "section_text",
     "shadow_markdown",
     "status_markdown",
+    "table",
     "training_markdown",
+    "version_link",
 ]
 
 #: The sections of a version description, in the order they are shown.
@@ -55,6 +66,9 @@ HISTORY_ROWS = 10
 _BADGE = {"promote": "PROMOTE", "reject": "REJECT", "inconclusive": "INCONCLUSIVE",
           "continue": "CONTINUE"}  # fmt: skip
 _DASH = "\u2014"
+#: Space after every table cell but a row's last: two em spaces, which HTML does not
+#: collapse (see :func:`table`).
+CELL_GAP = "&emsp;&emsp;"
 
 
 def _open(name: str) -> str:
@@ -164,6 +178,34 @@ def _link(label: str, href: str | None) -> str:
     return f"[{label}]({href})" if href else label
 
 
+def version_link(name: str, version: str) -> str:
+    """The UI's relative address of a model version (``#/models/<name>/versions/<v>``)."""
+    return f"#/models/{quote(name, safe='')}/versions/{version}"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a markdown table whose cells stay apart in the MLflow UI.
+
+    The UI renders a table with no cell padding and its sanitiser strips ``style``
+    attributes, so every cell but a row's last ends with :data:`CELL_GAP`. Cells are used
+    as given: escape text from data with ``_cell`` first.
+
+    Args:
+        header: Column titles.
+        rows: The rows, one text per column.
+
+    Returns:
+        Markdown lines: the header, the separator, one line per row.
+    """
+
+    def line(cells: Sequence[str]) -> str:
+        last = len(cells) - 1
+        padded = [c + (CELL_GAP if i < last else "") for i, c in enumerate(cells)]
+        return "| " + " | ".join(padded) + " |"
+
+    return [line(header), "|" + " --- |" * len(header), *(line(r) for r in rows)]
+
+
 def status_markdown(
     *,
     status: str | None,
@@ -233,35 +275,37 @@ def evidence_markdown(
         "### Evidence",
         "",
         f"**Decision: {_BADGE[evidence.decision]}** for version {challenger_version}, against "
-        f"{against}, on {evidence.n} gate rows (alpha {evidence.alpha:g}, Holm across primary "
+        f"{against}, on {evidence.n:,} gate rows (alpha {evidence.alpha:g}, Holm across primary "
         "metrics).",
         "",
         evidence.reason,
         "",
-        "| metric | role | champion | challenger | difference [interval] | p (adj.) | test | "
-        "result |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    if not evidence.first_deployment:
+        lines += [
+            "Differences are challenger minus champion, each with its "
+            f"{interval_text(evidence.alpha)}.",
+            "",
+        ]
+    rows = []
     for m in evidence.metrics:
-        interval = (
-            f" [{format_number(m.ci_low)}, {format_number(m.ci_high)}]"
-            if m.ci_low is not None and m.ci_high is not None
-            else ""
+        rule = rule_text(m)
+        rows.append(
+            [
+                _cell(m.name),
+                m.role,
+                format_number(m.champion),
+                format_number(m.challenger),
+                difference_text(m),
+                format_pvalue(m.p_value_adjusted),
+                _cell(m.test),
+                ("pass" if m.passed else "fail") + (f" ({rule})" if rule else ""),
+            ]
         )
-        difference = _DASH if m.difference is None else format_number(m.difference) + interval
-        threshold = (
-            ""
-            if m.threshold is None or not math.isfinite(m.threshold)
-            else f" (needs > {m.threshold:g})"
-            if m.role == "primary"
-            else f" (margin {m.threshold:g})"
-        )
-        lines.append(
-            f"| {_cell(m.name)} | {m.role} | {format_number(m.champion)} | "
-            f"{format_number(m.challenger)} | {difference} | "
-            f"{format_pvalue(m.p_value_adjusted)} | {_cell(m.test)} | "
-            f"{'pass' if m.passed else 'fail'}{threshold} |"
-        )
+    interval = interval_short(evidence.alpha)
+    header = ["metric", "role", "champion", "challenger", f"difference [{interval}]",
+              "p (adj.)", "test", "result"]  # fmt: skip
+    lines += table(header, rows)
     link = f"Comparison run: [{run_id}]({run_link(run_id, experiment_id=experiment_id)})"
     if experiment_id:
         curves = (
@@ -301,6 +345,11 @@ def shadow_markdown(
     """
     low, high = [*(summary.get("cs") or []), None, None][:2]
     decision = str(summary.get("decision", "continue"))
+    header = ["loss", "improvement (champion - challenger)", "confidence sequence",
+              "p (always valid)", "margin"]  # fmt: skip
+    cells = [_cell(summary.get("loss")), format_number(summary.get("estimate")),
+             f"[{format_number(low)}, {format_number(high)}]", format_pvalue(summary.get("p")),
+             format_number(summary.get("margin"))]  # fmt: skip
     lines = [
         "### Shadow test",
         "",
@@ -308,12 +357,7 @@ def shadow_markdown(
         f"labelled batches ({summary.get('rows')} rows) beside champion version "
         f"{summary.get('champion')}. {reason}",
         "",
-        "| loss | improvement (champion - challenger) | confidence sequence | p (always valid) "
-        "| margin |",
-        "| --- | --- | --- | --- | --- |",
-        f"| {_cell(summary.get('loss'))} | {format_number(summary.get('estimate'))} | "
-        f"[{format_number(low)}, {format_number(high)}] | {format_pvalue(summary.get('p'))} | "
-        f"{format_number(summary.get('margin'))} |",
+        *table(header, [cells]),
         "",
     ]
     link = f"Shadow run: [{run_id}]({run_link(run_id, experiment_id=experiment_id)})"
@@ -380,18 +424,20 @@ def _drifted_table(report: DriftReport, top: int) -> list[str]:
     )
     if not drifted:
         return []
-    lines = [
-        "",
-        "| drifted column | kind | test | effect size | p (FDR) | missing rate ref → cur |",
-        "| --- | --- | --- | --- | --- | --- |",
+    rows = [
+        [
+            _cell(f.name) + (" (critical)" if f.critical else ""),
+            f.kind,
+            _cell(f.test),
+            _effect(f),
+            format_pvalue(f.p_value_adjusted),
+            f"{f.missing_rate_reference:.1%} → {f.missing_rate_current:.1%}",
+        ]
+        for f in drifted[:top]
     ]
-    for f in drifted[:top]:
-        name = _cell(f.name) + (" (critical)" if f.critical else "")
-        lines.append(
-            f"| {name} | {f.kind} | {_cell(f.test)} | {_effect(f)} | "
-            f"{format_pvalue(f.p_value_adjusted)} | "
-            f"{f.missing_rate_reference:.1%} → {f.missing_rate_current:.1%} |"
-        )
+    header = ["drifted column", "kind", "test", "effect size", "p (FDR)",
+              "missing rate ref → cur"]  # fmt: skip
+    lines = ["", *table(header, rows)]
     if len(drifted) > top:
         lines += ["", f"And {len(drifted) - top} more drifted columns in the report."]
     return lines
@@ -466,11 +512,10 @@ def training_markdown(
         ("window", window_text),
         ("training digest", f"`{tag('training_digest')}`" if tag("training_digest") else _DASH),
         ("gate digest", f"`{tag('gate_digest')}`" if tag("gate_digest") else _DASH),
-        ("cross-validated", f"{_cell(tag('metric'))} {tag('score')}".strip() or _DASH),
+        ("cross-validated", _cv_text(tag("metric"), tag("score"))),
         ("best parameters", params_text or _DASH),
     ]
-    lines = ["### Training", "", "| | |", "| --- | --- |"]
-    lines += [f"| {k} | {v} |" for k, v in rows]
+    lines = ["### Training", "", *table(["", ""], rows)]
     link = f"Tuning run: [{run_id}]({run_link(run_id, experiment_id=experiment_id)})"
     if experiment_id:
         history = artifact_link(run_id, "tuning/optimization_history.png",
@@ -478,6 +523,16 @@ def training_markdown(
         link += f" (trials are its child runs) · [optimisation history]({history})"
     lines += ["", link + "."]
     return "\n".join(lines)
+
+
+def _cv_text(metric: str, score: str) -> str:
+    """``roc_auc 0.7691 (mean over the folds, best trial)`` from the version's tags."""
+    try:
+        value = format_number(float(score)) if score else ""
+    except ValueError:
+        value = _cell(score)
+    text = f"{_cell(metric)} {value}".strip()
+    return f"{text} (mean over the folds, best trial)" if value else text or _DASH
 
 
 def _window_text(window: str) -> str:
@@ -574,22 +629,24 @@ def alias_history_markdown(
     lines = ["### Aliases", "", f"Now: {held}."]
     ordered = sorted(records, key=lambda r: -float(r.get("time_ms") or 0))
     if ordered:
-        lines += [
-            "",
-            "| time | move | from → to | reason | evidence | by |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
+        cells = []
         for r in ordered[:rows]:
             run = r.get("evidence_run")
             evidence = _link(str(run)[:8], links.get(str(run))) if run else _DASH
             reason = _cell(r.get("reason") or "")
             if len(reason) > 160:
                 reason = reason[:157] + "..."
-            lines.append(
-                f"| {_when(r.get('time_ms'))} | {_cell(r.get('kind', ''))} | "
-                f"{r.get('from') or _DASH} → {r.get('to')} | {reason} | {evidence} | "
-                f"{_cell(r.get('user') or _DASH)} |"
+            cells.append(
+                [
+                    _when(r.get("time_ms")),
+                    _cell(r.get("kind", "")),
+                    f"{_cell(r.get('from') or _DASH)} → {_cell(r.get('to'))}",
+                    reason,
+                    evidence,
+                    _cell(r.get("user") or _DASH),
+                ]
             )
+        lines += ["", *table(["time", "move", "from → to", "reason", "evidence", "by"], cells)]
         if len(ordered) > rows:
             lines += ["", f"{len(ordered) - rows} older moves are in the model's audit tags."]
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 
 import pytest
@@ -11,6 +12,7 @@ from mlflow_retrain import lineage
 from mlflow_retrain.comparison import Evidence, MetricComparison
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift
 from mlflow_retrain.report.markdown import (
+    CELL_GAP,
     alias_history_markdown,
     artifact_link,
     drift_markdown,
@@ -22,8 +24,21 @@ from mlflow_retrain.report.markdown import (
     section_text,
     shadow_markdown,
     status_markdown,
+    table,
     training_markdown,
+    version_link,
 )
+
+
+def _table_rows(text: str) -> list[list[str]]:
+    """The cells of every table row in ``text`` (header rows included, separators not), as
+    a reader sees them: without the gap that keeps cells apart."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("| ---"):
+            cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
+            rows.append([c.strip().removesuffix(CELL_GAP).strip() for c in cells])
+    return rows
 
 
 def _feature(name: str, effect: float, *, drifted: bool = True, **changes: object) -> FeatureDrift:
@@ -181,10 +196,12 @@ def test_the_evidence_table_has_a_row_per_metric_with_interval_p_and_result() ->
     )
 
     assert "**Decision: PROMOTE** for version 2, against champion version 1" in text
-    assert "| metric | role | champion | challenger | difference [interval] | p (adj.) |" in text
-    row = "| roc_auc | primary | 0.704 | 0.795 | 0.0915 [0.0582, 0.125] | 3.08e-06 | delong |"
-    assert row in text
-    assert "pass (needs > 0) |" in text
+    header, row = _table_rows(text)
+    assert header == ["metric", "role", "champion", "challenger", "difference [90% interval]",
+                      "p (adj.)", "test", "result"]  # fmt: skip
+    assert row == ["roc_auc", "primary", "0.704", "0.795", "0.0915 [0.0582, 0.125]", "3.08e-6",
+                   "delong", "pass (needs > 0)"]  # fmt: skip
+    assert "each with its 90% two-sided interval (each end a one-sided 95% bound)." in text
     assert "(#/experiments/3/runs/cmp/artifacts/comparison/roc.png)" in text
     assert "(#/experiments/3/runs/cmp/artifacts/comparison/differences.png)" in text
     assert "(#/experiments/3/runs/cmp/artifacts/comparison/report.html)" in text
@@ -218,7 +235,8 @@ def test_a_first_deployment_links_no_differences_figure() -> None:
 
     assert "differences.png" not in text
     assert "against no champion (first deployment: policy floor)" in text
-    assert "| roc_auc | primary | — | 0.795 | — | — |" in text
+    assert _table_rows(text)[1][:6] == ["roc_auc", "primary", "—", "0.795", "—", "—"]
+    assert "interval" not in text.split("| metric")[0]  # no interval to explain
 
 
 def test_the_trigger_section_lists_the_largest_effects_first_and_links_the_report() -> None:
@@ -237,8 +255,8 @@ def test_the_trigger_section_lists_the_largest_effects_first_and_links_the_repor
         report, trigger="drift", reason="Drift persists.", cycle_run_id="cyc", experiment_id="3"
     )
 
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
-    assert [r.split(" | ")[0].lstrip("| ") for r in rows[1:]] == ["large", "region", "small"]
+    rows = _table_rows(text)
+    assert [r[0] for r in rows[1:]] == ["large", "region", "small"]
     assert "0.9 (wasserstein)" in text
     assert "stable" not in text
     assert "[HTML drift report](#/experiments/3/runs/drift123/artifacts/drift/report.html)" in text
@@ -266,7 +284,8 @@ def test_column_names_cannot_break_the_table() -> None:
 
     text = drift_markdown(report, trigger="drift", reason="r")
 
-    assert "| a\\|b c |" in text
+    assert "| a\\|b c" + CELL_GAP + " |" in text
+    assert _table_rows(text)[1][0] == "a\\|b c"
 
 
 def test_the_training_section_shows_window_digests_and_best_parameters() -> None:
@@ -282,9 +301,11 @@ def test_the_training_section_shows_window_digests_and_best_parameters() -> None
 
     text = training_markdown(tags, run_id="tune", experiment_id="3", n_train=1600, n_gate=377)
 
-    assert "| window | last 1,600 rows (from the latest timestamp) |" in text
-    assert "| training digest | `17114e88` |" in text
-    assert "| gate digest | `70758977` |" in text
+    rows = {row[0]: row[1] for row in _table_rows(text)}
+    assert rows["window"] == "last 1,600 rows (from the latest timestamp)"
+    assert rows["training digest"] == "`17114e88`"
+    assert rows["gate digest"] == "`70758977`"
+    assert rows["cross-validated"] == "roc_auc 0.769 (mean over the folds, best trial)"
     assert "`linear__C=0.6945`" in text
     assert "[tune](#/experiments/3/runs/tune)" in text
     assert "1,600 training, 377 gate" in text
@@ -313,7 +334,7 @@ def test_the_shadow_section_shows_the_confidence_sequence() -> None:
     text = shadow_markdown(summary, reason="Not decisive yet.", run_id="sh", experiment_id="3")
 
     assert "**CONTINUE** after 3 labelled batches (900 rows) beside champion version 1." in text
-    assert "| brier | 0.012 | [-0.004, 0.03] | 0.21 | 0 |" in text
+    assert _table_rows(text)[1] == ["brier", "0.012", "[-0.004, 0.03]", "0.21", "0"]
     assert "(#/experiments/3/runs/sh/artifacts/shadow/sequence.png)" in text
 
 
@@ -358,10 +379,10 @@ def test_the_alias_history_lists_the_newest_moves_first_with_evidence_links() ->
         rows=2,
     )
 
-    rows = [line for line in text.splitlines() if line.startswith("| 2023")]
+    rows = [row for row in _table_rows(text) if row[0].startswith("2023")]
     assert len(rows) == 2
-    assert "rollback | 2 → 1 | bad \\| latency |" in rows[0]
-    assert "promotion | 1 → 2 | better | [e2](#/experiments/3/runs/e2) | ana |" in rows[1]
+    assert rows[0][1:5] == ["rollback", "2 → 1", "bad \\| latency", "—"]
+    assert rows[1][1:] == ["promotion", "1 → 2", "better", "[e2](#/experiments/3/runs/e2)", "ana"]
     assert "1 older moves are in the model's audit tags." in text
     assert "Now: `champion` → version 1, `previous-champion` → version 2." in text
 
@@ -375,3 +396,22 @@ def test_the_model_description_keeps_a_persons_text() -> None:
     assert section_text(again, "policy") == "### Promotion policy\n\nq"
     assert again.rstrip().endswith("Owned by the risk team.")
     assert again.index("Promotion policy") < again.index("### Aliases")
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def test_table_cells_keep_a_gap_the_ui_does_not_collapse() -> None:
+    lines = table(["metric", "value"], [["roc_auc", "0.7043"], ["brier", "0.1822"]])
+
+    assert lines == [
+        f"| metric{CELL_GAP} | value |",
+        "| --- | --- |",
+        f"| roc_auc{CELL_GAP} | 0.7043 |",
+        f"| brier{CELL_GAP} | 0.1822 |",
+    ]
+    assert CELL_GAP == "&emsp;&emsp;"  # an entity the UI's sanitiser keeps; spaces collapse
+
+
+def test_version_links_are_relative_and_escape_the_model_name() -> None:
+    assert version_link("credit default/eu", "3") == "#/models/credit%20default%2Feu/versions/3"
