@@ -117,6 +117,22 @@ def test_retrain_registers_a_challenger_with_full_lineage(
     assert len(predictions) == len(gate) == result.n_gate
 
 
+def test_retrain_logs_its_tuning_figures_as_png(
+    tracking_uri: str, train_csv: Path, tmp_path: Path
+) -> None:
+    config = _config(n_trials=8, estimators=["hist_gradient_boosting", "linear"])
+
+    result = run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
+
+    client = MlflowClient(tracking_uri)
+    paths = {a.path for a in client.list_artifacts(result.run_id, "tuning")}
+    assert paths == {"tuning/optimization_history.png", "tuning/slice.png",
+                     "tuning/param_importances.png"}  # fmt: skip
+    for path in paths:
+        local = Path(client.download_artifacts(result.run_id, path, str(tmp_path)))
+        assert local.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), path
+
+
 def test_gate_split_is_the_most_recent_slice_and_never_tuned_on(
     tracking_uri: str, train_csv: Path
 ) -> None:
