@@ -16,11 +16,20 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
 from mlflow_retrain.registry import lifecycle
-from mlflow_retrain.report.markdown import section_text
+from mlflow_retrain.report.markdown import CELL_GAP, section_text
 
 pytestmark = pytest.mark.integration
 
 MODEL = "fraud"
+
+
+def _history_rows(history: str) -> list[list[str]]:
+    """The alias-history table's rows (time first), each cell as the UI shows it."""
+    return [
+        [cell.strip().removesuffix(CELL_GAP).strip() for cell in line.strip("| ").split(" | ")]
+        for line in history.splitlines()
+        if " UTC" in line and line.startswith("| ")
+    ]
 
 
 def _versions(client: MlflowClient, n: int) -> list[str]:
@@ -65,9 +74,8 @@ def test_a_promotion_writes_the_alias_history_and_keeps_a_persons_text(
     history = section_text(description, "aliases")
     assert history is not None
     assert "Now: `champion` → version 2, `previous-champion` → version 1." in history
-    rows = [line for line in history.splitlines() if " UTC | " in line]
-    assert [r.split(" | ")[1:3] for r in rows] == [["promotion", "1 → 2"],
-                                                    ["first_deployment", "— → 1"]]  # fmt: skip
+    rows = _history_rows(history)
+    assert [r[1:3] for r in rows] == [["promotion", "1 → 2"], ["first_deployment", "— → 1"]]
     policy = section_text(description, "policy")
     assert policy is not None
     assert "roc_auc" in policy
@@ -95,10 +103,10 @@ def test_a_rollback_and_an_override_enter_the_history_with_their_reasons(
     history = section_text(promoted.get_registered_model(MODEL).description, "aliases")
 
     assert history is not None
-    rows = [line for line in history.splitlines() if " UTC | " in line]
-    assert rows[0].split(" | ")[1:3] == ["override", "1 → 3"]
-    assert rows[1].split(" | ")[1:3] == ["rollback", "2 → 1"]
-    assert "latency doubled" in rows[1]
+    rows = _history_rows(history)
+    assert rows[0][1:3] == ["override", "1 → 3"]
+    assert rows[1][1:3] == ["rollback", "2 → 1"]
+    assert "latency doubled" in rows[1][3]
     status = section_text(promoted.get_model_version(MODEL, "2").description, "status")
     assert status is not None
     assert status.startswith("**Status: rolled back** · no alias ·")
