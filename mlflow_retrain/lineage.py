@@ -34,6 +34,7 @@ __all__ = [
     "STATUS_RETIRED",
     "STATUS_ROLLED_BACK",
     "STATUS_SHADOW",
+    "STATUS_SUPERSEDED",
     "STUDY_SPEC_ATTR",
     "TAG_AUDIT_PREFIX",
     "TAG_BATCH_DIGEST",
@@ -134,8 +135,8 @@ TAG_STUDY_NAME = TAG_PREFIX + "study_name"
 TAG_ESTIMATOR = TAG_PREFIX + "estimator"
 
 # Model versions.
-#: Lifecycle status of a model version: candidate, shadow, promoted, rejected, retired,
-#: rolled_back.
+#: Lifecycle status of a model version: candidate, shadow, superseded, promoted, rejected,
+#: retired, rolled_back.
 TAG_STATUS = TAG_PREFIX + "status"
 #: The run that trained and logged the version.
 TAG_TRAINING_RUN = TAG_PREFIX + "training_run_id"
@@ -223,6 +224,9 @@ TAG_POLICY = TAG_PREFIX + "policy"
 
 STATUS_CANDIDATE = "candidate"
 STATUS_SHADOW = "shadow"
+#: A candidate or shadow challenger that lost the ``challenger`` alias to a newer version
+#: before it was promoted or rejected.
+STATUS_SUPERSEDED = "superseded"
 STATUS_PROMOTED = "promoted"
 STATUS_REJECTED = "rejected"
 STATUS_RETIRED = "retired"

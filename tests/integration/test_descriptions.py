@@ -131,3 +131,72 @@ def test_a_description_that_cannot_be_written_never_blocks_a_promotion(
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == v1
     assert client.get_registered_model(MODEL).description == "Owned by the risk team."
     assert "Could not update the description of registered model 'fraud'" in caplog.text
+
+
+def _challenger(client: MlflowClient, *, status: str = lineage.STATUS_CANDIDATE) -> str:
+    """Register a version the way ``retrain`` does (status, challenger alias)."""
+    run = client.create_run(client.get_experiment_by_name("test").experiment_id)
+    version = lifecycle.register_challenger(
+        client,
+        MODEL,
+        model_uri=f"runs:/{run.info.run_id}/model",
+        run_id=run.info.run_id,
+        tags={lineage.TAG_STATUS: status},
+        idempotency_key=(lineage.TAG_TRAINING_RUN, run.info.run_id),
+    )
+    from mlflow_retrain.registry.describe import describe_status
+
+    describe_status(client, MODEL, [version.version])
+    return version.version
+
+
+@pytest.mark.parametrize("waiting", [lineage.STATUS_CANDIDATE, lineage.STATUS_SHADOW])
+def test_a_newer_challenger_supersedes_one_still_waiting(tracking_uri: str, waiting: str) -> None:
+    client = MlflowClient(tracking_uri)
+    old = _challenger(client, status=waiting)
+    assert section_text(client.get_model_version(MODEL, old).description, "status") == (
+        f"**Status: {waiting}** · aliases: `challenger`."
+    )
+
+    new = _challenger(client)
+
+    assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == new
+    version = client.get_model_version(MODEL, old)
+    assert version.tags[lineage.TAG_STATUS] == lineage.STATUS_SUPERSEDED == "superseded"
+    status = section_text(version.description, "status")
+    assert status is not None
+    assert status.startswith("**Status: superseded** · no alias.")
+    assert f"Superseded as `challenger` by version {new} on " in status
+    assert client.get_model_version(MODEL, new).tags[lineage.TAG_STATUS] == "candidate"
+
+
+def test_a_decided_challenger_keeps_its_status_when_a_newer_one_arrives(
+    tracking_uri: str,
+) -> None:
+    client = MlflowClient(tracking_uri)
+    old = _challenger(client, status=lineage.STATUS_REJECTED)
+
+    new = _challenger(client)
+
+    version = client.get_model_version(MODEL, old)
+    assert version.tags[lineage.TAG_STATUS] == lineage.STATUS_REJECTED
+    status = section_text(version.description, "status")
+    assert status is not None
+    assert status.startswith("**Status: rejected** · no alias.")
+    assert f"The `challenger` alias moved to version {new} on " in status
+
+
+def test_registering_the_same_run_again_supersedes_nothing(tracking_uri: str) -> None:
+    client = MlflowClient(tracking_uri)
+    run = client.create_run(client.get_experiment_by_name("test").experiment_id)
+    key = (lineage.TAG_TRAINING_RUN, run.info.run_id)
+    register = lambda: lifecycle.register_challenger(  # noqa: E731
+        client, MODEL, model_uri=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
+        tags={lineage.TAG_STATUS: lineage.STATUS_CANDIDATE}, idempotency_key=key,
+    )  # fmt: skip
+    first = register()
+
+    again = register()
+
+    assert (again.version, again.reused) == (first.version, True)
+    assert client.get_model_version(MODEL, first.version).tags[lineage.TAG_STATUS] == "candidate"
