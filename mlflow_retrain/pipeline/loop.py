@@ -582,9 +582,10 @@ def _reference_value(
     found = metric_interval(metric, gate[target].to_numpy(), output, confidence=confidence)
     if not all(math.isfinite(v) for v in found):
         return None
-    MlflowClient().set_model_version_tag(
-        champ.name, champ.version, key, ",".join(repr(v) for v in found)
-    )
+    # Six significant digits, like the CV score tag: exact enough for the decay check, short
+    # enough to read in the UI's tag table.
+    cached = ",".join(f"{v:.6g}" for v in found)
+    MlflowClient().set_model_version_tag(champ.name, champ.version, key, cached)
     return found
 
 
