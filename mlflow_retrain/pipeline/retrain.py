@@ -28,7 +28,12 @@ from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
 from mlflow_retrain.pipeline.steps import flatten, now_ms, step_params, step_run
 from mlflow_retrain.policy import PromotionPolicy
-from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
+from mlflow_retrain.registry.describe import (
+    describe_model,
+    describe_status,
+    describe_version,
+    experiment_of,
+)
 from mlflow_retrain.registry.lifecycle import find_version, register_challenger
 from mlflow_retrain.report.figures import (
     plot_optimization_history,
@@ -465,7 +470,8 @@ def _describe(
     n_train: int,
     n_gate: int,
 ) -> None:
-    """Write the version description's ``training`` and ``status`` sections."""
+    """Write the version description's ``training`` and ``status`` sections, and refresh the
+    registered model's description, whose alias list now names the new ``challenger``."""
     body = training_markdown(
         tags,
         run_id=run_id,
@@ -475,6 +481,7 @@ def _describe(
     )
     describe_version(client, name, version, {"training": body})
     describe_status(client, name, [version])
+    describe_model(client, name)
 
 
 def _log_model(model: Any, *, example: pd.DataFrame, signature: Any, extra: list[Path]) -> Any:
