@@ -23,6 +23,7 @@ __all__ = [
     "CONTEXT_REFERENCE",
     "CONTEXT_SHADOW",
     "CONTEXT_TRAINING",
+    "MAX_NOTE_LENGTH",
     "MAX_TAG_LENGTH",
     "METRIC_DRIFT_DETECTED",
     "METRIC_DRIFT_N_DRIFTED",
@@ -271,6 +272,9 @@ CONTEXT_SHADOW = "shadow"
 
 #: MLflow's limit on a tag value is 8,000 characters in 3.x; keep well inside it.
 MAX_TAG_LENGTH = 5000
+#: Longest run description (``mlflow.note.content``, a run tag) written: inside MLflow's
+#: 8,000 characters.
+MAX_NOTE_LENGTH = 7500
 
 
 def truncate_tag(value: str, limit: int = MAX_TAG_LENGTH) -> str:

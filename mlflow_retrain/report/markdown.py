@@ -39,6 +39,8 @@ __all__ = [
     "SECTIONS",
     "alias_history_markdown",
     "artifact_link",
+    "cycle_failed_markdown",
+    "cycle_markdown",
     "drift_markdown",
     "drift_summary_markdown",
     "evidence_markdown",
@@ -50,6 +52,7 @@ __all__ = [
     "shadow_markdown",
     "status_markdown",
     "table",
+    "timeline_markdown",
     "training_markdown",
     "version_link",
 ]
@@ -658,3 +661,219 @@ def model_description(description: str | None, *, policy: str, aliases: str) -> 
     """The registered model's description with its ``policy`` and ``aliases`` sections set."""
     text = replace_section(description, "policy", policy, order=MODEL_SECTIONS)
     return replace_section(text, "aliases", aliases, order=MODEL_SECTIONS)
+
+
+# Run descriptions of the loop: one cycle, and a replay of many.
+
+_OUTCOMES = {
+    "no_change": "no change",
+    "held": "held",
+    "promoted": "promoted",
+    "rejected": "rejected",
+    "inconclusive": "inconclusive",
+    "challenger_in_shadow": "challenger in shadow",
+    "busy": "stepped back",
+}
+
+
+def cycle_markdown(
+    result: Mapping[str, Any],
+    *,
+    steps: Mapping[str, str] | None = None,
+    experiment_id: str | None = None,
+    champion_before: str | None = None,
+    drift_reason: str | None = None,
+) -> str:
+    """A cycle run's description: what the check found and what it did.
+
+    Args:
+        result: The cycle's JSON form (``CycleResult.to_dict()``: ``model_name``, ``batch``,
+            ``outcome``, ``trigger``, ``retrain``, ``trigger_reason``, ``drift_detected``,
+            ``decay``, ``challenger_version``, ``decision``, ``champion_version``,
+            ``halted``, ``shadow``).
+        steps: The cycle's step runs by step (``drift``, ``retrain``, ``compare``,
+            ``shadow``), linked from their rows.
+        experiment_id: The experiment of the cycle and its step runs.
+        champion_before: The champion the batch was checked against.
+        drift_reason: The drift run's decision sentence.
+
+    Returns:
+        Markdown text.
+    """
+    runs = dict(steps or {})
+    name = str(result.get("model_name", ""))
+
+    def version(v: object) -> str:
+        return _link(f"version {v}", version_link(name, str(v))) if v else "none"
+
+    def step(label: str, key: str, *extra: tuple[str, str]) -> str:
+        if key not in runs:
+            return ""
+        links = [_link(label, run_link(runs[key], experiment_id=experiment_id))]
+        if experiment_id:
+            links += [
+                _link(text, artifact_link(runs[key], path, experiment_id=experiment_id))
+                for text, path in extra
+            ]
+        return " · " + " · ".join(links)
+
+    outcome = str(result.get("outcome", ""))
+    after = result.get("champion_version")
+    head = (
+        f"**Cycle: {_OUTCOMES.get(outcome, _cell(outcome.replace('_', ' ')))}** · batch "
+        f"`{_cell(result.get('batch', ''))}` · champion after the cycle: {version(after)}"
+    )
+    if champion_before not in (None, "", "none") and str(champion_before) != str(after):
+        head += f" (was {version(champion_before)})"
+    lines = [head + "."]
+    if result.get("halted"):
+        lines += ["", "**Retraining is halted** after this cycle: a person must check the "
+                  f"model and run `mlflow-retrain resume --model {_cell(name)}`."]  # fmt: skip
+    trigger = _cell(result.get("trigger") or "none")
+    action = "retrained" if result.get("retrain") else "no retrain"
+    rows = [["trigger", f"**{trigger}** ({action}): {_cell(result.get('trigger_reason', ''))}"]]
+    detected = result.get("drift_detected")
+    if detected is None:
+        drift = "not checked (no champion to compare with)"
+    else:
+        drift = ("**drift**" if detected else "no drift") + (
+            f": {_cell(drift_reason)}" if drift_reason else ""
+        )
+    drift += step("drift run", "drift", ("HTML report", "drift/report.html"))
+    rows.append(["drift", drift])
+    rows.append(["performance", _decay_text(result.get("decay"))])
+    shadow = result.get("shadow")
+    if shadow:
+        rows.append(
+            [
+                "shadow test",
+                f"{version(shadow.get('version'))}: "
+                f"**{_BADGE.get(str(shadow.get('decision')), str(shadow.get('decision')))}** "
+                f"after {shadow.get('batches')} batches ({shadow.get('rows')} rows)"
+                + step("shadow run", "shadow"),
+            ]
+        )
+    trained = result.get("challenger_version")
+    if trained:
+        rows.append(["trained", version(trained) + step("tuning run", "retrain")])
+    decision = result.get("decision")
+    if decision:
+        against = (
+            f"against {version(champion_before)}"
+            if champion_before not in (None, "", "none")
+            else "as a first deployment (policy floor)"
+        )
+        rows.append(
+            [
+                "comparison",
+                f"**{_BADGE.get(str(decision), str(decision).upper())}** {against}"
+                + step("comparison run", "compare", ("HTML report", "comparison/report.html")),
+            ]
+        )
+    rows.append(["champion after", version(after)])
+    lines += ["", *table(["", ""], rows)]
+    return "\n".join(lines)
+
+
+def _decay_text(decay: Mapping[str, Any] | None) -> str:
+    """``roc_auc 0.7104 [0.6812, 0.7391] on the batch vs reference 0.7012 [...]: no decay``."""
+    if not decay:
+        return "not checked (no champion, too few labelled rows, or no reference)"
+    metric = _cell(decay.get("metric", ""))
+    low, high = decay.get("ci_low"), decay.get("ci_high")
+    ref_low, ref_high = [*(decay.get("reference_ci") or []), None, None][:2]
+    reference = format_number(decay.get("reference"))
+    if ref_low is not None and ref_high is not None:
+        reference += f" [{format_number(ref_low)}, {format_number(ref_high)}]"
+    verdict = "**decayed**" if decay.get("decayed") else "no significant decay"
+    return (
+        f"champion's {metric} on this batch {format_number(decay.get('value'))} "
+        f"[{format_number(low)}, {format_number(high)}] vs its reference {reference} "
+        f"(its gate split): {verdict}"
+    )
+
+
+def cycle_failed_markdown(*, batch: str, reason: str, circuit_breaker: bool) -> str:
+    """A failed cycle run's description: why it stopped, and that nothing changed."""
+    what = "Circuit breaker open" if circuit_breaker else "Cycle failed"
+    return (
+        f"**{what}** · batch `{_cell(batch)}`: {reason}\n\n"
+        "Nothing was registered and no alias moved."
+    )
+
+
+def timeline_markdown(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    model_name: str,
+    experiment_id: str | None = None,
+    total: int | None = None,
+    run_id: str | None = None,
+    limit: int = lineage.MAX_NOTE_LENGTH,
+) -> str:
+    """A replay run's description: the timeline the CLI prints, with links.
+
+    Args:
+        rows: One row per batch (the ``TimelineRow`` JSON form: ``batch``, ``drift``,
+            ``trigger``, ``retrained``, ``decision``, ``champion``, ``metric``,
+            ``next_value``, ``run_id``).
+        model_name: Registered model (for version links).
+        experiment_id: The experiment of the cycle runs.
+        total: Batches the replay will check; more than ``len(rows)`` while it runs.
+        run_id: The replay run, to link its ``timeline/`` artifacts (once they are logged).
+        limit: Longest text; rows that do not fit are left to the artifacts.
+
+    Returns:
+        Markdown text.
+    """
+    metric = str(rows[0].get("metric", "metric")) if rows else "metric"
+
+    def version(v: object) -> str:
+        return _link(f"v{v}", version_link(model_name, str(v))) if v else _DASH
+
+    done = total is None or len(rows) >= total
+    champion = rows[-1].get("champion") if rows else None
+    model = _link(f"`{_cell(model_name)}`", f"#/models/{quote(model_name, safe='')}")
+    if done:
+        head = (
+            f"**Replay of {len(rows)} batches** of {model}, oldest first, one loop cycle each; "
+            f"champion at the end: {version(champion)}."
+        )
+    else:
+        head = f"**Replay of {model} running: {len(rows)} of {total} batches checked.**"
+    header = ["batch", "drift", "trigger", "retrain", "decision", "champion",
+              f"next-batch {_cell(metric)}"]  # fmt: skip
+    foot = [
+        "",
+        f"Next-batch {_cell(metric)}: the champion after the cycle, scored on the next batch "
+        "(the one it serves). Each batch links to its cycle run.",
+    ]
+    if done and run_id and experiment_id:
+        links = [
+            _link(path, artifact_link(run_id, f"timeline/{path}", experiment_id=experiment_id))
+            for path in ("timeline.txt", "timeline.json")
+        ]
+        foot[-1] += " The whole timeline: " + " · ".join(links) + "."
+    cells = []
+    for r in rows:
+        batch = _cell(r.get("batch", ""))
+        run = r.get("run_id")
+        cells.append(
+            [
+                _link(batch, run_link(str(run), experiment_id=experiment_id)) if run else batch,
+                _cell(r.get("drift", "")),
+                _cell(r.get("trigger", "")),
+                version(r.get("retrained")),
+                _cell(r.get("decision", "")),
+                version(r.get("champion")),
+                format_number(r.get("next_value")),
+            ]
+        )
+    budget = limit - len(head) - sum(len(line) + 1 for line in foot) - 200
+    shown = cells
+    while shown and len("\n".join(table(header, shown))) > budget:
+        shown = shown[:-1]
+    lines = [head, "", *table(header, shown)]
+    if len(shown) < len(cells):
+        lines += ["", f"{len(cells) - len(shown)} later batches are in the timeline artifacts."]
+    return "\n".join([*lines, *foot])

@@ -15,6 +15,8 @@ from mlflow_retrain.report.markdown import (
     CELL_GAP,
     alias_history_markdown,
     artifact_link,
+    cycle_failed_markdown,
+    cycle_markdown,
     drift_markdown,
     evidence_markdown,
     model_description,
@@ -25,6 +27,7 @@ from mlflow_retrain.report.markdown import (
     shadow_markdown,
     status_markdown,
     table,
+    timeline_markdown,
     training_markdown,
     version_link,
 )
@@ -415,3 +418,163 @@ def test_table_cells_keep_a_gap_the_ui_does_not_collapse() -> None:
 
 def test_version_links_are_relative_and_escape_the_model_name() -> None:
     assert version_link("credit default/eu", "3") == "#/models/credit%20default%2Feu/versions/3"
+
+
+# --- run descriptions of the loop ----------------------------------------------------------------
+
+
+def _cycle(**changes: object) -> dict[str, object]:
+    result: dict[str, object] = {
+        "model_name": "credit",
+        "batch": "s3://bucket/month_08.csv",
+        "outcome": "promoted",
+        "trigger": "drift",
+        "retrain": True,
+        "trigger_reason": "Data drift persists: found in 2 of the last 3 checks.",
+        "drift_detected": True,
+        "decay": {"metric": "roc_auc", "value": 0.71041234567, "ci_low": 0.686312345,
+                  "ci_high": 0.734512345, "reference": 0.678413120567, "decayed": False,
+                  "reference_ci": [0.6154027961456089, 0.7414234449891429]},
+        "challenger_version": "2",
+        "decision": "promote",
+        "champion_version": "2",
+        "halted": False,
+        "shadow": None,
+        "run_id": "cyc",
+    }  # fmt: skip
+    result.update(changes)
+    return result
+
+
+def test_a_cycle_description_tells_the_outcome_with_links_to_its_steps() -> None:
+    steps = {"drift": "d1", "retrain": "t1", "compare": "c1"}
+
+    text = cycle_markdown(_cycle(), steps=steps, experiment_id="7", champion_before="1",
+                          drift_reason="3 of 8 columns drifted.")  # fmt: skip
+
+    assert text.startswith(
+        "**Cycle: promoted** · batch `s3://bucket/month_08.csv` · champion after the cycle: "
+        "[version 2](#/models/credit/versions/2) (was [version 1](#/models/credit/versions/1))."
+    )
+    rows = {row[0]: row[1] for row in _table_rows(text)}
+    assert rows["trigger"] == (
+        "**drift** (retrained): Data drift persists: found in 2 of the last 3 checks."
+    )
+    assert rows["drift"] == (
+        "**drift**: 3 of 8 columns drifted. · [drift run](#/experiments/7/runs/d1) · "
+        "[HTML report](#/experiments/7/runs/d1/artifacts/drift/report.html)"
+    )
+    assert rows["performance"] == (
+        "champion's roc_auc on this batch 0.7104 [0.6863, 0.7345] vs its reference 0.6784 "
+        "[0.6154, 0.7414] (its gate split): no significant decay"
+    )
+    assert rows["trained"] == (
+        "[version 2](#/models/credit/versions/2) · [tuning run](#/experiments/7/runs/t1)"
+    )
+    assert rows["comparison"].startswith(
+        "**PROMOTE** against [version 1](#/models/credit/versions/1) · "
+        "[comparison run](#/experiments/7/runs/c1)"
+    )
+    assert rows["champion after"] == "[version 2](#/models/credit/versions/2)"
+
+
+def test_a_cycle_that_changed_nothing_says_so() -> None:
+    result = _cycle(outcome="no_change", trigger="none", retrain=False, drift_detected=False,
+                    decay=None, challenger_version=None, decision=None, champion_version="1",
+                    trigger_reason="No significant drift or decay.")  # fmt: skip
+
+    text = cycle_markdown(result, steps={"drift": "d1"}, experiment_id="7", champion_before="1")
+
+    assert text.startswith("**Cycle: no change**")
+    assert "(was " not in text  # the champion did not change
+    rows = {row[0]: row[1] for row in _table_rows(text)}
+    assert rows["trigger"] == "**none** (no retrain): No significant drift or decay."
+    assert rows["drift"].startswith("no drift · [drift run](#/experiments/7/runs/d1)")
+    assert rows["performance"].startswith("not checked")
+    assert "trained" not in rows
+    assert "comparison" not in rows
+
+
+def test_a_first_deployment_cycle_and_a_halt_are_described() -> None:
+    result = _cycle(trigger="first_deployment", drift_detected=None, decay=None,
+                    challenger_version="1", champion_version="1", halted=True)  # fmt: skip
+
+    text = cycle_markdown(result, steps={}, experiment_id=None, champion_before="none")
+
+    rows = {row[0]: row[1] for row in _table_rows(text)}
+    assert rows["drift"] == "not checked (no champion to compare with)"
+    assert rows["comparison"] == "**PROMOTE** as a first deployment (policy floor)"
+    assert "**Retraining is halted** after this cycle" in text
+    assert "`mlflow-retrain resume --model credit`" in text
+
+
+def test_a_shadow_step_is_part_of_the_cycle_description() -> None:
+    shadow = {"version": "3", "decision": "continue", "batches": 2, "rows": 800}
+
+    text = cycle_markdown(_cycle(shadow=shadow), steps={"shadow": "s1"}, experiment_id="7")
+
+    rows = {row[0]: row[1] for row in _table_rows(text)}
+    assert rows["shadow test"] == (
+        "[version 3](#/models/credit/versions/3): **CONTINUE** after 2 batches (800 rows) · "
+        "[shadow run](#/experiments/7/runs/s1)"
+    )
+
+
+def test_a_failed_cycle_description_gives_the_reason() -> None:
+    text = cycle_failed_markdown(batch="month_09.csv", reason="Column 'income' is text.",
+                                 circuit_breaker=True)  # fmt: skip
+
+    assert text.startswith("**Circuit breaker open** · batch `month_09.csv`: Column 'income'")
+    assert "Nothing was registered and no alias moved." in text
+
+
+def _timeline_row(i: int, **changes: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "batch": f"month_{i:02d}.csv", "drift": "none", "trigger": "none", "retrained": None,
+        "decision": "-", "champion": "1", "metric": "roc_auc", "next_value": 0.6687123456,
+        "run_id": f"r{i}",
+    }  # fmt: skip
+    row.update(changes)
+    return row
+
+
+def test_the_replay_description_is_the_timeline_with_links() -> None:
+    rows = [
+        _timeline_row(1, drift="-", trigger="first_deployment", retrained="1", decision="promote"),
+        _timeline_row(2, next_value=None),
+    ]
+
+    text = timeline_markdown(rows, model_name="credit", experiment_id="7", run_id="rep")
+
+    assert text.startswith(
+        "**Replay of 2 batches** of [`credit`](#/models/credit), oldest first, one loop cycle "
+        "each; champion at the end: [v1](#/models/credit/versions/1)."
+    )
+    header, first, second = _table_rows(text)
+    assert header == ["batch", "drift", "trigger", "retrain", "decision", "champion",
+                      "next-batch roc_auc"]  # fmt: skip
+    assert first == ["[month_01.csv](#/experiments/7/runs/r1)", "-", "first_deployment",
+                     "[v1](#/models/credit/versions/1)", "promote",
+                     "[v1](#/models/credit/versions/1)", "0.6687"]  # fmt: skip
+    assert second[3] == "—"
+    assert second[6] == "—"
+    assert "[timeline.txt](#/experiments/7/runs/rep/artifacts/timeline/timeline.txt)" in text
+
+
+def test_a_running_replay_says_how_far_it_got() -> None:
+    text = timeline_markdown([_timeline_row(1)], model_name="credit", total=12, run_id="rep")
+
+    assert text.startswith("**Replay of [`credit`](#/models/credit) running: 1 of 12 batches")
+    assert "timeline.txt" not in text  # not logged yet
+
+
+def test_a_long_timeline_fits_the_run_description() -> None:
+    rows = [_timeline_row(i) for i in range(1, 61)]
+
+    text = timeline_markdown(rows, model_name="credit", experiment_id="7", run_id="rep",
+                             limit=3000)  # fmt: skip
+
+    assert len(text) <= 3000
+    shown = len(_table_rows(text)) - 1
+    assert 0 < shown < 60
+    assert f"{60 - shown} later batches are in the timeline artifacts." in text
