@@ -686,6 +686,10 @@ def cycle_markdown(
 ) -> str:
     """A cycle run's description: what the check found and what it did.
 
+    The first line says the outcome and the champion after the cycle (the run page shows
+    only the first lines until "Show more"); a list follows, one item per step, each linked
+    to its run.
+
     Args:
         result: The cycle's JSON form (``CycleResult.to_dict()``: ``model_name``, ``batch``,
             ``outcome``, ``trigger``, ``retrain``, ``trigger_reason``, ``drift_detected``,
@@ -719,9 +723,11 @@ def cycle_markdown(
 
     outcome = str(result.get("outcome", ""))
     after = result.get("champion_version")
+    batch = str(result.get("batch", ""))
     head = (
-        f"**Cycle: {_OUTCOMES.get(outcome, _cell(outcome.replace('_', ' ')))}** · batch "
-        f"`{_cell(result.get('batch', ''))}` · champion after the cycle: {version(after)}"
+        f"**Cycle: {_OUTCOMES.get(outcome, _cell(outcome.replace('_', ' ')))}** · "
+        f"`{_cell(batch.rstrip('/').rsplit('/', 1)[-1])}` · champion after the cycle: "
+        f"{version(after)}"
     )
     if champion_before not in (None, "", "none") and str(champion_before) != str(after):
         head += f" (was {version(champion_before)})"
@@ -731,22 +737,25 @@ def cycle_markdown(
                   f"model and run `mlflow-retrain resume --model {_cell(name)}`."]  # fmt: skip
     trigger = _cell(result.get("trigger") or "none")
     action = "retrained" if result.get("retrain") else "no retrain"
-    rows = [["trigger", f"**{trigger}** ({action}): {_cell(result.get('trigger_reason', ''))}"]]
+    rows = [
+        ["Batch", f"`{_cell(batch)}`"],
+        ["Trigger", f"**{trigger}** ({action}): {_cell(result.get('trigger_reason', ''))}"],
+    ]
     detected = result.get("drift_detected")
     if detected is None:
         drift = "not checked (no champion to compare with)"
     else:
-        drift = ("**drift**" if detected else "no drift") + (
+        drift = ("**found**" if detected else "none") + (
             f": {_cell(drift_reason)}" if drift_reason else ""
         )
     drift += step("drift run", "drift", ("HTML report", "drift/report.html"))
-    rows.append(["drift", drift])
-    rows.append(["performance", _decay_text(result.get("decay"))])
+    rows.append(["Drift", drift])
+    rows.append(["Decay check", _decay_text(result.get("decay"))])
     shadow = result.get("shadow")
     if shadow:
         rows.append(
             [
-                "shadow test",
+                "Shadow test",
                 f"{version(shadow.get('version'))}: "
                 f"**{_BADGE.get(str(shadow.get('decision')), str(shadow.get('decision')))}** "
                 f"after {shadow.get('batches')} batches ({shadow.get('rows')} rows)"
@@ -755,7 +764,7 @@ def cycle_markdown(
         )
     trained = result.get("challenger_version")
     if trained:
-        rows.append(["trained", version(trained) + step("tuning run", "retrain")])
+        rows.append(["Trained", version(trained) + step("tuning run", "retrain")])
     decision = result.get("decision")
     if decision:
         against = (
@@ -765,13 +774,13 @@ def cycle_markdown(
         )
         rows.append(
             [
-                "comparison",
+                "Comparison",
                 f"**{_BADGE.get(str(decision), str(decision).upper())}** {against}"
                 + step("comparison run", "compare", ("HTML report", "comparison/report.html")),
             ]
         )
-    rows.append(["champion after", version(after)])
-    lines += ["", *table(["", ""], rows)]
+    rows.append(["Champion after", version(after)])
+    lines += ["", *(f"- **{key}:** {value}" for key, value in rows)]
     return "\n".join(lines)
 
 
@@ -796,8 +805,10 @@ def _decay_text(decay: Mapping[str, Any] | None) -> str:
 def cycle_failed_markdown(*, batch: str, reason: str, circuit_breaker: bool) -> str:
     """A failed cycle run's description: why it stopped, and that nothing changed."""
     what = "Circuit breaker open" if circuit_breaker else "Cycle failed"
+    name = batch.rstrip("/").rsplit("/", 1)[-1]
     return (
-        f"**{what}** · batch `{_cell(batch)}`: {reason}\n\n"
+        f"**{what}** · `{_cell(name)}`: {reason}\n\n"
+        f"- **Batch:** `{_cell(batch)}`\n\n"
         "Nothing was registered and no alias moved."
     )
 

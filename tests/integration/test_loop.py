@@ -323,14 +323,10 @@ def _runs(client: MlflowClient, filter_string: str = "") -> list[Any]:
     return list(client.search_runs(experiments, filter_string=filter_string))
 
 
-def _note_rows(note: str) -> dict[str, str]:
-    """The key-value rows of a cycle run's description, as the UI shows them."""
-    rows = {}
-    for line in note.splitlines():
-        if line.startswith("| ") and not line.startswith("| ---"):
-            key, _, value = line.strip("| ").partition(" | ")
-            rows[key.removesuffix(CELL_GAP).strip()] = value.strip()
-    return rows
+def _note_items(note: str) -> dict[str, str]:
+    """The ``- **Key:** value`` items of a cycle run's description."""
+    found = (re.fullmatch(r"- \*\*(.+?):\*\* (.*)", line) for line in note.splitlines())
+    return {m.group(1): m.group(2) for m in found if m}
 
 
 def test_each_cycle_run_describes_what_it_found_and_what_it_did(
@@ -348,38 +344,39 @@ def test_each_cycle_run_describes_what_it_found_and_what_it_did(
     steps = _step_runs(client, first["run_id"])
     experiment = client.get_run(first["run_id"]).info.experiment_id
     version_1 = f"[version 1](#/models/{MODEL}/versions/1)"
-    assert note.startswith("**Cycle: promoted** · batch `")
-    assert f"champion after the cycle: {version_1}." in note
-    rows = _note_rows(note)
-    assert rows["trigger"].startswith("**first_deployment** (retrained): No champion yet")
-    assert rows["trained"] == (
+    assert note.startswith(f"**Cycle: promoted** · `month_01.csv` · champion after the cycle: "
+                           f"{version_1}.")  # fmt: skip
+    rows = _note_items(note)
+    assert rows["Batch"] == f"`{first['batch']}`"
+    assert rows["Trigger"].startswith("**first_deployment** (retrained): No champion yet")
+    assert rows["Trained"] == (
         f"{version_1} · [tuning run](#/experiments/{experiment}/runs/"
         f"{steps['retrain'].info.run_id})"
     )
-    assert rows["comparison"].startswith(
+    assert rows["Comparison"].startswith(
         "**PROMOTE** as a first deployment (policy floor) · [comparison run]"
         f"(#/experiments/{experiment}/runs/{steps['compare'].info.run_id})"
     )
-    assert rows["champion after"] == version_1
+    assert rows["Champion after"] == version_1
 
     note = _note(client, second["run_id"])
     steps = _step_runs(client, second["run_id"])
-    rows = _note_rows(note)
+    rows = _note_items(note)
     assert note.startswith("**Cycle: no change**")
-    assert rows["trigger"] == "**none** (no retrain): No significant drift or decay."
+    assert rows["Trigger"] == "**none** (no retrain): No significant drift or decay."
     drift_run = steps["drift"]
-    assert rows["drift"].startswith(
-        f"no drift: {drift_run.data.tags[TAG_DRIFT_REASON]} · [drift run](#/experiments/"
+    assert rows["Drift"].startswith(
+        f"none: {drift_run.data.tags[TAG_DRIFT_REASON]} · [drift run](#/experiments/"
         f"{experiment}/runs/{drift_run.info.run_id})"
     )
     decay = second["decay"]
     assert decay is not None
-    assert rows["performance"].startswith(
+    assert rows["Decay check"].startswith(
         f"champion's roc_auc on this batch {format_number(decay['value'])} "
         f"[{format_number(decay['ci_low'])}, {format_number(decay['ci_high'])}] vs its "
         f"reference {format_number(decay['reference'])}"
     )
-    assert "trained" not in rows
+    assert "Trained" not in rows
 
 
 def test_a_failed_cycle_run_says_why_it_stopped(tracking_uri: str, project: Path) -> None:
@@ -394,7 +391,7 @@ def test_a_failed_cycle_run_says_why_it_stopped(tracking_uri: str, project: Path
     client = MlflowClient(tracking_uri)
     (failed,) = _runs(client, f"tags.`{TAG_STEP}` = 'run' and attributes.status = 'FAILED'")
     note = _note(client, failed.info.run_id)
-    assert note.startswith("**Circuit breaker open** · batch `")
+    assert note.startswith("**Circuit breaker open** · `bad.csv`: ")
     assert "income" in note
     assert note.endswith("Nothing was registered and no alias moved.")
 

@@ -423,6 +423,12 @@ def test_version_links_are_relative_and_escape_the_model_name() -> None:
 # --- run descriptions of the loop ----------------------------------------------------------------
 
 
+def _items(text: str) -> dict[str, str]:
+    """The ``- **Key:** value`` items of a description."""
+    found = (re.fullmatch(r"- \*\*(.+?):\*\* (.*)", line) for line in text.splitlines())
+    return {m.group(1): m.group(2) for m in found if m}
+
+
 def _cycle(**changes: object) -> dict[str, object]:
     result: dict[str, object] = {
         "model_name": "credit",
@@ -453,29 +459,30 @@ def test_a_cycle_description_tells_the_outcome_with_links_to_its_steps() -> None
                           drift_reason="3 of 8 columns drifted.")  # fmt: skip
 
     assert text.startswith(
-        "**Cycle: promoted** · batch `s3://bucket/month_08.csv` · champion after the cycle: "
+        "**Cycle: promoted** · `month_08.csv` · champion after the cycle: "
         "[version 2](#/models/credit/versions/2) (was [version 1](#/models/credit/versions/1))."
     )
-    rows = {row[0]: row[1] for row in _table_rows(text)}
-    assert rows["trigger"] == (
+    rows = _items(text)
+    assert rows["Batch"] == "`s3://bucket/month_08.csv`"
+    assert rows["Trigger"] == (
         "**drift** (retrained): Data drift persists: found in 2 of the last 3 checks."
     )
-    assert rows["drift"] == (
-        "**drift**: 3 of 8 columns drifted. · [drift run](#/experiments/7/runs/d1) · "
+    assert rows["Drift"] == (
+        "**found**: 3 of 8 columns drifted. · [drift run](#/experiments/7/runs/d1) · "
         "[HTML report](#/experiments/7/runs/d1/artifacts/drift/report.html)"
     )
-    assert rows["performance"] == (
+    assert rows["Decay check"] == (
         "champion's roc_auc on this batch 0.7104 [0.6863, 0.7345] vs its reference 0.6784 "
         "[0.6154, 0.7414] (its gate split): no significant decay"
     )
-    assert rows["trained"] == (
+    assert rows["Trained"] == (
         "[version 2](#/models/credit/versions/2) · [tuning run](#/experiments/7/runs/t1)"
     )
-    assert rows["comparison"].startswith(
+    assert rows["Comparison"].startswith(
         "**PROMOTE** against [version 1](#/models/credit/versions/1) · "
         "[comparison run](#/experiments/7/runs/c1)"
     )
-    assert rows["champion after"] == "[version 2](#/models/credit/versions/2)"
+    assert rows["Champion after"] == "[version 2](#/models/credit/versions/2)"
 
 
 def test_a_cycle_that_changed_nothing_says_so() -> None:
@@ -487,12 +494,12 @@ def test_a_cycle_that_changed_nothing_says_so() -> None:
 
     assert text.startswith("**Cycle: no change**")
     assert "(was " not in text  # the champion did not change
-    rows = {row[0]: row[1] for row in _table_rows(text)}
-    assert rows["trigger"] == "**none** (no retrain): No significant drift or decay."
-    assert rows["drift"].startswith("no drift · [drift run](#/experiments/7/runs/d1)")
-    assert rows["performance"].startswith("not checked")
-    assert "trained" not in rows
-    assert "comparison" not in rows
+    rows = _items(text)
+    assert rows["Trigger"] == "**none** (no retrain): No significant drift or decay."
+    assert rows["Drift"].startswith("none · [drift run](#/experiments/7/runs/d1)")
+    assert rows["Decay check"].startswith("not checked")
+    assert "Trained" not in rows
+    assert "Comparison" not in rows
 
 
 def test_a_first_deployment_cycle_and_a_halt_are_described() -> None:
@@ -501,9 +508,9 @@ def test_a_first_deployment_cycle_and_a_halt_are_described() -> None:
 
     text = cycle_markdown(result, steps={}, experiment_id=None, champion_before="none")
 
-    rows = {row[0]: row[1] for row in _table_rows(text)}
-    assert rows["drift"] == "not checked (no champion to compare with)"
-    assert rows["comparison"] == "**PROMOTE** as a first deployment (policy floor)"
+    rows = _items(text)
+    assert rows["Drift"] == "not checked (no champion to compare with)"
+    assert rows["Comparison"] == "**PROMOTE** as a first deployment (policy floor)"
     assert "**Retraining is halted** after this cycle" in text
     assert "`mlflow-retrain resume --model credit`" in text
 
@@ -513,8 +520,7 @@ def test_a_shadow_step_is_part_of_the_cycle_description() -> None:
 
     text = cycle_markdown(_cycle(shadow=shadow), steps={"shadow": "s1"}, experiment_id="7")
 
-    rows = {row[0]: row[1] for row in _table_rows(text)}
-    assert rows["shadow test"] == (
+    assert _items(text)["Shadow test"] == (
         "[version 3](#/models/credit/versions/3): **CONTINUE** after 2 batches (800 rows) · "
         "[shadow run](#/experiments/7/runs/s1)"
     )
@@ -524,8 +530,9 @@ def test_a_failed_cycle_description_gives_the_reason() -> None:
     text = cycle_failed_markdown(batch="month_09.csv", reason="Column 'income' is text.",
                                  circuit_breaker=True)  # fmt: skip
 
-    assert text.startswith("**Circuit breaker open** · batch `month_09.csv`: Column 'income'")
-    assert "Nothing was registered and no alias moved." in text
+    assert text.startswith("**Circuit breaker open** · `month_09.csv`: Column 'income' is text.")
+    assert _items(text)["Batch"] == "`month_09.csv`"
+    assert text.endswith("Nothing was registered and no alias moved.")
 
 
 def _timeline_row(i: int, **changes: object) -> dict[str, object]:
