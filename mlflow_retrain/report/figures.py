@@ -465,7 +465,7 @@ def _mark_ks_gap(
         return
     ax.vlines(grid[i], min(at_ref[i], at_cur[i]), max(at_ref[i], at_cur[i]), color="black")
     ax.annotate(
-        f"D = {gap[i]:.3f}",
+        f"D = {format_number(float(gap[i]))}",
         (grid[i], (at_ref[i] + at_cur[i]) / 2),
         xytext=(5, 0),
         textcoords="offset points",
@@ -684,8 +684,11 @@ def plot_confidence_sequence(
 
 # Tuning figures (the retrain step's Optuna study).
 
-#: Hyperparameter panels per row of the slice figure.
-SLICE_COLUMNS = 3
+#: Hyperparameter panels per row of the slice figure, and each panel's size (inches): two
+#: wide panels a row keep the figure about as wide as the MLflow UI's artifact pane, so it is
+#: barely scaled down there.
+SLICE_COLUMNS = 2
+SLICE_PANEL = (4.2, 2.9)
 _TRIAL_CMAP = "Blues"
 _BEST_COLOR = "#c62828"
 
@@ -787,7 +790,7 @@ def plot_optimization_history(
     axes.set_xlabel("trial")
     axes.set_ylabel(f"CV {metric}")
     axes.grid(True, alpha=0.3)
-    axes.tick_params(labelsize=8)
+    axes.tick_params(labelsize=9)
     axes.set_title(
         f"Optimisation history: CV {metric} ({_better(maximize)}) \u00b7 {len(complete)} "
         f"complete, {len(pruned)} pruned, {len(failed)} failed",
@@ -827,7 +830,8 @@ def plot_slice(trials: Sequence[FrozenTrial], *, metric: str, direction: str) ->
     best = _best(complete, maximize)[0] if complete else None
     columns = min(SLICE_COLUMNS, len(names))
     rows = math.ceil(len(names) / columns)
-    figure = Figure(figsize=(3.3 * columns + 1.0, 2.7 * rows + 0.9), dpi=DPI,
+    width, height = SLICE_PANEL
+    figure = Figure(figsize=(width * columns + 0.9, height * rows + 0.9), dpi=DPI,
                     layout="constrained")  # fmt: skip
     FigureCanvasAgg(figure)
     grid = figure.subplots(rows, columns, sharey=True, squeeze=False)
@@ -858,24 +862,26 @@ def plot_slice(trials: Sequence[FrozenTrial], *, metric: str, direction: str) ->
                 axes.scatter(x, value, s=110, facecolors="none", edgecolors=_BEST_COLOR,
                              linewidths=1.6, zorder=4)  # fmt: skip
         estimator, _, short = name.rpartition("__")
-        axes.set_title(short if not estimator else f"{short}\n({estimator})", fontsize=9,
+        axes.set_title(short if not estimator else f"{short} ({estimator})", fontsize=10,
                        parse_math=False)  # fmt: skip
-        axes.tick_params(labelsize=7.5)
+        axes.tick_params(labelsize=9)
         # Rotated, aligned at their tick ("xtick" mode), so long labels never overlap.
         axes.tick_params(axis="x", labelrotation=30, labelrotation_mode="xtick")
         axes.grid(True, alpha=0.3)
         if index % columns == 0:
-            axes.set_ylabel(f"CV {metric}", fontsize=9)
+            axes.set_ylabel(f"CV {metric}", fontsize=10)
     colorbar = figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=grid.ravel().tolist(),
                                shrink=0.8, pad=0.01)  # fmt: skip
-    colorbar.set_label("trial number", fontsize=8)
-    colorbar.ax.tick_params(labelsize=7)
+    colorbar.set_label("trial number", fontsize=9)
+    colorbar.ax.tick_params(labelsize=8)
     colorbar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    extra = f"; hollow grey: pruned ({len(pruned)}), last fold's score" if pruned else ""
+    extra = (
+        f" \u00b7 hollow grey: {len(pruned)} pruned, at their last fold's score" if pruned else ""
+    )
     figure.suptitle(
-        f"CV {metric} ({_better(maximize)}) against each hyperparameter \u00b7 "
-        f"{len(complete)} complete trials{extra}; red ring: best",
-        fontsize=10,
+        f"CV {metric} ({_better(maximize)}) against each hyperparameter\n"
+        f"{len(complete)} complete trials, shaded by trial number{extra} \u00b7 red ring: best",
+        fontsize=11,
     )
     return _to_png(figure)
 
@@ -951,7 +957,7 @@ def plot_param_importances(
     positions = np.arange(len(items))
     values = [float(v) for _, v in items]
     axes.barh(positions, values, color=REFERENCE_COLOR, height=0.6)
-    axes.set_yticks(positions, [_shorten(name, 60) for name, _ in items], fontsize=8,
+    axes.set_yticks(positions, [_shorten(name, 60) for name, _ in items], fontsize=9,
                     parse_math=False)  # fmt: skip
     axes.set_ylim(len(items) - 0.5, -0.5)
     for y, value in zip(positions, values, strict=True):
