@@ -61,7 +61,7 @@ dl.summary dd { margin: 0; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border-bottom: 1px solid #e1e4e8; padding: 4px 8px; text-align: left;
   vertical-align: top; }
-th { background: #f6f8fa; font-weight: 600; white-space: nowrap; }
+th { background: #f6f8fa; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.name { max-width: 28em; }
 /* Names break only where they must (not "utiliz-ation"); a table wider than the viewer
@@ -385,8 +385,10 @@ def _row(feature: FeatureDrift, anchor: str | None) -> str:
         name = f'<a href="#{anchor}">{name}</a>'
     if feature.critical:
         name += '<span class="tag critical">critical</span>'
+    # The effect metric on a second line keeps the table narrow enough for the MLflow UI's
+    # artifact pane.
     effect = (
-        f"{_e(format_number(feature.effect_size))} "
+        f"{_e(format_number(feature.effect_size))}<br>"
         f'<span class="muted">{_e(feature.effect_metric)} '
         f"(min {_e(format_number(feature.min_effect))})</span>"
     )
