@@ -20,8 +20,8 @@ import pytest
 
 from mlflow_retrain.comparison import Evidence, MetricComparison, ModelOutput
 from mlflow_retrain.drift.profile import summarise_numeric
-from mlflow_retrain.report import figures
-from mlflow_retrain.report.figures import (
+from mlflow_retrain.report import (
+    figures,
     plot_comparison_curves,
     plot_differences,
     plot_numeric_drift,
