@@ -23,6 +23,7 @@ __all__ = [
     "CONTEXT_REFERENCE",
     "CONTEXT_SHADOW",
     "CONTEXT_TRAINING",
+    "MAX_NOTE_LENGTH",
     "MAX_TAG_LENGTH",
     "METRIC_DRIFT_DETECTED",
     "METRIC_DRIFT_N_DRIFTED",
@@ -34,6 +35,7 @@ __all__ = [
     "STATUS_RETIRED",
     "STATUS_ROLLED_BACK",
     "STATUS_SHADOW",
+    "STATUS_SUPERSEDED",
     "STUDY_SPEC_ATTR",
     "TAG_AUDIT_PREFIX",
     "TAG_BATCH_DIGEST",
@@ -134,8 +136,8 @@ TAG_STUDY_NAME = TAG_PREFIX + "study_name"
 TAG_ESTIMATOR = TAG_PREFIX + "estimator"
 
 # Model versions.
-#: Lifecycle status of a model version: candidate, shadow, promoted, rejected, retired,
-#: rolled_back.
+#: Lifecycle status of a model version: candidate, shadow, superseded, promoted, rejected,
+#: retired, rolled_back.
 TAG_STATUS = TAG_PREFIX + "status"
 #: The run that trained and logged the version.
 TAG_TRAINING_RUN = TAG_PREFIX + "training_run_id"
@@ -223,6 +225,9 @@ TAG_POLICY = TAG_PREFIX + "policy"
 
 STATUS_CANDIDATE = "candidate"
 STATUS_SHADOW = "shadow"
+#: A candidate or shadow challenger that lost the ``challenger`` alias to a newer version
+#: before it was promoted or rejected.
+STATUS_SUPERSEDED = "superseded"
 STATUS_PROMOTED = "promoted"
 STATUS_REJECTED = "rejected"
 STATUS_RETIRED = "retired"
@@ -267,6 +272,9 @@ CONTEXT_SHADOW = "shadow"
 
 #: MLflow's limit on a tag value is 8,000 characters in 3.x; keep well inside it.
 MAX_TAG_LENGTH = 5000
+#: Longest run description (``mlflow.note.content``, a run tag) written: inside MLflow's
+#: 8,000 characters.
+MAX_NOTE_LENGTH = 7500
 
 
 def truncate_tag(value: str, limit: int = MAX_TAG_LENGTH) -> str:

@@ -224,6 +224,9 @@ def run_cycle(
                 result = _cycle(
                     client, config, model_name, batch, frame, history, run_id, cycle_id
                 )
+        except (CircuitBreakerOpen, InvalidInputError) as err:
+            _describe_failed_cycle(client, run_id, batch, err)
+            raise
         finally:
             holder.release()
         mlflow.set_tags({
@@ -233,6 +236,7 @@ def run_cycle(
             lineage.TAG_DRIFT_DETECTED: str(bool(result.drift_detected)).lower(),
             lineage.TAG_TRIGGER_REASON: lineage.truncate_tag(result.trigger.reason),
         })  # fmt: skip
+        _describe_cycle(client, run_id, result)
     return result
 
 
@@ -257,6 +261,66 @@ def require_model(client: MlflowClient, name: str) -> None:
         "Check --model (or model_name in retrain.yaml), or pass --create (model.create: true) "
         "to start a new model: its first cycle deploys its first version."
     )
+
+
+def _describe_cycle(client: MlflowClient, run_id: str, result: CycleResult) -> None:
+    """Write the cycle run's description: its outcome, with links to its step runs.
+
+    The description is for people: a failure to read the step runs or to write it is logged
+    as a warning and never fails the cycle.
+    """
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from mlflow_retrain.registry.describe import describe_run
+    from mlflow_retrain.report.markdown import cycle_markdown
+
+    steps: dict[str, str] = {}
+    drift_reason: str | None = None
+    champion_before: str | None = None
+    experiment_id: str | None = None
+    children: list[Any] = []
+    try:
+        run = client.get_run(run_id)
+        experiment_id = run.info.experiment_id
+        champion_before = run.data.tags.get(lineage.TAG_CHECKED_CHAMPION)
+        children = list(
+            client.search_runs(
+                [run.info.experiment_id],
+                filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run_id}'",
+                order_by=["attributes.start_time ASC"],
+            )
+        )
+    except (MlflowException, OSError) as err:
+        logger.warning("Could not read the step runs of cycle %s (%s).", run_id, err)
+    for child in children:
+        step = child.data.tags.get(lineage.TAG_STEP)
+        if step:
+            steps[step] = child.info.run_id
+        if step == "drift":
+            drift_reason = child.data.tags.get(lineage.TAG_DRIFT_REASON)
+    text = cycle_markdown(
+        result.to_dict(),
+        steps=steps,
+        experiment_id=experiment_id,
+        champion_before=champion_before,
+        drift_reason=drift_reason,
+    )
+    describe_run(client, run_id, text)
+
+
+def _describe_failed_cycle(
+    client: MlflowClient, run_id: str, batch: str, err: CircuitBreakerOpen | InvalidInputError
+) -> None:
+    """Write a failed cycle run's description (why it stopped); only warns on failure."""
+    from mlflow_retrain.registry.describe import describe_run
+    from mlflow_retrain.report.markdown import cycle_failed_markdown
+
+    text = cycle_failed_markdown(
+        batch=describe_uri(batch),
+        reason=err.message,
+        circuit_breaker=isinstance(err, CircuitBreakerOpen),
+    )
+    describe_run(client, run_id, text)
 
 
 def _cycle(
@@ -608,9 +672,10 @@ def _reference_value(
     found = metric_interval(metric, gate[target].to_numpy(), output, confidence=confidence)
     if not all(math.isfinite(v) for v in found):
         return None
-    MlflowClient().set_model_version_tag(
-        champ.name, champ.version, key, ",".join(repr(v) for v in found)
-    )
+    # Six significant digits, like the CV score tag: exact enough for the decay check, short
+    # enough to read in the UI's tag table.
+    cached = ",".join(f"{v:.6g}" for v in found)
+    MlflowClient().set_model_version_tag(champ.name, champ.version, key, cached)
     return found
 
 

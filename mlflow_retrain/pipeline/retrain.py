@@ -10,7 +10,7 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,18 @@ from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
 from mlflow_retrain.pipeline.steps import flatten, log_dataset, now_ms, step_params, step_run
 from mlflow_retrain.policy import PromotionPolicy
-from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
+from mlflow_retrain.registry.describe import (
+    describe_model,
+    describe_status,
+    describe_version,
+    experiment_of,
+)
 from mlflow_retrain.registry.lifecycle import find_version, register_challenger
+from mlflow_retrain.report.figures import (
+    plot_optimization_history,
+    plot_param_importances,
+    plot_slice,
+)
 from mlflow_retrain.report.markdown import training_markdown
 from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
 from mlflow_retrain.tuning.objective import WINDOW_FRACTION_PARAM, most_recent
@@ -232,7 +242,7 @@ def run_retrain(
                     if worker.wait() != 0:
                         logger.warning("A tuning worker exited with code %s.", worker.returncode)
             summary = summarize(study, metric=prepared.metric)
-            figures = _optuna_figures(study)
+            figures = _optuna_figures(study, summary)
         _check_tuning(summary, config)
         assert summary.best_value is not None
         model = fit_best(prepared, summary.best_params, target=target, config=config)
@@ -319,7 +329,7 @@ def _record_retrain(
     model: Any,
     prepared: PreparedData,
     summary: TuningResult,
-    figures: Mapping[str, Any],
+    figures: Mapping[str, bytes],
     train_uri: str,
     target: str,
     timestamp: str | None,
@@ -380,10 +390,13 @@ def _record_retrain(
             RunTag(lineage.TAG_CV_SCORE, f"{summary.best_value:.6g}"),
         ],
     )
-    for name, figure in figures.items():
-        mlflow.log_figure(figure, f"tuning/{name}.png")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if figures:
+            (folder / "tuning").mkdir()
+            for name, png in figures.items():
+                (folder / "tuning" / f"{name}.png").write_bytes(png)
+            mlflow.log_artifacts(str(folder / "tuning"), artifact_path="tuning")
         profile = build_profile(
             prepared.train[features],
             kinds=dict.fromkeys(prepared.categorical, "categorical"),
@@ -467,7 +480,8 @@ def _describe(
     n_train: int,
     n_gate: int,
 ) -> None:
-    """Write the version description's ``training`` and ``status`` sections."""
+    """Write the version description's ``training`` and ``status`` sections, and refresh the
+    registered model's description, whose alias list now names the new ``challenger``."""
     body = training_markdown(
         tags,
         run_id=run_id,
@@ -477,6 +491,7 @@ def _describe(
     )
     describe_version(client, name, version, {"training": body})
     describe_status(client, name, [version])
+    describe_model(client, name)
 
 
 def _log_model(model: Any, *, example: pd.DataFrame, signature: Any, extra: list[Path]) -> Any:
@@ -558,33 +573,35 @@ def _already_registered(client: MlflowClient, version: Any) -> RetrainResult:
     )
 
 
-def _optuna_figures(study: Any) -> dict[str, Any]:
-    """Optuna's plots as matplotlib figures: optimisation history, slice, importances."""
-    from optuna.visualization import matplotlib as optuna_plots
+def _optuna_figures(study: Any, summary: TuningResult) -> dict[str, bytes]:
+    """The study's figures as PNG: optimisation history, slice, hyperparameter importances.
 
-    plots: dict[str, Callable[[Any], Any]] = {
-        "optimization_history": optuna_plots.plot_optimization_history,
-        "slice": optuna_plots.plot_slice,
-        "param_importances": optuna_plots.plot_param_importances,
+    Drawn by :mod:`mlflow_retrain.report.figures` rather than Optuna's matplotlib plots,
+    which label the y axis "Objective Value", leave pruned trials out, clip long parameter
+    names and squeeze every parameter's slice into one strip (and set pyplot's global style).
+    """
+    from optuna.importance import get_param_importances
+
+    trials = study.get_trials(deepcopy=False)
+    metric, direction = summary.metric, summary.direction
+    drawn = {
+        "optimization_history": plot_optimization_history(
+            trials, metric=metric, direction=direction
+        ),
+        "slice": plot_slice(trials, metric=metric, direction=direction),
     }
-    figures: dict[str, Any] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental.
-        for name, plot in plots.items():
-            try:
-                figures[name] = _figure_of(plot(study))
-            except (ValueError, RuntimeError, ZeroDivisionError) as err:
-                # Importances need two or more completed trials with varying parameters.
-                logger.info("Skipped the Optuna figure %s: %s", name, err)
-    return figures
-
-
-def _figure_of(axes: Any) -> Any:
-    """The figure of what an Optuna plot returns: one Axes, or an array of them (one per
-    parameter, from ``plot_slice``)."""
-    import numpy as np
-
-    return np.asarray(axes, dtype=object).ravel()[0].figure
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # parts of Optuna's importance API are experimental
+            importances = get_param_importances(study)
+    except (ValueError, RuntimeError, ZeroDivisionError) as err:
+        # Importances need two or more completed trials with varying parameters.
+        logger.info("Skipped the hyperparameter importance figure: %s", err)
+    else:
+        drawn["param_importances"] = plot_param_importances(
+            importances, metric=metric, method="PED-ANOVA", n_trials=summary.n_complete
+        )
+    return {name: png for name, png in drawn.items() if png is not None}
 
 
 def _without_storage(config: RetrainConfig) -> dict[str, Any]:

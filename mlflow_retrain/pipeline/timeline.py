@@ -26,6 +26,9 @@ from mlflow_retrain.data.io import load_table
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError
 from mlflow_retrain.pipeline.loop import list_batches, require_model, run_cycle
 from mlflow_retrain.pipeline.steps import step_run
+from mlflow_retrain.registry.describe import describe_run, experiment_of
+from mlflow_retrain.report.html import format_number
+from mlflow_retrain.report.markdown import timeline_markdown
 
 __all__ = ["TimelineRow", "format_timeline", "replay", "rows_to_dicts"]
 
@@ -95,7 +98,10 @@ def replay(
             f"got {start}."
         )
     rows: list[TimelineRow] = []
+    client = MlflowClient()
+    total = len(batches) - start + 1
     with step_run("replay", run_name="replay", experiment_name=experiment_name) as run_id:
+        experiment_id = experiment_of(client, run_id)
         for i, batch in enumerate(batches):
             if i + 1 < start:
                 continue
@@ -104,8 +110,31 @@ def replay(
             row = rows[-1]
             if row.next_value is not None:
                 mlflow.log_metric(f"champion.next_{row.metric}", row.next_value, step=i + 1)
+            if len(rows) < total:  # the timeline so far, for whoever watches the run
+                _describe(client, run_id, rows, name, experiment_id, total=total)
         _log_timeline(run_id, rows)
+        _describe(client, run_id, rows, name, experiment_id)
     return rows
+
+
+def _describe(
+    client: MlflowClient,
+    run_id: str,
+    rows: list[TimelineRow],
+    name: str,
+    experiment_id: str | None,
+    *,
+    total: int | None = None,
+) -> None:
+    """Write the replay run's description: the timeline, linked (only warns on failure)."""
+    text = timeline_markdown(
+        rows_to_dicts(rows),
+        model_name=name,
+        experiment_id=experiment_id,
+        total=total,
+        run_id=run_id,
+    )
+    describe_run(client, run_id, text)
 
 
 def _one(config: RetrainConfig, name: str, batch: str, nxt: str | None) -> TimelineRow:
@@ -190,7 +219,7 @@ def format_timeline(rows: list[TimelineRow]) -> str:
     )
     lines = [head, "-" * len(head)]
     for r in rows:
-        value = "-" if r.next_value is None else f"{r.next_value:.4f}"
+        value = "-" if r.next_value is None else format_number(r.next_value)
         lines.append(
             f"{r.batch:<16} {r.drift:<6} {r.trigger:<22} "
             f"{'v' + r.retrained if r.retrained else '-':<8} {r.decision:<22} "

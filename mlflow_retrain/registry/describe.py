@@ -1,4 +1,4 @@
-"""Write the descriptions a reviewer reads in the MLflow UI: model versions and the model.
+"""Write the descriptions a reviewer reads in the MLflow UI: model versions, the model, runs.
 
 Each pipeline step replaces its own section of a version's description
 (:func:`mlflow_retrain.report.markdown.replace_section`); the registered model's description
@@ -29,6 +29,7 @@ from mlflow_retrain.report.markdown import (
 
 __all__ = [
     "describe_model",
+    "describe_run",
     "describe_status",
     "describe_version",
     "experiment_of",
@@ -47,6 +48,33 @@ def experiment_of(client: MlflowClient, run_id: str) -> str | None:
         return str(client.get_run(run_id).info.experiment_id)
     except MlflowException:
         return None
+
+
+def describe_run(client: MlflowClient, run_id: str, markdown: str) -> bool:
+    """Set a run's description (MLflow's ``mlflow.note.content`` tag) to ``markdown``.
+
+    Text longer than :data:`~mlflow_retrain.lineage.MAX_NOTE_LENGTH` is cut, marked with an
+    ellipsis.
+
+    Args:
+        client: Tracking client.
+        run_id: The run.
+        markdown: Its new description.
+
+    Returns:
+        Whether the description was written (a failure is logged as a warning).
+    """
+    try:
+        text = lineage.truncate_tag(markdown, lineage.MAX_NOTE_LENGTH)
+        client.set_tag(run_id, lineage.TAG_RUN_NOTE, text)
+        return True
+    except _WRITE_ERRORS as err:
+        logger.warning(
+            "Could not write the description of run %s (%s); the run is unchanged otherwise.",
+            run_id,
+            err,
+        )
+        return False
 
 
 def describe_version(

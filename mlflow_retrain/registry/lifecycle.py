@@ -10,6 +10,7 @@ are rewritten, which can fail without undoing the move.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +135,10 @@ def register_challenger(
 ) -> RegisteredVersion:
     """Register ``model_uri`` as a new version of ``name`` and point ``alias`` at it.
 
+    An older version that held ``alias`` loses it: if it was still waiting for a decision
+    (status ``candidate`` or ``shadow``), its status becomes ``superseded``; either way its
+    description's status section is rewritten.
+
     Args:
         client: Registry client.
         name: Registered model name (created if missing).
@@ -151,7 +156,7 @@ def register_challenger(
     if existing is not None:
         logger.info("Version %s of '%s' was already registered by this run.", existing.version,
                     name)  # fmt: skip
-        client.set_registered_model_alias(name, alias, existing.version)
+        _move_alias(client, name, alias, str(existing.version))
         return RegisteredVersion(name, str(existing.version), str(existing.source), reused=True)
     new_model = True
     try:
@@ -166,8 +171,35 @@ def register_challenger(
     version = client.create_model_version(
         name, model_uri, run_id=run_id, tags=all_tags, model_id=model_id
     )
-    client.set_registered_model_alias(name, alias, version.version)
+    _move_alias(client, name, alias, str(version.version))
     return RegisteredVersion(name, str(version.version), model_uri, new_model=new_model)
+
+
+#: Statuses of a challenger still waiting for its decision: it becomes ``superseded`` when a
+#: newer version takes its alias.
+_WAITING = (lineage.STATUS_CANDIDATE, lineage.STATUS_SHADOW)
+
+
+def _move_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    """Point ``alias`` at ``version``; an older holder still waiting becomes ``superseded``.
+
+    The older holder's status section is rewritten (it no longer holds the alias); that
+    write only warns when it fails, like every description write.
+    """
+    before = alias_version(client, name, alias)
+    client.set_registered_model_alias(name, alias, version)
+    if before is None or int(before.version) >= int(version):
+        return
+    from mlflow_retrain.registry.describe import describe_status
+
+    old = str(before.version)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if before.tags.get(lineage.TAG_STATUS) in _WAITING:
+        client.set_model_version_tag(name, old, lineage.TAG_STATUS, lineage.STATUS_SUPERSEDED)
+        note = f"Superseded as `{alias}` by version {version} on {when}, before a decision."
+    else:
+        note = f"The `{alias}` alias moved to version {version} on {when}."
+    describe_status(client, name, [old], notes={old: note})
 
 
 def _quote(text: str) -> str:
@@ -260,8 +292,6 @@ def _describe_move(client: MlflowClient, move: AliasMove, *, before: Mapping[str
 
     Runs after the gate's move and never undoes it: the description helpers only warn.
     """
-    import time
-
     from mlflow_retrain.registry.describe import describe_model, describe_status
 
     after = {

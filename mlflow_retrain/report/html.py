@@ -18,11 +18,20 @@ import re
 from collections.abc import Iterable, Mapping
 
 from mlflow_retrain._version import __version__
-from mlflow_retrain.comparison import Evidence
+from mlflow_retrain.comparison import Evidence, MetricComparison
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift
 from mlflow_retrain.exceptions import InvalidInputError
 
-__all__ = ["format_number", "format_pvalue", "render_drift_html", "render_evidence_html"]
+__all__ = [
+    "difference_text",
+    "format_number",
+    "format_pvalue",
+    "interval_short",
+    "interval_text",
+    "render_drift_html",
+    "render_evidence_html",
+    "rule_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +61,13 @@ dl.summary dd { margin: 0; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border-bottom: 1px solid #e1e4e8; padding: 4px 8px; text-align: left;
   vertical-align: top; }
-th { background: #f6f8fa; font-weight: 600; white-space: nowrap; }
+th { background: #f6f8fa; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.name { overflow-wrap: anywhere; max-width: 28em; }
+td.name { max-width: 28em; }
+/* Names break only where they must (not "utiliz-ation"); a table wider than the viewer
+   (the MLflow UI's artifact pane is narrow) scrolls instead of being cut off. */
+td.name, td.name code { overflow-wrap: break-word; }
+.scroll { overflow-x: auto; }
 tr.drifted td { background: #fdecea; }
 .yes { color: #c62828; font-weight: 700; }
 .no { color: #57606a; }
@@ -80,13 +93,17 @@ footer { margin-top: 24px; font-size: 12px; color: #57606a; }
 
 
 def format_number(value: float | None) -> str:
-    """Format a statistic or effect size for display: three significant digits.
+    """Format a metric, statistic or effect size for display: four significant digits.
+
+    Magnitudes from 0.001 to 10,000 read as plain decimals (``0.7043``, ``12.35``); from
+    10,000 to a million as a whole number rounded to four significant digits (``183500``);
+    anything smaller or larger in compact scientific notation (``1.234e-5``, ``2.5e7``).
 
     Args:
         value: The number; ``None`` and NaN are shown as an em dash.
 
     Returns:
-        The text, in scientific notation for very small or very large magnitudes.
+        The text.
     """
     if value is None or math.isnan(value):
         return _DASH
@@ -94,27 +111,89 @@ def format_number(value: float | None) -> str:
         return "\u221e" if value > 0 else "-\u221e"
     if value == 0:
         return "0"
-    if abs(value) < 1e-3 or abs(value) >= 1e5:
-        return f"{value:.2e}"
-    return f"{value:.3g}"
+    magnitude = abs(value)
+    if magnitude < 1e-3 or magnitude >= 1e6:
+        return _scientific(value, digits=4)
+    if magnitude >= 1e4:
+        return f"{float(f'{value:.4g}'):.0f}"
+    return f"{value:.4g}"
 
 
 def format_pvalue(value: float | None) -> str:
-    """Format a p-value: scientific notation below 1e-3, three significant digits otherwise.
+    """Format a p-value: three significant digits, compact scientific notation below 0.001.
 
     Args:
         value: The p-value; ``None`` and NaN are shown as an em dash.
 
     Returns:
-        The text; a p-value that underflowed to 0 reads ``< 1e-300``.
+        The text (``0.0457``, ``3.08e-6``); a p-value that underflowed to 0 reads
+        ``< 1e-300``.
     """
     if value is None or math.isnan(value):
         return _DASH
     if value <= 0:
         return "< 1e-300"
     if value < 1e-3:
-        return f"{value:.2e}"
+        return _scientific(value, digits=3)
     return f"{value:.3g}"
+
+
+def _scientific(value: float, *, digits: int) -> str:
+    """``value`` with ``digits`` significant digits as ``1.23e-5``: no ``+``, no padding zeros.
+
+    Trailing zeros of the mantissa are dropped (``2e-4``, not ``2.000e-04``).
+    """
+    mantissa, _, exponent = f"{value:.{digits - 1}e}".partition("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def interval_text(alpha: float) -> str:
+    """How the comparison's intervals read everywhere: ``90% two-sided interval (each end a
+    one-sided 95% bound)`` for ``alpha = 0.05``.
+
+    The comparison reports the two-sided ``1 - 2 alpha`` interval of each difference, so each
+    end is a one-sided ``1 - alpha`` bound (what the one-sided tests at ``alpha`` need).
+
+    Args:
+        alpha: The policy's significance level.
+
+    Returns:
+        The phrase.
+    """
+    two_sided = f"{(1 - 2 * alpha) * 100:.4g}%"
+    one_sided = f"{(1 - alpha) * 100:.4g}%"
+    return f"{two_sided} two-sided interval (each end a one-sided {one_sided} bound)"
+
+
+def interval_short(alpha: float) -> str:
+    """The interval's short name in table headers: ``90% interval`` for ``alpha = 0.05``."""
+    return f"{(1 - 2 * alpha) * 100:.4g}% interval"
+
+
+def difference_text(metric: MetricComparison) -> str:
+    """A metric's difference with its interval: ``0.09153 [0.05823, 0.1251]`` (or a dash)."""
+    if metric.difference is None:
+        return _DASH
+    if metric.ci_low is None or metric.ci_high is None:
+        return format_number(metric.difference)
+    return (
+        f"{format_number(metric.difference)} "
+        f"[{format_number(metric.ci_low)}, {format_number(metric.ci_high)}]"
+    )
+
+
+def rule_text(metric: MetricComparison) -> str:
+    """The rule a metric is judged by: ``needs > 0.005`` (primary), ``margin 0.01``
+    (guardrail), ``floor 0.6`` (first deployment); empty when there is none."""
+    if metric.threshold is None or not math.isfinite(metric.threshold):
+        return ""
+    if metric.test == "floor":
+        return f"floor {metric.threshold:g}"
+    if metric.role == "primary":
+        return f"needs > {metric.threshold:g}"
+    return f"margin {metric.threshold:g}"
 
 
 def render_drift_html(
@@ -296,7 +375,8 @@ _COLUMNS = (
 def _table(features: Iterable[FeatureDrift], anchors: Mapping[str, str]) -> str:
     head = "".join(f'<th scope="col">{c}</th>' for c in _COLUMNS)
     body = "".join(_row(f, anchors.get(f.name)) for f in features)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'
 
 
 def _row(feature: FeatureDrift, anchor: str | None) -> str:
@@ -305,8 +385,10 @@ def _row(feature: FeatureDrift, anchor: str | None) -> str:
         name = f'<a href="#{anchor}">{name}</a>'
     if feature.critical:
         name += '<span class="tag critical">critical</span>'
+    # The effect metric on a second line keeps the table narrow enough for the MLflow UI's
+    # artifact pane.
     effect = (
-        f"{_e(format_number(feature.effect_size))} "
+        f"{_e(format_number(feature.effect_size))}<br>"
         f'<span class="muted">{_e(feature.effect_metric)} '
         f"(min {_e(format_number(feature.min_effect))})</span>"
     )
@@ -423,19 +505,16 @@ def render_evidence_html(
     )
     rows = []
     for m in evidence.metrics:
-        interval = (
-            f" [{format_number(m.ci_low)}, {format_number(m.ci_high)}]"
-            if m.ci_low is not None and m.ci_high is not None
-            else ""
-        )
-        difference = _DASH if m.difference is None else format_number(m.difference) + interval
         verdict = '<span class="pass">pass</span>' if m.passed else '<span class="yes">fail</span>'
+        rule = rule_text(m)
+        if rule:
+            verdict += f' <span class="muted">({_e(rule)})</span>'
         rows.append(
             "<tr>"
             f'<td class="name"><code>{_e(m.name)}</code></td><td>{_e(m.role)}</td>'
             f'<td class="num">{format_number(m.champion)}</td>'
             f'<td class="num">{format_number(m.challenger)}</td>'
-            f'<td class="num">{_e(difference)}</td>'
+            f'<td class="num">{_e(difference_text(m))}</td>'
             f'<td class="num">{format_pvalue(m.p_value_adjusted)}</td>'
             f"<td>{_e(m.test)}</td><td>{verdict}</td>"
             "</tr>"
@@ -464,13 +543,13 @@ def render_evidence_html(
         f"{_e(evidence.decision.upper())}</span></h1>",
         f'<p class="reason">{_e(evidence.reason)}</p>',
         f"<p>Against {against}, on {evidence.n:,} gate rows never used in tuning; alpha "
-        f"{evidence.alpha:g}, Holm across the primary metrics; intervals two-sided at "
-        f"{1 - 2 * evidence.alpha:.0%} (each bound one-sided at {1 - evidence.alpha:.0%}).</p>",
-        "<table><thead><tr><th>Metric</th><th>Role</th><th>Champion</th><th>Challenger</th>"
-        "<th>Difference [interval]</th><th>p (adj.)</th><th>Test</th><th>Result</th>"
-        "</tr></thead><tbody>",
+        f"{evidence.alpha:g}, Holm across the primary metrics. Differences are challenger "
+        f"minus champion, each with its {_e(interval_text(evidence.alpha))}.</p>",
+        '<div class="scroll"><table><thead><tr><th>Metric</th><th>Role</th><th>Champion</th>'
+        f"<th>Challenger</th><th>Difference [{_e(interval_short(evidence.alpha))}]</th>"
+        "<th>p (adj.)</th><th>Test</th><th>Result</th></tr></thead><tbody>",
         *rows,
-        "</tbody></table>",
+        "</tbody></table></div>",
         *images,
         f"<footer>Generated by mlflow-retrain {_e(__version__)}.</footer>",
         "</body>",

@@ -18,18 +18,29 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from mlflow_retrain import lineage
 from mlflow_retrain.comparison import Evidence
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift
-from mlflow_retrain.report.html import format_number, format_pvalue
+from mlflow_retrain.report.html import (
+    difference_text,
+    format_number,
+    format_pvalue,
+    interval_short,
+    interval_text,
+    rule_text,
+)
 
 __all__ = [
+    "CELL_GAP",
     "SECTIONS",
     "alias_history_markdown",
     "artifact_link",
+    "cycle_failed_markdown",
+    "cycle_markdown",
     "drift_markdown",
     "drift_summary_markdown",
     "evidence_markdown",
@@ -40,7 +51,10 @@ __all__ = [
     "section_text",
     "shadow_markdown",
     "status_markdown",
+    "table",
+    "timeline_markdown",
     "training_markdown",
+    "version_link",
 ]
 
 #: The sections of a version description, in the order they are shown.
@@ -55,6 +69,9 @@ HISTORY_ROWS = 10
 _BADGE = {"promote": "PROMOTE", "reject": "REJECT", "inconclusive": "INCONCLUSIVE",
           "continue": "CONTINUE"}  # fmt: skip
 _DASH = "\u2014"
+#: Space after every table cell but a row's last: two em spaces, which HTML does not
+#: collapse (see :func:`table`).
+CELL_GAP = "&emsp;&emsp;"
 
 
 def _open(name: str) -> str:
@@ -164,6 +181,34 @@ def _link(label: str, href: str | None) -> str:
     return f"[{label}]({href})" if href else label
 
 
+def version_link(name: str, version: str) -> str:
+    """The UI's relative address of a model version (``#/models/<name>/versions/<v>``)."""
+    return f"#/models/{quote(name, safe='')}/versions/{version}"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a markdown table whose cells stay apart in the MLflow UI.
+
+    The UI renders a table with no cell padding and its sanitiser strips ``style``
+    attributes, so every cell but a row's last ends with :data:`CELL_GAP`. Cells are used
+    as given: escape text from data with ``_cell`` first.
+
+    Args:
+        header: Column titles.
+        rows: The rows, one text per column.
+
+    Returns:
+        Markdown lines: the header, the separator, one line per row.
+    """
+
+    def line(cells: Sequence[str]) -> str:
+        last = len(cells) - 1
+        padded = [c + (CELL_GAP if i < last else "") for i, c in enumerate(cells)]
+        return "| " + " | ".join(padded) + " |"
+
+    return [line(header), "|" + " --- |" * len(header), *(line(r) for r in rows)]
+
+
 def status_markdown(
     *,
     status: str | None,
@@ -233,37 +278,37 @@ def evidence_markdown(
         "### Evidence",
         "",
         f"**Decision: {_BADGE[evidence.decision]}** for version {challenger_version}, against "
-        f"{against}, on {evidence.n} gate rows (alpha {evidence.alpha:g}, Holm across primary "
+        f"{against}, on {evidence.n:,} gate rows (alpha {evidence.alpha:g}, Holm across primary "
         "metrics).",
         "",
         evidence.reason,
         "",
-        "| metric | role | champion | challenger | difference [interval] | p (adj.) | test | "
-        "result |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    if not evidence.first_deployment:
+        lines += [
+            "Differences are challenger minus champion, each with its "
+            f"{interval_text(evidence.alpha)}.",
+            "",
+        ]
+    rows = []
     for m in evidence.metrics:
-        interval = (
-            f" [{format_number(m.ci_low)}, {format_number(m.ci_high)}]"
-            if m.ci_low is not None and m.ci_high is not None
-            else ""
+        rule = rule_text(m)
+        rows.append(
+            [
+                _cell(m.name),
+                m.role,
+                format_number(m.champion),
+                format_number(m.challenger),
+                difference_text(m),
+                format_pvalue(m.p_value_adjusted),
+                _cell(m.test),
+                ("pass" if m.passed else "fail") + (f" ({rule})" if rule else ""),
+            ]
         )
-        difference = _DASH if m.difference is None else format_number(m.difference) + interval
-        threshold = (
-            ""
-            if m.threshold is None or not math.isfinite(m.threshold)
-            else f" (needs > {m.threshold:g})"
-            if m.role == "primary"
-            else f" (floor {m.threshold:g})"
-            if m.role == "floor"
-            else f" (margin {m.threshold:g})"
-        )
-        lines.append(
-            f"| {_cell(m.name)} | {m.role} | {format_number(m.champion)} | "
-            f"{format_number(m.challenger)} | {difference} | "
-            f"{format_pvalue(m.p_value_adjusted)} | {_cell(m.test)} | "
-            f"{'pass' if m.passed else 'fail'}{threshold} |"
-        )
+    interval = interval_short(evidence.alpha)
+    header = ["metric", "role", "champion", "challenger", f"difference [{interval}]",
+              "p (adj.)", "test", "result"]  # fmt: skip
+    lines += table(header, rows)
     link = f"Comparison run: [{run_id}]({run_link(run_id, experiment_id=experiment_id)})"
     if experiment_id:
         curves = (
@@ -272,6 +317,7 @@ def evidence_markdown(
             else ("residuals", "residuals.png")
         )
         artifacts = [("HTML report", "report.html")]
+        # A first deployment's rows are floors: no differences figure.
         if any(m.difference is not None and m.role != "floor" for m in evidence.metrics):
             artifacts.append(("differences with intervals", "differences.png"))
         artifacts.append(curves)
@@ -303,6 +349,11 @@ def shadow_markdown(
     """
     low, high = [*(summary.get("cs") or []), None, None][:2]
     decision = str(summary.get("decision", "continue"))
+    header = ["loss", "improvement (champion - challenger)", "confidence sequence",
+              "p (always valid)", "margin"]  # fmt: skip
+    cells = [_cell(summary.get("loss")), format_number(summary.get("estimate")),
+             f"[{format_number(low)}, {format_number(high)}]", format_pvalue(summary.get("p")),
+             format_number(summary.get("margin"))]  # fmt: skip
     lines = [
         "### Shadow test",
         "",
@@ -310,12 +361,7 @@ def shadow_markdown(
         f"labelled batches ({summary.get('rows')} rows) beside champion version "
         f"{summary.get('champion')}. {reason}",
         "",
-        "| loss | improvement (champion - challenger) | confidence sequence | p (always valid) "
-        "| margin |",
-        "| --- | --- | --- | --- | --- |",
-        f"| {_cell(summary.get('loss'))} | {format_number(summary.get('estimate'))} | "
-        f"[{format_number(low)}, {format_number(high)}] | {format_pvalue(summary.get('p'))} | "
-        f"{format_number(summary.get('margin'))} |",
+        *table(header, [cells]),
         "",
     ]
     link = f"Shadow run: [{run_id}]({run_link(run_id, experiment_id=experiment_id)})"
@@ -382,18 +428,20 @@ def _drifted_table(report: DriftReport, top: int) -> list[str]:
     )
     if not drifted:
         return []
-    lines = [
-        "",
-        "| drifted column | kind | test | effect size | p (FDR) | missing rate ref → cur |",
-        "| --- | --- | --- | --- | --- | --- |",
+    rows = [
+        [
+            _cell(f.name) + (" (critical)" if f.critical else ""),
+            f.kind,
+            _cell(f.test),
+            _effect(f),
+            format_pvalue(f.p_value_adjusted),
+            f"{f.missing_rate_reference:.1%} → {f.missing_rate_current:.1%}",
+        ]
+        for f in drifted[:top]
     ]
-    for f in drifted[:top]:
-        name = _cell(f.name) + (" (critical)" if f.critical else "")
-        lines.append(
-            f"| {name} | {f.kind} | {_cell(f.test)} | {_effect(f)} | "
-            f"{format_pvalue(f.p_value_adjusted)} | "
-            f"{f.missing_rate_reference:.1%} → {f.missing_rate_current:.1%} |"
-        )
+    header = ["drifted column", "kind", "test", "effect size", "p (FDR)",
+              "missing rate ref → cur"]  # fmt: skip
+    lines = ["", *table(header, rows)]
     if len(drifted) > top:
         lines += ["", f"And {len(drifted) - top} more drifted columns in the report."]
     return lines
@@ -468,11 +516,10 @@ def training_markdown(
         ("window", window_text),
         ("training digest", f"`{tag('training_digest')}`" if tag("training_digest") else _DASH),
         ("gate digest", f"`{tag('gate_digest')}`" if tag("gate_digest") else _DASH),
-        ("cross-validated", f"{_cell(tag('metric'))} {tag('score')}".strip() or _DASH),
+        ("cross-validated", _cv_text(tag("metric"), tag("score"))),
         ("best parameters", params_text or _DASH),
     ]
-    lines = ["### Training", "", "| | |", "| --- | --- |"]
-    lines += [f"| {k} | {v} |" for k, v in rows]
+    lines = ["### Training", "", *table(["", ""], rows)]
     link = f"Tuning run: [{run_id}]({run_link(run_id, experiment_id=experiment_id)})"
     if experiment_id:
         history = artifact_link(run_id, "tuning/optimization_history.png",
@@ -480,6 +527,16 @@ def training_markdown(
         link += f" (trials are its child runs) · [optimisation history]({history})"
     lines += ["", link + "."]
     return "\n".join(lines)
+
+
+def _cv_text(metric: str, score: str) -> str:
+    """``roc_auc 0.7691 (mean over the folds, best trial)`` from the version's tags."""
+    try:
+        value = format_number(float(score)) if score else ""
+    except ValueError:
+        value = _cell(score)
+    text = f"{_cell(metric)} {value}".strip()
+    return f"{text} (mean over the folds, best trial)" if value else text or _DASH
 
 
 def _window_text(window: str) -> str:
@@ -576,22 +633,24 @@ def alias_history_markdown(
     lines = ["### Aliases", "", f"Now: {held}."]
     ordered = sorted(records, key=lambda r: -float(r.get("time_ms") or 0))
     if ordered:
-        lines += [
-            "",
-            "| time | move | from → to | reason | evidence | by |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
+        cells = []
         for r in ordered[:rows]:
             run = r.get("evidence_run")
             evidence = _link(str(run)[:8], links.get(str(run))) if run else _DASH
             reason = _cell(r.get("reason") or "")
             if len(reason) > 160:
                 reason = reason[:157] + "..."
-            lines.append(
-                f"| {_when(r.get('time_ms'))} | {_cell(r.get('kind', ''))} | "
-                f"{r.get('from') or _DASH} → {r.get('to')} | {reason} | {evidence} | "
-                f"{_cell(r.get('user') or _DASH)} |"
+            cells.append(
+                [
+                    _when(r.get("time_ms")),
+                    _cell(r.get("kind", "")),
+                    f"{_cell(r.get('from') or _DASH)} → {_cell(r.get('to'))}",
+                    reason,
+                    evidence,
+                    _cell(r.get("user") or _DASH),
+                ]
             )
+        lines += ["", *table(["time", "move", "from → to", "reason", "evidence", "by"], cells)]
         if len(ordered) > rows:
             lines += ["", f"{len(ordered) - rows} older moves are in the model's audit tags."]
     else:
@@ -603,3 +662,230 @@ def model_description(description: str | None, *, policy: str, aliases: str) -> 
     """The registered model's description with its ``policy`` and ``aliases`` sections set."""
     text = replace_section(description, "policy", policy, order=MODEL_SECTIONS)
     return replace_section(text, "aliases", aliases, order=MODEL_SECTIONS)
+
+
+# Run descriptions of the loop: one cycle, and a replay of many.
+
+_OUTCOMES = {
+    "no_change": "no change",
+    "held": "held",
+    "promoted": "promoted",
+    "rejected": "rejected",
+    "inconclusive": "inconclusive",
+    "challenger_in_shadow": "challenger in shadow",
+    "busy": "stepped back",
+}
+
+
+def cycle_markdown(
+    result: Mapping[str, Any],
+    *,
+    steps: Mapping[str, str] | None = None,
+    experiment_id: str | None = None,
+    champion_before: str | None = None,
+    drift_reason: str | None = None,
+) -> str:
+    """A cycle run's description: what the check found and what it did.
+
+    The first line says the outcome and the champion after the cycle (the run page shows
+    only the first lines until "Show more"); a list follows, one item per step, each linked
+    to its run.
+
+    Args:
+        result: The cycle's JSON form (``CycleResult.to_dict()``: ``model_name``, ``batch``,
+            ``outcome``, ``trigger``, ``retrain``, ``trigger_reason``, ``drift_detected``,
+            ``decay``, ``challenger_version``, ``decision``, ``champion_version``,
+            ``halted``, ``shadow``).
+        steps: The cycle's step runs by step (``drift``, ``retrain``, ``compare``,
+            ``shadow``), linked from their rows.
+        experiment_id: The experiment of the cycle and its step runs.
+        champion_before: The champion the batch was checked against.
+        drift_reason: The drift run's decision sentence.
+
+    Returns:
+        Markdown text.
+    """
+    runs = dict(steps or {})
+    name = str(result.get("model_name", ""))
+
+    def version(v: object) -> str:
+        return _link(f"version {v}", version_link(name, str(v))) if v else "none"
+
+    def step(label: str, key: str, *extra: tuple[str, str]) -> str:
+        if key not in runs:
+            return ""
+        links = [_link(label, run_link(runs[key], experiment_id=experiment_id))]
+        if experiment_id:
+            links += [
+                _link(text, artifact_link(runs[key], path, experiment_id=experiment_id))
+                for text, path in extra
+            ]
+        return " · " + " · ".join(links)
+
+    outcome = str(result.get("outcome", ""))
+    after = result.get("champion_version")
+    batch = str(result.get("batch", ""))
+    head = (
+        f"**Cycle: {_OUTCOMES.get(outcome, _cell(outcome.replace('_', ' ')))}** · "
+        f"`{_cell(batch.rstrip('/').rsplit('/', 1)[-1])}` · champion after the cycle: "
+        f"{version(after)}"
+    )
+    if champion_before not in (None, "", "none") and str(champion_before) != str(after):
+        head += f" (was {version(champion_before)})"
+    lines = [head + "."]
+    if result.get("halted"):
+        lines += ["", "**Retraining is halted** after this cycle: a person must check the "
+                  f"model and run `mlflow-retrain resume --model {_cell(name)}`."]  # fmt: skip
+    trigger = _cell(result.get("trigger") or "none")
+    action = "retrained" if result.get("retrain") else "no retrain"
+    rows = [
+        ["Batch", f"`{_cell(batch)}`"],
+        ["Trigger", f"**{trigger}** ({action}): {_cell(result.get('trigger_reason', ''))}"],
+    ]
+    detected = result.get("drift_detected")
+    if detected is None:
+        drift = "not checked (no champion to compare with)"
+    else:
+        drift = ("**found**" if detected else "none") + (
+            f": {_cell(drift_reason)}" if drift_reason else ""
+        )
+    drift += step("drift run", "drift", ("HTML report", "drift/report.html"))
+    rows.append(["Drift", drift])
+    rows.append(["Decay check", _decay_text(result.get("decay"))])
+    shadow = result.get("shadow")
+    if shadow:
+        rows.append(
+            [
+                "Shadow test",
+                f"{version(shadow.get('version'))}: "
+                f"**{_BADGE.get(str(shadow.get('decision')), str(shadow.get('decision')))}** "
+                f"after {shadow.get('batches')} batches ({shadow.get('rows')} rows)"
+                + step("shadow run", "shadow"),
+            ]
+        )
+    trained = result.get("challenger_version")
+    if trained:
+        rows.append(["Trained", version(trained) + step("tuning run", "retrain")])
+    decision = result.get("decision")
+    if decision:
+        against = (
+            f"against {version(champion_before)}"
+            if champion_before not in (None, "", "none")
+            else "as a first deployment (policy floor)"
+        )
+        rows.append(
+            [
+                "Comparison",
+                f"**{_BADGE.get(str(decision), str(decision).upper())}** {against}"
+                + step("comparison run", "compare", ("HTML report", "comparison/report.html")),
+            ]
+        )
+    rows.append(["Champion after", version(after)])
+    lines += ["", *(f"- **{key}:** {value}" for key, value in rows)]
+    return "\n".join(lines)
+
+
+def _decay_text(decay: Mapping[str, Any] | None) -> str:
+    """``roc_auc 0.7104 [0.6812, 0.7391] on the batch vs reference 0.7012 [...]: no decay``."""
+    if not decay:
+        return "not checked (no champion, too few labelled rows, or no reference)"
+    metric = _cell(decay.get("metric", ""))
+    low, high = decay.get("ci_low"), decay.get("ci_high")
+    ref_low, ref_high = [*(decay.get("reference_ci") or []), None, None][:2]
+    reference = format_number(decay.get("reference"))
+    if ref_low is not None and ref_high is not None:
+        reference += f" [{format_number(ref_low)}, {format_number(ref_high)}]"
+    verdict = "**decayed**" if decay.get("decayed") else "no significant decay"
+    return (
+        f"champion's {metric} on this batch {format_number(decay.get('value'))} "
+        f"[{format_number(low)}, {format_number(high)}] vs its reference {reference} "
+        f"(its gate split): {verdict}"
+    )
+
+
+def cycle_failed_markdown(*, batch: str, reason: str, circuit_breaker: bool) -> str:
+    """A failed cycle run's description: why it stopped, and that nothing changed."""
+    what = "Circuit breaker open" if circuit_breaker else "Cycle failed"
+    name = batch.rstrip("/").rsplit("/", 1)[-1]
+    return (
+        f"**{what}** · `{_cell(name)}`: {reason}\n\n"
+        f"- **Batch:** `{_cell(batch)}`\n\n"
+        "Nothing was registered and no alias moved."
+    )
+
+
+def timeline_markdown(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    model_name: str,
+    experiment_id: str | None = None,
+    total: int | None = None,
+    run_id: str | None = None,
+    limit: int = lineage.MAX_NOTE_LENGTH,
+) -> str:
+    """A replay run's description: the timeline the CLI prints, with links.
+
+    Args:
+        rows: One row per batch (the ``TimelineRow`` JSON form: ``batch``, ``drift``,
+            ``trigger``, ``retrained``, ``decision``, ``champion``, ``metric``,
+            ``next_value``, ``run_id``).
+        model_name: Registered model (for version links).
+        experiment_id: The experiment of the cycle runs.
+        total: Batches the replay will check; more than ``len(rows)`` while it runs.
+        run_id: The replay run, to link its ``timeline/`` artifacts (once they are logged).
+        limit: Longest text; rows that do not fit are left to the artifacts.
+
+    Returns:
+        Markdown text.
+    """
+    metric = str(rows[0].get("metric", "metric")) if rows else "metric"
+
+    def version(v: object) -> str:
+        return _link(f"v{v}", version_link(model_name, str(v))) if v else _DASH
+
+    done = total is None or len(rows) >= total
+    champion = rows[-1].get("champion") if rows else None
+    model = _link(f"`{_cell(model_name)}`", f"#/models/{quote(model_name, safe='')}")
+    if done:
+        head = (
+            f"**Replay of {len(rows)} batches** of {model}, oldest first, one loop cycle each; "
+            f"champion at the end: {version(champion)}."
+        )
+    else:
+        head = f"**Replay of {model} running: {len(rows)} of {total} batches checked.**"
+    header = ["batch", "drift", "trigger", "retrain", "decision", "champion",
+              f"next-batch {_cell(metric)}"]  # fmt: skip
+    foot = [
+        "",
+        f"Next-batch {_cell(metric)}: the champion after the cycle, scored on the next batch "
+        "(the one it serves). Each batch links to its cycle run.",
+    ]
+    if done and run_id and experiment_id:
+        links = [
+            _link(path, artifact_link(run_id, f"timeline/{path}", experiment_id=experiment_id))
+            for path in ("timeline.txt", "timeline.json")
+        ]
+        foot[-1] += " The whole timeline: " + " · ".join(links) + "."
+    cells = []
+    for r in rows:
+        batch = _cell(r.get("batch", ""))
+        run = r.get("run_id")
+        cells.append(
+            [
+                _link(batch, run_link(str(run), experiment_id=experiment_id)) if run else batch,
+                _cell(r.get("drift", "")),
+                _cell(r.get("trigger", "")),
+                version(r.get("retrained")),
+                _cell(r.get("decision", "")),
+                version(r.get("champion")),
+                format_number(r.get("next_value")),
+            ]
+        )
+    budget = limit - len(head) - sum(len(line) + 1 for line in foot) - 200
+    shown = cells
+    while shown and len("\n".join(table(header, shown))) > budget:
+        shown = shown[:-1]
+    lines = [head, "", *table(header, shown)]
+    if len(shown) < len(cells):
+        lines += ["", f"{len(cells) - len(shown)} later batches are in the timeline artifacts."]
+    return "\n".join([*lines, *foot])

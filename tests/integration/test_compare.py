@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from mlflow_retrain import lineage
 from mlflow_retrain.cli import main
+from mlflow_retrain.report.markdown import CELL_GAP
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +121,7 @@ def test_decision_follows_the_evidence(
     assert version.tags[lineage.TAG_EVIDENCE_RUN] == data["run_id"]
     summary = json.loads(version.tags[lineage.TAG_EVIDENCE_SUMMARY])
     assert summary[0]["metric"] == "roc_auc"
-    assert "| roc_auc | primary |" in version.description
+    assert f"| roc_auc{CELL_GAP} | primary{CELL_GAP} |" in version.description
     expected_status = lineage.STATUS_REJECTED if decision == "reject" else lineage.STATUS_CANDIDATE
     assert version.tags[lineage.TAG_STATUS] == expected_status
     run = client.get_run(data["run_id"])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,13 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain.cli import main
-from mlflow_retrain.lineage import TAG_HALTED
-from mlflow_retrain.report.markdown import section_text
+from mlflow_retrain.lineage import TAG_DRIFT_REASON, TAG_HALTED, TAG_RUN_NOTE, TAG_STEP
+from mlflow_retrain.report.html import format_number
+from mlflow_retrain.report.markdown import CELL_GAP, section_text
 
 pytestmark = pytest.mark.integration
 
@@ -298,3 +302,189 @@ def test_a_cycle_against_a_tracking_server_registers_and_promotes(
     version = client.get_model_version("credit-default-served", "1")
     assert version.source.startswith("models:/m-")
     assert version.aliases == ["champion"]
+
+
+# --- what a reviewer reads on the run pages --------------------------------------------------
+
+
+def _note(client: MlflowClient, run_id: str) -> str:
+    return str(client.get_run(run_id).data.tags.get(TAG_RUN_NOTE, ""))
+
+
+def _step_runs(client: MlflowClient, cycle_run_id: str) -> dict[str, Any]:
+    cycle = client.get_run(cycle_run_id)
+    children = client.search_runs(
+        [cycle.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{cycle_run_id}'"
+    )
+    return {run.data.tags[TAG_STEP]: run for run in children}
+
+
+def _runs(client: MlflowClient, filter_string: str = "") -> list[Any]:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return list(client.search_runs(experiments, filter_string=filter_string))
+
+
+def _note_items(note: str) -> dict[str, str]:
+    """The ``- **Key:** value`` items of a cycle run's description."""
+    found = (re.fullmatch(r"- \*\*(.+?):\*\* (.*)", line) for line in note.splitlines())
+    return {m.group(1): m.group(2) for m in found if m}
+
+
+def test_each_cycle_run_describes_what_it_found_and_what_it_did(
+    tracking_uri: str, project: Path
+) -> None:
+    client = MlflowClient(tracking_uri)
+    code, first, _ = _run(project, "--batch", str(project.parent / "data" / "month_01.csv"))
+    assert code == 0
+    assert first is not None
+    code, second, _ = _run(project)
+    assert code == 0
+    assert second is not None
+
+    note = _note(client, first["run_id"])
+    steps = _step_runs(client, first["run_id"])
+    experiment = client.get_run(first["run_id"]).info.experiment_id
+    version_1 = f"[version 1](#/models/{MODEL}/versions/1)"
+    assert note.startswith(f"**Cycle: promoted** · `month_01.csv` · champion after the cycle: "
+                           f"{version_1}.")  # fmt: skip
+    rows = _note_items(note)
+    assert rows["Batch"] == f"`{first['batch']}`"
+    assert rows["Trigger"].startswith("**first_deployment** (retrained): No champion yet")
+    assert rows["Trained"] == (
+        f"{version_1} · [tuning run](#/experiments/{experiment}/runs/"
+        f"{steps['retrain'].info.run_id})"
+    )
+    assert rows["Comparison"].startswith(
+        "**PROMOTE** as a first deployment (policy floor) · [comparison run]"
+        f"(#/experiments/{experiment}/runs/{steps['compare'].info.run_id})"
+    )
+    assert rows["Champion after"] == version_1
+
+    note = _note(client, second["run_id"])
+    steps = _step_runs(client, second["run_id"])
+    rows = _note_items(note)
+    assert note.startswith("**Cycle: no change**")
+    assert rows["Trigger"] == "**none** (no retrain): No significant drift or decay."
+    drift_run = steps["drift"]
+    assert rows["Drift"].startswith(
+        f"none: {drift_run.data.tags[TAG_DRIFT_REASON]} · [drift run](#/experiments/"
+        f"{experiment}/runs/{drift_run.info.run_id})"
+    )
+    decay = second["decay"]
+    assert decay is not None
+    assert rows["Decay check"].startswith(
+        f"champion's roc_auc on this batch {format_number(decay['value'])} "
+        f"[{format_number(decay['ci_low'])}, {format_number(decay['ci_high'])}] vs its "
+        f"reference {format_number(decay['reference'])}"
+    )
+    assert "Trained" not in rows
+
+
+def test_a_failed_cycle_run_says_why_it_stopped(tracking_uri: str, project: Path) -> None:
+    assert _run(project, "--batch", str(project.parent / "data" / "month_01.csv"))[0] == 0
+    bad = project.parent / "bad.csv"
+    frame = _generator().generate_month(2, rows=500)
+    frame["income"] = "n/a"
+    frame.to_csv(bad, index=False)
+
+    assert _run(project, "--batch", str(bad))[0] == 1
+
+    client = MlflowClient(tracking_uri)
+    (failed,) = _runs(client, f"tags.`{TAG_STEP}` = 'run' and attributes.status = 'FAILED'")
+    note = _note(client, failed.info.run_id)
+    assert note.startswith("**Circuit breaker open** · `bad.csv`: ")
+    assert "income" in note
+    assert note.endswith("Nothing was registered and no alias moved.")
+
+
+def test_a_run_description_that_cannot_be_written_never_fails_the_cycle(
+    tracking_uri: str,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    set_tag = MlflowClient.set_tag
+
+    def refuse_notes(self: MlflowClient, run_id: str, key: str, value: Any, **kw: Any) -> Any:
+        if key == TAG_RUN_NOTE:
+            raise MlflowException("descriptions are read-only here")
+        return set_tag(self, run_id, key, value, **kw)
+
+    monkeypatch.setattr(MlflowClient, "set_tag", refuse_notes)
+    with caplog.at_level(logging.WARNING, logger="mlflow_retrain.registry.describe"):
+        code, data, stderr = _run(
+            project, "--batch", str(project.parent / "data" / "month_01.csv")
+        )
+
+    assert code == 0, stderr
+    assert data is not None
+    assert data["outcome"] == "promoted"
+    assert f"Could not write the description of run {data['run_id']}" in caplog.text
+    client = MlflowClient(tracking_uri)
+    assert client.get_run(data["run_id"]).info.status == "FINISHED"
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+
+
+def _replay(project: Path) -> list[dict[str, Any]]:
+    out = project.parent / "timeline.json"
+    result = CliRunner().invoke(main, ["replay", "--config", str(project), "--json-out",
+                                       str(out)], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    return list(json.loads(out.read_text())["timeline"])
+
+
+def test_the_replay_run_describes_the_timeline_with_links(
+    tracking_uri: str, project: Path
+) -> None:
+    timeline = _replay(project)
+
+    client = MlflowClient(tracking_uri)
+    (replay_run,) = _runs(client, f"tags.`{TAG_STEP}` = 'replay'")
+    experiment = replay_run.info.experiment_id
+    note = _note(client, replay_run.info.run_id)
+    assert note.startswith(f"**Replay of 2 batches** of [`{MODEL}`](#/models/{MODEL})")
+    lines = [line for line in note.splitlines() if line.startswith("| [month_")]
+    assert len(lines) == len(timeline) == 2
+    for line, row in zip(lines, timeline, strict=True):
+        assert line.startswith(
+            f"| [{row['batch']}](#/experiments/{experiment}/runs/{row['run_id']}){CELL_GAP} |"
+        )
+        assert f"[v{row['champion']}](#/models/{MODEL}/versions/{row['champion']})" in line
+    assert f"[v1](#/models/{MODEL}/versions/1){CELL_GAP} | promote" in lines[0]
+    assert format_number(timeline[0]["next_value"]) in lines[0]
+    assert f"runs/{replay_run.info.run_id}/artifacts/timeline/timeline.txt" in note
+
+
+_DECIMAL = re.compile(r"(?<![\w.])-?\d+\.\d+(?:e-?\d+)?(?![\w.])")
+
+
+def _significant_digits(number: str) -> int:
+    return len(number.lstrip("-").split("e")[0].replace(".", "").lstrip("0"))
+
+
+def test_no_text_a_reviewer_reads_shows_more_than_four_significant_digits(
+    tracking_uri: str, project: Path
+) -> None:
+    config = yaml.safe_load(project.read_text())
+    config["triggers"] = {"max_model_age_days": 1e-9}  # month 2 retrains and compares too
+    project.write_text(yaml.safe_dump(config))
+    _replay(project)
+
+    client = MlflowClient(tracking_uri)
+    assert len(_versions(client)) == 2
+    texts = {f"model {MODEL}": client.get_registered_model(MODEL).description or ""}
+    for version in _versions(client):
+        texts[f"version {version.version}"] = client.get_model_version(
+            MODEL, version.version
+        ).description
+    for run in _runs(client):
+        texts[f"run {run.info.run_name} {run.info.run_id}"] = run.data.tags.get(TAG_RUN_NOTE, "")
+    # The model, both versions, the replay, both cycles, the drift run, both comparisons.
+    assert sum(bool(t) for t in texts.values()) >= 9
+
+    long = {
+        where: numbers
+        for where, text in texts.items()
+        if (numbers := [n for n in _DECIMAL.findall(text or "") if _significant_digits(n) > 4])
+    }
+    assert long == {}

@@ -27,6 +27,7 @@ from mlflow_retrain import lineage
 from mlflow_retrain.cli import main
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.pipeline.retrain import run_retrain, run_tune_worker
+from mlflow_retrain.report.markdown import section_text
 from mlflow_retrain.tuning import resolve_threads
 
 pytestmark = pytest.mark.integration
@@ -116,6 +117,42 @@ def test_retrain_registers_a_challenger_with_full_lineage(
     gate = pd.read_parquet(mlflow.artifacts.download_artifacts(result.gate_uri))
     predictions = model.predict(gate.drop(columns=["default"]))
     assert len(predictions) == len(gate) == result.n_gate
+
+
+def test_retrain_logs_its_tuning_figures_as_png(
+    tracking_uri: str, train_csv: Path, tmp_path: Path
+) -> None:
+    config = _config(n_trials=8, estimators=["hist_gradient_boosting", "linear"])
+
+    result = run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
+
+    client = MlflowClient(tracking_uri)
+    paths = {a.path for a in client.list_artifacts(result.run_id, "tuning")}
+    assert paths == {"tuning/optimization_history.png", "tuning/slice.png",
+                     "tuning/param_importances.png"}  # fmt: skip
+    for path in paths:
+        local = Path(client.download_artifacts(result.run_id, path, str(tmp_path)))
+        assert local.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), path
+
+
+def test_a_newer_challenger_supersedes_the_waiting_one_on_every_page(
+    tracking_uri: str, train_csv: Path
+) -> None:
+    config = _config(n_trials=2, estimators=["linear"])
+    first = run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
+
+    second = run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
+
+    client = MlflowClient(tracking_uri)
+    old = client.get_model_version(MODEL, first.version)
+    assert old.tags[lineage.TAG_STATUS] == lineage.STATUS_SUPERSEDED
+    status = section_text(old.description, "status")
+    assert status is not None
+    assert status.startswith("**Status: superseded** · no alias.")
+    assert f"by version {second.version}" in status
+    aliases = section_text(client.get_registered_model(MODEL).description, "aliases")
+    assert aliases is not None
+    assert f"Now: `challenger` → version {second.version}." in aliases
 
 
 def test_gate_split_is_the_most_recent_slice_and_never_tuned_on(

@@ -1,12 +1,14 @@
 """What a reviewer sees in the MLflow UI, checked in headless Chromium against a gated server.
 
 One small scenario serves every test: a tracking server with the promotion gate as its
-registry store; a first loop cycle deploys version 1 (credit example, month 1); a second,
-on a drifted month, retrains version 2, which beats the champion and is promoted, so version
-1 becomes ``previous-champion``; version 3 is registered from the same model without any
-evidence. The tests then read the UI as a person would: aliases, the version description's
-evidence table and drift summary, the HTML drift report in the artifact viewer, and the
-gate's refusal when the UI's alias editor tries to make version 3 champion.
+registry store; a replay of two months of the credit example: the first cycle deploys version
+1, the second, on a drifted month, retrains version 2, which beats the champion and is
+promoted, so version 1 becomes ``previous-champion``; version 3 is registered from the same
+model without any evidence. The tests then read the UI as a person would: aliases, the
+version description's tables (evidence, drift, training) with cells kept apart, the replay
+and cycle run descriptions, every figure (tuning, drift, intervals, ROC) in the artifact
+viewer, the HTML reports, and the gate's refusal when the UI's alias editor tries to make
+version 3 champion.
 
 Screenshots go to each test's ``tmp_path`` and to ``test-output/ui/`` in the repository.
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import itertools
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +47,10 @@ class Scenario:
     experiment_id: str
     drift_run_id: str
     no_evidence_version: str
+    replay_run_id: str
+    cycle_run_ids: tuple[str, ...]
+    retrain_run_id: str
+    compare_run_id: str
 
 
 def _generator() -> Any:
@@ -72,7 +80,13 @@ def scenario(gated_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "history": {"source": str(data), "pattern": "month_*.csv"},
             "triggers": {"drift_k": 1, "drift_n": 1},
             "window": {"kind": "last_rows", "rows": 1600},
-            "tuning": {"n_trials": 2, "estimators": ["linear"], "cv_folds": 2},
+            # Both estimators, enough trials for the pruner to stop some: every tuning
+            # figure has something to show.
+            "tuning": {
+                "n_trials": 8,
+                "estimators": ["hist_gradient_boosting", "linear"],
+                "cv_folds": 2,
+            },
             "model": {"create": True},
         }
     )
@@ -89,20 +103,29 @@ def scenario(gated_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def _run_scenario(gated_server: str, config: RetrainConfig, data: Path) -> Iterator[Scenario]:
     import mlflow
 
-    from mlflow_retrain.pipeline.loop import run_cycle
+    from mlflow_retrain.pipeline.timeline import replay
 
     try:
         mlflow.set_experiment("ui-review")
-        first = run_cycle(config, batch=str(data / "month_01.csv"))
-        second = run_cycle(config, batch=str(data / "month_08.csv"))
-        assert (first.outcome, second.outcome) == ("promoted", "promoted"), second
+        first, second = replay(config)
+        assert (first.decision, second.decision, second.champion) == ("promote", "promote", "2")
+        assert second.run_id is not None
         client = MlflowClient(gated_server)
-        (drift_run,) = client.search_runs(
-            [client.get_experiment_by_name("ui-review").experiment_id],
-            filter_string=(
-                f"tags.`{lineage.TAG_STEP}` = 'drift' and "
-                f"tags.`mlflow.parentRunId` = '{second.run_id}'"
-            ),
+        experiment_id = client.get_experiment_by_name("ui-review").experiment_id
+
+        def step(name: str) -> Any:
+            (found,) = client.search_runs(
+                [experiment_id],
+                filter_string=(
+                    f"tags.`{lineage.TAG_STEP}` = '{name}' and "
+                    f"tags.`mlflow.parentRunId` = '{second.run_id}'"
+                ),
+            )
+            return found
+
+        drift_run = step("drift")
+        (replay_run,) = client.search_runs(
+            [experiment_id], filter_string=f"tags.`{lineage.TAG_STEP}` = 'replay'"
         )
         champion = client.get_model_version(MODEL, "2")
         bare = client.create_model_version(
@@ -114,6 +137,10 @@ def _run_scenario(gated_server: str, config: RetrainConfig, data: Path) -> Itera
             experiment_id=drift_run.info.experiment_id,
             drift_run_id=drift_run.info.run_id,
             no_evidence_version=str(bare.version),
+            replay_run_id=replay_run.info.run_id,
+            cycle_run_ids=(str(first.run_id), str(second.run_id)),
+            retrain_run_id=step("retrain").info.run_id,
+            compare_run_id=step("compare").info.run_id,
         )
     finally:
         mlflow.set_tracking_uri(None)
@@ -174,10 +201,10 @@ def test_the_version_page_renders_the_evidence_table(
 ) -> None:
     _open(page, f"{scenario.server}/#/models/{MODEL}/versions/2")
 
-    evidence = page.locator("table", has=page.locator("th", has_text="difference [interval]"))
+    evidence = page.locator("table", has=page.locator("th", has_text="difference [90% interval]"))
     evidence.wait_for()
     headers = [h.strip() for h in evidence.locator("th").all_inner_texts()]
-    assert headers == ["metric", "role", "champion", "challenger", "difference [interval]",
+    assert headers == ["metric", "role", "champion", "challenger", "difference [90% interval]",
                        "p (adj.)", "test", "result"]  # fmt: skip
     (row,) = evidence.locator("tbody tr").all()
     cells = [c.strip() for c in row.locator("td").all_inner_texts()]
@@ -190,6 +217,151 @@ def test_the_version_page_renders_the_evidence_table(
     # The section markers are HTML comments: never shown.
     assert "mlflow-retrain:" not in page.locator("body").inner_text()
     screenshot(page, "version-2-evidence")
+
+
+#: The screen extents (left, right) of each cell's text without its surrounding white space.
+_TEXT_EXTENTS = """(row) => [...row.children].map((cell) => {
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  let start = null, end = null;
+  while (walker.nextNode()) {
+    const node = walker.currentNode, text = node.textContent;
+    const first = text.search(/\\S/);
+    if (first >= 0 && start === null) start = [node, first];
+    const kept = text.replace(/\\s+$/u, "").length;
+    if (kept > 0) end = [node, kept];
+  }
+  if (start === null) return null;
+  const range = document.createRange();
+  range.setStart(...start);
+  range.setEnd(...end);
+  const box = range.getBoundingClientRect();
+  return [box.left, box.right];
+})"""
+#: Least white space between two cells' texts, in CSS pixels (about one em of the UI's font).
+MIN_CELL_GAP_PX = 12
+
+
+def _gaps(row: Any) -> list[float]:
+    """The white space between the texts of each pair of neighbouring cells of ``row``."""
+    extents = [e for e in row.evaluate(_TEXT_EXTENTS) if e is not None]
+    return [right[0] - left[1] for left, right in itertools.pairwise(extents)]
+
+
+@pytest.mark.parametrize("header", ["difference [90% interval]", "drifted column", "gate digest"])
+def test_the_version_tables_keep_their_cells_apart(
+    scenario: Scenario, page: Any, header: str
+) -> None:
+    _open(page, f"{scenario.server}/#/models/{MODEL}/versions/2")
+    table = page.locator("table", has=page.get_by_text(header, exact=True))
+    table.wait_for()
+
+    # Every row with two or more filled cells (the training table's header row is empty).
+    gaps = {row.inner_text(): _gaps(row) for row in table.locator("tr").all()}
+    filled = {text: found for text, found in gaps.items() if found}
+    assert len(filled) >= 2, gaps
+    for text, found in filled.items():
+        assert min(found) >= MIN_CELL_GAP_PX, (text, found)
+
+
+def _expand_description(page: Any) -> None:
+    """Unfold a run description the run page shows folded ("Show more")."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):
+        page.get_by_text("Show more", exact=True).click(timeout=5000)
+
+
+def test_the_replay_run_page_shows_the_timeline_linked_to_its_cycles(
+    scenario: Scenario, page: Any, screenshot: Callable[[Any, str], Path]
+) -> None:
+    _open(page, f"{scenario.server}/#/experiments/{scenario.experiment_id}/runs/"
+                f"{scenario.replay_run_id}")  # fmt: skip
+
+    page.get_by_text("Replay of 2 batches").wait_for()
+    _expand_description(page)
+    timeline = page.locator("table", has=page.get_by_text("next-batch roc_auc", exact=True))
+    timeline.wait_for()
+    rows = timeline.locator("tbody tr").all()
+    assert len(rows) == 2
+    for row, cycle in zip(rows, scenario.cycle_run_ids, strict=True):
+        link = row.locator("td").first.locator("a")
+        assert link.get_attribute("href") == (
+            f"#/experiments/{scenario.experiment_id}/runs/{cycle}"
+        )
+        assert min(_gaps(row)) >= MIN_CELL_GAP_PX
+    last = [c.strip() for c in rows[1].locator("td").all_inner_texts()]
+    assert last[3:6] == ["v2", "promote", "v2"]
+    assert rows[1].get_by_role("link", name="v2").first.get_attribute("href") == (
+        f"#/models/{MODEL}/versions/2"
+    )
+    screenshot(page, "replay-run-timeline")
+
+
+@pytest.mark.parametrize(("index", "outcome"), [(0, "promoted"), (1, "promoted")])
+def test_each_cycle_run_page_shows_its_outcome_and_links_its_steps(
+    scenario: Scenario,
+    page: Any,
+    screenshot: Callable[[Any, str], Path],
+    index: int,
+    outcome: str,
+) -> None:
+    cycle = scenario.cycle_run_ids[index]
+    _open(page, f"{scenario.server}/#/experiments/{scenario.experiment_id}/runs/{cycle}")
+
+    page.get_by_text(f"Cycle: {outcome}").wait_for()
+    _expand_description(page)
+    key = page.locator("strong", has_text=re.compile(r"^[A-Z][a-z ]+:$"))
+    items = {
+        item.locator("strong").first.inner_text().strip().rstrip(":"): item
+        for item in page.locator("li").filter(has=key).all()
+    }
+    assert next(iter(items)) == "Batch"
+    assert "PROMOTE" in items["Comparison"].inner_text()
+    assert items["Champion after"].inner_text() == f"Champion after: version {index + 1}"
+    assert items["Champion after"].get_by_role("link").get_attribute("href") == (
+        f"#/models/{MODEL}/versions/{index + 1}"
+    )
+    if index == 1:
+        link = items["Trained"].get_by_role("link", name="tuning run")
+        assert link.get_attribute("href") == (
+            f"#/experiments/{scenario.experiment_id}/runs/{scenario.retrain_run_id}"
+        )
+        assert "found" in items["Drift"].inner_text()
+        assert "roc_auc" in items["Decay check"].inner_text()
+    screenshot(page, f"cycle-run-{index + 1}")
+
+
+@pytest.mark.parametrize(
+    ("run", "path"),
+    [
+        ("retrain", "tuning/optimization_history.png"),
+        ("retrain", "tuning/slice.png"),
+        ("retrain", "tuning/param_importances.png"),
+        ("drift", "drift/plots/income.png"),
+        ("compare", "comparison/differences.png"),
+        ("compare", "comparison/roc.png"),
+    ],
+)
+def test_every_figure_opens_in_the_artifact_viewer(
+    scenario: Scenario,
+    page: Any,
+    screenshot: Callable[[Any, str], Path],
+    run: str,
+    path: str,
+) -> None:
+    run_id = {"retrain": scenario.retrain_run_id, "drift": scenario.drift_run_id,
+              "compare": scenario.compare_run_id}[run]  # fmt: skip
+    _open(page, f"{scenario.server}/#/experiments/{scenario.experiment_id}/runs/{run_id}"
+                f"/artifacts/{path}")  # fmt: skip
+
+    image = page.locator("img").filter(has_not=page.locator("svg")).last
+    page.wait_for_function(
+        "() => [...document.images].some((i) => i.complete && i.naturalWidth >= 600)"
+    )
+    widths = page.evaluate("() => [...document.images].map((i) => i.naturalWidth)")
+    assert max(widths) >= 600, widths
+    assert image.count() >= 1
+    screenshot(page, "figure-" + path.rsplit("/", 1)[-1].removesuffix(".png").replace("_", "-"))
 
 
 def test_the_drift_report_opens_in_the_artifact_view_from_the_version_page(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 
 import pytest
@@ -11,8 +12,11 @@ from mlflow_retrain import lineage
 from mlflow_retrain.comparison import Evidence, MetricComparison
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift
 from mlflow_retrain.report.markdown import (
+    CELL_GAP,
     alias_history_markdown,
     artifact_link,
+    cycle_failed_markdown,
+    cycle_markdown,
     drift_markdown,
     evidence_markdown,
     model_description,
@@ -22,8 +26,22 @@ from mlflow_retrain.report.markdown import (
     section_text,
     shadow_markdown,
     status_markdown,
+    table,
+    timeline_markdown,
     training_markdown,
+    version_link,
 )
+
+
+def _table_rows(text: str) -> list[list[str]]:
+    """The cells of every table row in ``text`` (header rows included, separators not), as
+    a reader sees them: without the gap that keeps cells apart."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("| ---"):
+            cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
+            rows.append([c.strip().removesuffix(CELL_GAP).strip() for c in cells])
+    return rows
 
 
 def _feature(name: str, effect: float, *, drifted: bool = True, **changes: object) -> FeatureDrift:
@@ -181,10 +199,12 @@ def test_the_evidence_table_has_a_row_per_metric_with_interval_p_and_result() ->
     )
 
     assert "**Decision: PROMOTE** for version 2, against champion version 1" in text
-    assert "| metric | role | champion | challenger | difference [interval] | p (adj.) |" in text
-    row = "| roc_auc | primary | 0.704 | 0.795 | 0.0915 [0.0582, 0.125] | 3.08e-06 | delong |"
-    assert row in text
-    assert "pass (needs > 0) |" in text
+    header, row = _table_rows(text)
+    assert header == ["metric", "role", "champion", "challenger", "difference [90% interval]",
+                      "p (adj.)", "test", "result"]  # fmt: skip
+    assert row == ["roc_auc", "primary", "0.704", "0.795", "0.0915 [0.0582, 0.125]", "3.08e-6",
+                   "delong", "pass (needs > 0)"]  # fmt: skip
+    assert "each with its 90% two-sided interval (each end a one-sided 95% bound)." in text
     assert "(#/experiments/3/runs/cmp/artifacts/comparison/roc.png)" in text
     assert "(#/experiments/3/runs/cmp/artifacts/comparison/differences.png)" in text
     assert "(#/experiments/3/runs/cmp/artifacts/comparison/report.html)" in text
@@ -218,7 +238,8 @@ def test_a_first_deployment_links_no_differences_figure() -> None:
 
     assert "differences.png" not in text
     assert "against no champion (first deployment: policy floor)" in text
-    assert "| roc_auc | primary | — | 0.795 | — | — |" in text
+    assert _table_rows(text)[1][:6] == ["roc_auc", "primary", "—", "0.795", "—", "—"]
+    assert "interval" not in text.split("| metric")[0]  # no interval to explain
 
 
 def test_the_trigger_section_lists_the_largest_effects_first_and_links_the_report() -> None:
@@ -237,8 +258,8 @@ def test_the_trigger_section_lists_the_largest_effects_first_and_links_the_repor
         report, trigger="drift", reason="Drift persists.", cycle_run_id="cyc", experiment_id="3"
     )
 
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
-    assert [r.split(" | ")[0].lstrip("| ") for r in rows[1:]] == ["large", "region", "small"]
+    rows = _table_rows(text)
+    assert [r[0] for r in rows[1:]] == ["large", "region", "small"]
     assert "0.9 (wasserstein)" in text
     assert "stable" not in text
     assert "[HTML drift report](#/experiments/3/runs/drift123/artifacts/drift/report.html)" in text
@@ -266,7 +287,8 @@ def test_column_names_cannot_break_the_table() -> None:
 
     text = drift_markdown(report, trigger="drift", reason="r")
 
-    assert "| a\\|b c |" in text
+    assert "| a\\|b c" + CELL_GAP + " |" in text
+    assert _table_rows(text)[1][0] == "a\\|b c"
 
 
 def test_the_training_section_shows_window_digests_and_best_parameters() -> None:
@@ -282,9 +304,11 @@ def test_the_training_section_shows_window_digests_and_best_parameters() -> None
 
     text = training_markdown(tags, run_id="tune", experiment_id="3", n_train=1600, n_gate=377)
 
-    assert "| window | last 1,600 rows (from the latest timestamp) |" in text
-    assert "| training digest | `17114e88` |" in text
-    assert "| gate digest | `70758977` |" in text
+    rows = {row[0]: row[1] for row in _table_rows(text)}
+    assert rows["window"] == "last 1,600 rows (from the latest timestamp)"
+    assert rows["training digest"] == "`17114e88`"
+    assert rows["gate digest"] == "`70758977`"
+    assert rows["cross-validated"] == "roc_auc 0.769 (mean over the folds, best trial)"
     assert "`linear__C=0.6945`" in text
     assert "[tune](#/experiments/3/runs/tune)" in text
     assert "1,600 training, 377 gate" in text
@@ -313,7 +337,7 @@ def test_the_shadow_section_shows_the_confidence_sequence() -> None:
     text = shadow_markdown(summary, reason="Not decisive yet.", run_id="sh", experiment_id="3")
 
     assert "**CONTINUE** after 3 labelled batches (900 rows) beside champion version 1." in text
-    assert "| brier | 0.012 | [-0.004, 0.03] | 0.21 | 0 |" in text
+    assert _table_rows(text)[1] == ["brier", "0.012", "[-0.004, 0.03]", "0.21", "0"]
     assert "(#/experiments/3/runs/sh/artifacts/shadow/sequence.png)" in text
 
 
@@ -358,10 +382,10 @@ def test_the_alias_history_lists_the_newest_moves_first_with_evidence_links() ->
         rows=2,
     )
 
-    rows = [line for line in text.splitlines() if line.startswith("| 2023")]
+    rows = [row for row in _table_rows(text) if row[0].startswith("2023")]
     assert len(rows) == 2
-    assert "rollback | 2 → 1 | bad \\| latency |" in rows[0]
-    assert "promotion | 1 → 2 | better | [e2](#/experiments/3/runs/e2) | ana |" in rows[1]
+    assert rows[0][1:5] == ["rollback", "2 → 1", "bad \\| latency", "—"]
+    assert rows[1][1:] == ["promotion", "1 → 2", "better", "[e2](#/experiments/3/runs/e2)", "ana"]
     assert "1 older moves are in the model's audit tags." in text
     assert "Now: `champion` → version 1, `previous-champion` → version 2." in text
 
@@ -375,3 +399,189 @@ def test_the_model_description_keeps_a_persons_text() -> None:
     assert section_text(again, "policy") == "### Promotion policy\n\nq"
     assert again.rstrip().endswith("Owned by the risk team.")
     assert again.index("Promotion policy") < again.index("### Aliases")
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def test_table_cells_keep_a_gap_the_ui_does_not_collapse() -> None:
+    lines = table(["metric", "value"], [["roc_auc", "0.7043"], ["brier", "0.1822"]])
+
+    assert lines == [
+        f"| metric{CELL_GAP} | value |",
+        "| --- | --- |",
+        f"| roc_auc{CELL_GAP} | 0.7043 |",
+        f"| brier{CELL_GAP} | 0.1822 |",
+    ]
+    assert CELL_GAP == "&emsp;&emsp;"  # an entity the UI's sanitiser keeps; spaces collapse
+
+
+def test_version_links_are_relative_and_escape_the_model_name() -> None:
+    assert version_link("credit default/eu", "3") == "#/models/credit%20default%2Feu/versions/3"
+
+
+# --- run descriptions of the loop ----------------------------------------------------------------
+
+
+def _items(text: str) -> dict[str, str]:
+    """The ``- **Key:** value`` items of a description."""
+    found = (re.fullmatch(r"- \*\*(.+?):\*\* (.*)", line) for line in text.splitlines())
+    return {m.group(1): m.group(2) for m in found if m}
+
+
+def _cycle(**changes: object) -> dict[str, object]:
+    result: dict[str, object] = {
+        "model_name": "credit",
+        "batch": "s3://bucket/month_08.csv",
+        "outcome": "promoted",
+        "trigger": "drift",
+        "retrain": True,
+        "trigger_reason": "Data drift persists: found in 2 of the last 3 checks.",
+        "drift_detected": True,
+        "decay": {"metric": "roc_auc", "value": 0.71041234567, "ci_low": 0.686312345,
+                  "ci_high": 0.734512345, "reference": 0.678413120567, "decayed": False,
+                  "reference_ci": [0.6154027961456089, 0.7414234449891429]},
+        "challenger_version": "2",
+        "decision": "promote",
+        "champion_version": "2",
+        "halted": False,
+        "shadow": None,
+        "run_id": "cyc",
+    }  # fmt: skip
+    result.update(changes)
+    return result
+
+
+def test_a_cycle_description_tells_the_outcome_with_links_to_its_steps() -> None:
+    steps = {"drift": "d1", "retrain": "t1", "compare": "c1"}
+
+    text = cycle_markdown(_cycle(), steps=steps, experiment_id="7", champion_before="1",
+                          drift_reason="3 of 8 columns drifted.")  # fmt: skip
+
+    assert text.startswith(
+        "**Cycle: promoted** · `month_08.csv` · champion after the cycle: "
+        "[version 2](#/models/credit/versions/2) (was [version 1](#/models/credit/versions/1))."
+    )
+    rows = _items(text)
+    assert rows["Batch"] == "`s3://bucket/month_08.csv`"
+    assert rows["Trigger"] == (
+        "**drift** (retrained): Data drift persists: found in 2 of the last 3 checks."
+    )
+    assert rows["Drift"] == (
+        "**found**: 3 of 8 columns drifted. · [drift run](#/experiments/7/runs/d1) · "
+        "[HTML report](#/experiments/7/runs/d1/artifacts/drift/report.html)"
+    )
+    assert rows["Decay check"] == (
+        "champion's roc_auc on this batch 0.7104 [0.6863, 0.7345] vs its reference 0.6784 "
+        "[0.6154, 0.7414] (its gate split): no significant decay"
+    )
+    assert rows["Trained"] == (
+        "[version 2](#/models/credit/versions/2) · [tuning run](#/experiments/7/runs/t1)"
+    )
+    assert rows["Comparison"].startswith(
+        "**PROMOTE** against [version 1](#/models/credit/versions/1) · "
+        "[comparison run](#/experiments/7/runs/c1)"
+    )
+    assert rows["Champion after"] == "[version 2](#/models/credit/versions/2)"
+
+
+def test_a_cycle_that_changed_nothing_says_so() -> None:
+    result = _cycle(outcome="no_change", trigger="none", retrain=False, drift_detected=False,
+                    decay=None, challenger_version=None, decision=None, champion_version="1",
+                    trigger_reason="No significant drift or decay.")  # fmt: skip
+
+    text = cycle_markdown(result, steps={"drift": "d1"}, experiment_id="7", champion_before="1")
+
+    assert text.startswith("**Cycle: no change**")
+    assert "(was " not in text  # the champion did not change
+    rows = _items(text)
+    assert rows["Trigger"] == "**none** (no retrain): No significant drift or decay."
+    assert rows["Drift"].startswith("none · [drift run](#/experiments/7/runs/d1)")
+    assert rows["Decay check"].startswith("not checked")
+    assert "Trained" not in rows
+    assert "Comparison" not in rows
+
+
+def test_a_first_deployment_cycle_and_a_halt_are_described() -> None:
+    result = _cycle(trigger="first_deployment", drift_detected=None, decay=None,
+                    challenger_version="1", champion_version="1", halted=True)  # fmt: skip
+
+    text = cycle_markdown(result, steps={}, experiment_id=None, champion_before="none")
+
+    rows = _items(text)
+    assert rows["Drift"] == "not checked (no champion to compare with)"
+    assert rows["Comparison"] == "**PROMOTE** as a first deployment (policy floor)"
+    assert "**Retraining is halted** after this cycle" in text
+    assert "`mlflow-retrain resume --model credit`" in text
+
+
+def test_a_shadow_step_is_part_of_the_cycle_description() -> None:
+    shadow = {"version": "3", "decision": "continue", "batches": 2, "rows": 800}
+
+    text = cycle_markdown(_cycle(shadow=shadow), steps={"shadow": "s1"}, experiment_id="7")
+
+    assert _items(text)["Shadow test"] == (
+        "[version 3](#/models/credit/versions/3): **CONTINUE** after 2 batches (800 rows) · "
+        "[shadow run](#/experiments/7/runs/s1)"
+    )
+
+
+def test_a_failed_cycle_description_gives_the_reason() -> None:
+    text = cycle_failed_markdown(batch="month_09.csv", reason="Column 'income' is text.",
+                                 circuit_breaker=True)  # fmt: skip
+
+    assert text.startswith("**Circuit breaker open** · `month_09.csv`: Column 'income' is text.")
+    assert _items(text)["Batch"] == "`month_09.csv`"
+    assert text.endswith("Nothing was registered and no alias moved.")
+
+
+def _timeline_row(i: int, **changes: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "batch": f"month_{i:02d}.csv", "drift": "none", "trigger": "none", "retrained": None,
+        "decision": "-", "champion": "1", "metric": "roc_auc", "next_value": 0.6687123456,
+        "run_id": f"r{i}",
+    }  # fmt: skip
+    row.update(changes)
+    return row
+
+
+def test_the_replay_description_is_the_timeline_with_links() -> None:
+    rows = [
+        _timeline_row(1, drift="-", trigger="first_deployment", retrained="1", decision="promote"),
+        _timeline_row(2, next_value=None),
+    ]
+
+    text = timeline_markdown(rows, model_name="credit", experiment_id="7", run_id="rep")
+
+    assert text.startswith(
+        "**Replay of 2 batches** of [`credit`](#/models/credit), oldest first, one loop cycle "
+        "each; champion at the end: [v1](#/models/credit/versions/1)."
+    )
+    header, first, second = _table_rows(text)
+    assert header == ["batch", "drift", "trigger", "retrain", "decision", "champion",
+                      "next-batch roc_auc"]  # fmt: skip
+    assert first == ["[month_01.csv](#/experiments/7/runs/r1)", "-", "first_deployment",
+                     "[v1](#/models/credit/versions/1)", "promote",
+                     "[v1](#/models/credit/versions/1)", "0.6687"]  # fmt: skip
+    assert second[3] == "—"
+    assert second[6] == "—"
+    assert "[timeline.txt](#/experiments/7/runs/rep/artifacts/timeline/timeline.txt)" in text
+
+
+def test_a_running_replay_says_how_far_it_got() -> None:
+    text = timeline_markdown([_timeline_row(1)], model_name="credit", total=12, run_id="rep")
+
+    assert text.startswith("**Replay of [`credit`](#/models/credit) running: 1 of 12 batches")
+    assert "timeline.txt" not in text  # not logged yet
+
+
+def test_a_long_timeline_fits_the_run_description() -> None:
+    rows = [_timeline_row(i) for i in range(1, 61)]
+
+    text = timeline_markdown(rows, model_name="credit", experiment_id="7", run_id="rep",
+                             limit=3000)  # fmt: skip
+
+    assert len(text) <= 3000
+    shown = len(_table_rows(text)) - 1
+    assert 0 < shown < 60
+    assert f"{60 - shown} later batches are in the timeline artifacts." in text
