@@ -152,7 +152,12 @@ def test_a_pipeline_account_with_the_documented_grants_runs_the_full_cycle(
     (record,) = _audit(admin, MODEL)
     assert (record["to"], record["kind"], record["user"]) == ("1", "first_deployment", "pipeline")
     # EDIT is not MANAGE: the pipeline account cannot force a version past the gate.
-    other = admin.create_model_version(MODEL, version.source, run_id=version.run_id).version
+    other = admin.create_model_version(
+        MODEL,
+        version.source,
+        run_id=version.run_id,
+        model_id=version.source.removeprefix("models:/"),
+    ).version
     forced = run_client(env, "override", "--model", MODEL, "--version", str(other),
                         "--reason", "x", cwd=tmp_path)  # fmt: skip
     assert forced.code == 1, forced.stderr[-3000:]
