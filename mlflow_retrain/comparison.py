@@ -17,16 +17,18 @@ from sklearn import metrics as skm
 
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.policy import GREATER_IS_BETTER, GuardrailRule, MetricRule, PromotionPolicy
-from mlflow_retrain.stats.delong import delong_test
-from mlflow_retrain.stats.multitest import adjust_pvalues
-from mlflow_retrain.stats.paired import (
+from mlflow_retrain.stats import (
+    Alternative,
+    TestResult,
+    adjust_pvalues,
+    auc_variance,
+    delong_test,
     diebold_mariano_test,
     mcnemar_test,
     paired_bootstrap_test,
     paired_t_test,
     wilcoxon_test,
 )
-from mlflow_retrain.stats.result import Alternative, TestResult
 
 __all__ = [
     "Evidence",
@@ -507,8 +509,6 @@ def metric_interval(
             return value, math.sqrt(low), math.sqrt(high)
         return value, value - half, value + half
     if name == "roc_auc" and output.scores is not None and output.scores.shape[1] == 2:
-        from mlflow_retrain.stats.delong import auc_variance
-
         assert output.classes is not None
         _, variance = auc_variance(y == output.classes[1], output.scores[:, 1])
         half = z * math.sqrt(variance) if math.isfinite(variance) else math.inf
