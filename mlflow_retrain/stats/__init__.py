@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from mlflow_retrain.stats.bootstrap import BootstrapMetric, paired_bootstrap_test
 from mlflow_retrain.stats.delong import auc_variance, delong_test
-from mlflow_retrain.stats.diebold_mariano import diebold_mariano_test
+from mlflow_retrain.stats.diebold_mariano import VarianceEstimator, diebold_mariano_test
 from mlflow_retrain.stats.mcnemar import McNemarMethod, mcnemar_test
 from mlflow_retrain.stats.multitest import AdjustMethod, adjust_pvalues
 from mlflow_retrain.stats.paired_t import paired_t_test
@@ -44,7 +44,7 @@ from mlflow_retrain.stats.sequential import (
     optimal_rho,
     rho_for_effect,
 )
-from mlflow_retrain.stats.wilcoxon import wilcoxon_test
+from mlflow_retrain.stats.wilcoxon import WilcoxonMethod, ZeroMethod, wilcoxon_test
 
 __all__ = [
     "AdjustMethod",
@@ -53,6 +53,9 @@ __all__ = [
     "McNemarMethod",
     "SequentialState",
     "TestResult",
+    "VarianceEstimator",
+    "WilcoxonMethod",
+    "ZeroMethod",
     "adjust_pvalues",
     "auc_variance",
     "delong_test",

@@ -7,30 +7,51 @@ follows.
 from __future__ import annotations
 
 import math
-from typing import Any
+import warnings
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
 
-from mlflow_retrain.stats._common import check_options, inconclusive, paired_losses
+from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.stats._common import (
+    check_choice,
+    check_options,
+    inconclusive,
+    paired_losses,
+)
 from mlflow_retrain.stats.result import Alternative, TestResult
 
-__all__ = ["wilcoxon_test"]
+__all__ = ["WilcoxonMethod", "ZeroMethod", "wilcoxon_test"]
+
+WilcoxonMethod = Literal["auto", "exact", "approx", "asymptotic"]
+ZeroMethod = Literal["wilcox", "pratt", "zsplit"]
+
+_METHODS = ("auto", "exact", "approx", "asymptotic")
+_ZERO_METHODS = ("wilcox", "pratt", "zsplit")
 
 # Walsh averages are enumerated up to this count; beyond it order statistics are bisected.
 _MAX_WALSH_ENUMERATED = 1_000_000
-# The exact null distribution of the signed-rank statistic is used up to this many pairs.
+# method="auto" uses the exact null distribution for the interval up to this many ranked
+# differences (scipy's own exact/asymptotic switch for the p-value is at 50 rows too).
 _MAX_EXACT_SIGNRANK = 50
 
 
 def _signrank_cdf(n: int) -> np.ndarray:
-    """Exact null CDF of the signed-rank sum for ``n`` untied, non-zero differences."""
-    counts = np.zeros(n * (n + 1) // 2 + 1)
-    counts[0] = 1.0
+    """Exact null CDF of the signed-rank sum for ``n`` untied, non-zero differences.
+
+    Each rank joins the positive sum with probability 1/2, so the pmf is convolved with
+    ``(delta_0 + delta_rank) / 2`` once per rank: ``O(n^3)`` work (n = 1,000 takes about 1 s).
+    Halving at every step is exact in binary floating point, so for ``n <= 50`` (counts below
+    2**53) the probabilities are the exact dyadic fractions ``count / 2**n``, and larger ``n``
+    cannot overflow.
+    """
+    pmf = np.zeros(n * (n + 1) // 2 + 1)
+    pmf[0] = 1.0
     for rank in range(1, n + 1):
-        counts[rank:] = counts[rank:] + counts[:-rank].copy()
-    # Counts stay below 2**50 for n <= 50, so float64 holds them exactly.
-    return np.cumsum(counts) / 2.0**n
+        pmf[rank:] = (pmf[rank:] + pmf[:-rank].copy()) / 2.0
+        pmf[:rank] /= 2.0
+    return np.cumsum(pmf)
 
 
 def _walsh_order_statistics(sorted_d: np.ndarray, ks: list[int]) -> list[float]:
@@ -66,16 +87,16 @@ def _walsh_order_statistics(sorted_d: np.ndarray, ks: list[int]) -> list[float]:
 
 
 def _hodges_lehmann(
-    nonzero: np.ndarray, alternative: str, confidence: float
+    ranked: np.ndarray, alternative: str, confidence: float, *, exact: bool
 ) -> tuple[float, float, float, float]:
     """Hodges-Lehmann estimate, its signed-rank interval and the interval's exact level."""
-    s = np.sort(nonzero)
+    s = np.sort(ranked)
     n = len(s)
     total = n * (n + 1) // 2
     alpha = 1.0 - confidence
     tail = alpha / 2.0 if alternative == "two-sided" else alpha
     achieved = math.nan
-    if n <= _MAX_EXACT_SIGNRANK:
+    if exact:
         cdf = _signrank_cdf(n)
         # R's qsignrank(tail, n): the smallest x with P(V <= x) >= tail.
         q = int(np.searchsorted(cdf, tail - 1e-12, side="left"))
@@ -99,60 +120,121 @@ def wilcoxon_test(
     loss_a: Any,
     loss_b: Any,
     *,
+    method: WilcoxonMethod = "auto",
+    correction: bool = False,
+    zero_method: ZeroMethod = "wilcox",
     alternative: Alternative = "two-sided",
     confidence: float = 0.95,
 ) -> TestResult:
     """Wilcoxon signed-rank test on per-row losses (``scipy.stats.wilcoxon``).
 
-    With ``d = loss_a - loss_b`` (zeros dropped, ``zero_method="wilcox"``, as R does):
+    With ``d = loss_a - loss_b``:
 
     - H0: the distribution of ``d`` is symmetric about zero.
     - H1: ``"two-sided"`` it is not; ``"less"`` ``d`` is stochastically smaller than a
       symmetric distribution (a has lower loss, a is better); ``"greater"`` the reverse.
 
-    The p-value comes from ``scipy.stats.wilcoxon(loss_a, loss_b, zero_method="wilcox",
-    correction=False, method="auto")``, pinned because the defaults changed across SciPy
-    versions. In SciPy 1.17 ``method="auto"`` means: more than 50 rows (zeros included) ->
-    normal approximation with tie correction; otherwise exact null distribution when there
-    are no ties or zeros, exhaustive permutation when there are and ``n <= 13``, normal
-    approximation otherwise. R's ``wilcox.test`` instead falls back to the normal
-    approximation with continuity correction as soon as there are ties or zeros, so the two
-    can differ on small tied samples (sleep data: R 0.009091, here the exact 0.00390625).
+    The p-value is ``scipy.stats.wilcoxon(loss_a, loss_b, zero_method=zero_method,
+    correction=correction, method=...)`` with every option pinned, because SciPy's defaults
+    changed across versions. The defaults (``method="auto"``, ``correction=False``,
+    ``zero_method="wilcox"``) are this function's historical behaviour; R's ``wilcox.test``
+    defaults to ``correct = TRUE``.
 
-    ``estimate`` is the Hodges-Lehmann estimate (median of the Walsh averages of the non-zero
-    differences; negative: a is better). The interval inverts the signed-rank test like R's
-    ``wilcox.test(conf.int = TRUE)``: order statistics of the Walsh averages at the exact
-    critical rank for up to 50 non-zero differences (ignoring ties; the level reached is in
-    ``details["ci_achieved_confidence"]``), the normal-approximation rank above that. Cost:
-    the Walsh averages are enumerated up to a million of them (about 1,400 differences);
-    above that each order statistic is found by bisection on its value, O(n log n) per step
-    (1,000,000 rows take about 8 s in all).
+    ``method`` (R's ``exact``):
+
+    - ``"auto"``: as SciPy 1.17 chooses. More than 50 rows (zeros included): the normal
+      approximation; otherwise the exact null distribution when there are no ties or zeros,
+      an exhaustive permutation of the signs when there are and ``n <= 13`` (the exact
+      conditional p-value, as R coin's ``wilcoxsign_test(distribution = "exact")``), and the
+      normal approximation above that. R's ``wilcox.test`` instead switches to the normal
+      approximation as soon as there are ties or zeros, so the two differ on small tied
+      samples (sleep data: R 0.009091, here the exact 0.00390625).
+    - ``"exact"``: the exact null distribution of the untied statistic for any ``n``. With
+      ties or zeros it is not exact: SciPy rounds the statistic conservatively, and the test
+      warns (R would warn and use the normal approximation).
+    - ``"approx"`` (or SciPy's name ``"asymptotic"``): the normal approximation with the tie
+      variance correction, and ``correction`` applies.
+
+    ``correction``: continuity correction of the normal approximation (``z`` moved by
+    ``0.5 / sd`` towards zero, R's ``correct = TRUE``); ignored by the exact and permutation
+    p-values.
+
+    ``zero_method`` (zero differences, as SciPy):
+
+    - ``"wilcox"``: drop them before ranking (Wilcoxon 1945; R's ``wilcox.test``).
+    - ``"pratt"``: rank them with the others, then drop their ranks (Pratt 1959; R coin's
+      default ``zero.method = "Pratt"``); the normal approximation uses Cureton's (1967)
+      adjusted mean and variance.
+    - ``"zsplit"``: rank them with the others and split their ranks equally between the
+      positive and the negative sum.
+
+    ``statistic`` is R's ``V``: the sum of the ranks of the positive differences (plus half the
+    zeros' ranks for ``zsplit``), for every ``alternative`` (SciPy reports ``min(V+, V-)`` for a
+    two-sided test).
+
+    ``estimate`` is the Hodges-Lehmann estimate: the median of the Walsh averages
+    ``(d_i + d_j) / 2, i <= j`` of the ranked differences (the non-zero ones for ``wilcox``,
+    all of them for ``pratt`` and ``zsplit``; negative: a is better). The interval inverts the
+    signed-rank test like R's ``wilcox.test(conf.int = TRUE)``: order statistics of the Walsh
+    averages at the critical rank of the exact null distribution (ignoring ties; the level
+    reached is in ``details["ci_achieved_confidence"]``) for ``method="exact"``, and for
+    ``"auto"`` up to 50 ranked differences; at the normal-approximation rank otherwise. R
+    finds its approximate interval by root-finding instead, so approximate ends agree with R
+    to about the 4th significant digit. ``correction`` does not change the interval. Cost: the
+    Walsh averages are enumerated up to a million of them (about 1,400 differences); above
+    that each order statistic is found by bisection on its value, O(n log n) per step
+    (1,000,000 rows take about 8 s in all); the exact critical rank costs ``O(n^3)``.
 
     Assumptions: independent pairs; ``d`` measured on an interval scale so that ranking
     ``|d|`` is meaningful. Minimum sample size: 2 rows with at least one non-zero difference;
     a two-sided test at 5 % can only reject with 6 or more non-zero differences.
 
-    Checked against R's ``wilcox.test`` on Hollander & Wolfe (1973, p. 29) depression data
-    (V = 40, p = 0.01953 "greater") and on the sleep data (exact permutation p = 4/1024).
+    Checked against R (see ``tests/unit/stats/test_paired_reference.py``): ``?wilcox.test`` on
+    Hollander & Wolfe (1973, p. 29) depression data (exact: V = 40, p = 0.01953 "greater";
+    ``exact = FALSE, correct = FALSE``: V = 5, p = 0.01908 "less" on ``y - x``), the sleep data
+    (``correct = TRUE``: p = 0.009091), PSI CAMIS's 240-pair blood-pressure comparison
+    (exact, corrected and uncorrected p-values, exact 90 % interval), and coin's regression
+    tests for zero handling (exact conditional p 0.4741211 Wilcoxon, 0.4609375 Pratt). No R
+    function implements ``zsplit``; it is checked against SciPy and the textbook formulas.
 
     Args:
         loss_a: Per-row losses of the challenger.
         loss_b: Per-row losses of the champion, on the same rows.
+        method: ``"auto"`` (default), ``"exact"``, ``"approx"`` or ``"asymptotic"``.
+        correction: Continuity correction of the normal approximation (default False).
+        zero_method: ``"wilcox"`` (default), ``"pratt"`` or ``"zsplit"``.
         alternative: Sign of ``estimate`` under H1; ``"less"`` means a has lower loss.
         confidence: Level of the Hodges-Lehmann confidence interval.
 
     Returns:
-        A ``TestResult`` whose ``statistic`` is R's ``V``: the sum of the ranks of the
-        positive differences (for every ``alternative``; scipy reports ``min(V+, V-)`` for a
-        two-sided test). ``details`` holds ``r_plus``, ``r_minus``, ``n_zero``,
-        ``n_nonzero``, ``ci_achieved_confidence`` (NaN when approximate) and ``better_sign``
-        (-1). Inconclusive when ``n < 2`` or every difference is zero.
+        A ``TestResult`` whose ``statistic`` is ``V``. ``details`` holds ``r_plus``,
+        ``r_minus``, ``n_zero``, ``n_nonzero``, ``ci_achieved_confidence`` (NaN when
+        approximate) and ``better_sign`` (-1). Inconclusive when ``n < 2`` or every difference
+        is zero.
 
     Raises:
-        InvalidInputError: On arrays of different lengths, non-1-D or non-finite input, or an
-            invalid ``alternative``/``confidence``.
+        InvalidInputError: On arrays of different lengths, non-1-D or non-finite input, an
+            unknown ``method``/``zero_method``, a non-boolean ``correction``, or an invalid
+            ``alternative``/``confidence``.
     """
     check_options(alternative, confidence)
+    check_choice(
+        method,
+        "method",
+        _METHODS,
+        "Use 'auto', 'exact' (R's exact = TRUE) or 'approx' (the normal approximation).",
+    )
+    check_choice(
+        zero_method,
+        "zero_method",
+        _ZERO_METHODS,
+        "Use 'wilcox' (drop zeros, as R), 'pratt' or 'zsplit'.",
+    )
+    if not isinstance(correction, bool | np.bool_):
+        raise InvalidInputError(
+            f"correction must be True or False; got {correction!r}. Pass correction=True for "
+            "R's continuity-corrected normal approximation."
+        )
     a, b = paired_losses(loss_a, loss_b)
     n = len(a)
     d = a - b
@@ -175,18 +257,34 @@ def wilcoxon_test(
             confidence=confidence,
             estimate=0.0,
         )
+    ranked = nonzero if zero_method == "wilcox" else d
+    ranks = stats.rankdata(np.abs(ranked))
+    r_plus = float(ranks[ranked > 0].sum())
+    r_minus = float(ranks[ranked < 0].sum())
+    if zero_method == "zsplit":
+        half_zeros = float(ranks[ranked == 0].sum()) / 2.0
+        r_plus += half_zeros
+        r_minus += half_zeros
+    if method == "exact" and (nonzero.size < n or len(np.unique(np.abs(ranked))) < ranked.size):
+        warnings.warn(
+            "wilcoxon: method='exact' with ties or zero differences: the exact null "
+            "distribution assumes neither, so the p-value is only approximately exact "
+            "(method='auto' permutes the signs for n <= 13).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     res = stats.wilcoxon(
         a,
         b,
-        zero_method="wilcox",
-        correction=False,
+        zero_method=zero_method,
+        correction=correction,
         alternative=alternative,
-        method="auto",
+        method="asymptotic" if method in ("approx", "asymptotic") else method,
     )
-    ranks = stats.rankdata(np.abs(nonzero))
-    r_plus = float(ranks[nonzero > 0].sum())
-    r_minus = float(ranks[nonzero < 0].sum())
-    estimate, low, high, achieved = _hodges_lehmann(nonzero, alternative, confidence)
+    exact_interval = method == "exact" or (method == "auto" and ranked.size <= _MAX_EXACT_SIGNRANK)
+    estimate, low, high, achieved = _hodges_lehmann(
+        ranked, alternative, confidence, exact=exact_interval
+    )
     return TestResult(
         method="wilcoxon",
         statistic=r_plus,
