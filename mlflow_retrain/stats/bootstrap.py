@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.metrics import row_losses
 from mlflow_retrain.stats._common import check_options, inconclusive, same_length, vector
 from mlflow_retrain.stats.result import Alternative, TestResult
 
@@ -21,6 +22,15 @@ __all__ = ["BootstrapMetric", "paired_bootstrap_test"]
 
 BootstrapMetric = Literal["accuracy", "mae", "mse", "log_loss", "brier"]
 
+# Per-row metric name -> the per-row loss of the metric registry (mlflow_retrain.metrics) whose
+# mean it is (accuracy: one minus the mean zero-one loss).
+_LOSS_OF = {
+    "accuracy": "zero_one",
+    "mae": "absolute_error",
+    "mse": "squared_error",
+    "log_loss": "log_loss",
+    "brier": "brier",
+}
 # Per-row metric name -> the sign of ``estimate`` that favours ``a``.
 _ROW_METRICS: dict[str, float] = {
     "accuracy": 1.0,
@@ -37,25 +47,17 @@ _MAX_DISTINCT_FOR_MULTINOMIAL = 1000
 
 
 def _row_values(metric: str, truth: np.ndarray, out: np.ndarray, name: str) -> np.ndarray:
-    """Per-row contributions whose mean is ``metric``."""
+    """Per-row contributions whose mean is ``metric``: the registry's per-row losses."""
     if metric == "accuracy":
-        return np.asarray(out == truth, dtype=float)
-    y = truth.astype(float)
-    p = out.astype(float)
-    if metric == "mae":
-        return np.abs(y - p)
-    if metric == "mse":
-        return (y - p) ** 2
-    if np.any((p < 0) | (p > 1)):
-        raise InvalidInputError(
-            f"{name} must hold probabilities of the positive class in [0, 1] for {metric}; "
-            f"got values in [{p.min()!r}, {p.max()!r}]. Pass predict_proba(X)[:, 1]."
-        )
-    if metric == "brier":
-        return (p - y) ** 2
-    eps = np.finfo(float).eps  # clip like scikit-learn's log_loss
-    p = np.clip(p, eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+        return 1.0 - row_losses("zero_one", truth, out)
+    if metric in ("log_loss", "brier"):
+        p = out.astype(float)
+        if np.any((p < 0) | (p > 1)):
+            raise InvalidInputError(
+                f"{name} must hold probabilities of the positive class in [0, 1] for {metric}; "
+                f"got values in [{p.min()!r}, {p.max()!r}]. Pass predict_proba(X)[:, 1]."
+            )
+    return row_losses(_LOSS_OF[metric], truth.astype(float), out.astype(float))
 
 
 def _strata(stratify: Any, n: int) -> list[np.ndarray]:
@@ -173,7 +175,9 @@ def paired_bootstrap_test(
             accepts (its first axis must be the rows).
         out_b: Champion outputs, same form as ``out_a``.
         metric: A name among ``"accuracy"``, ``"mae"``, ``"mse"``, ``"log_loss"``,
-            ``"brier"`` or a callable ``metric(y_true, out) -> float``.
+            ``"brier"`` or a callable ``metric(y_true, out) -> float``. Names are means of the
+            per-row losses of :mod:`mlflow_retrain.metrics` (``brier`` is ``(p - y)**2``, as
+            scikit-learn's ``brier_score_loss``; ``accuracy`` one minus the zero-one loss).
         n_resamples: Bootstrap resamples ``B``.
         alternative: Sign of ``estimate`` under H1.
         confidence: Level of the percentile interval.
