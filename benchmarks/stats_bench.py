@@ -10,9 +10,8 @@ Timed (best of three for the fast tests, data generation excluded):
     resamples (rows drawn jointly for both models). It runs on all N rows when a one-resample
     pilot projects at most ``--budget`` seconds (default 150); otherwise on 100,000 rows, with
     the time scaled linearly to N. The output says which.
-(c) ``bench_bootstrap_accuracy()``: ``mlflow_retrain.stats.paired.paired_bootstrap_test`` on
+(c) ``bench_bootstrap_accuracy()``: ``mlflow_retrain.stats.paired_bootstrap_test`` on
     the accuracy of the two prediction columns, N rows x 2,000 resamples; target <= 10 s.
-    Skipped (and reported) when that module is not importable.
 
 Usage: ``python benchmarks/stats_bench.py [--rows N] [--resamples B] [--budget S] [--seed S]``.
 """
@@ -77,14 +76,11 @@ def bootstrap_auc(
 def bench_bootstrap_accuracy(data: dict[str, np.ndarray], seed: int) -> tuple[str, float | None]:
     """>>> PAIRED-BOOTSTRAP SPOT <<< accuracy, N rows x 2,000 resamples (target <= 10 s).
 
-    ``mlflow_retrain.stats.paired`` is written by another helper; this times it when it
-    imports, as ``paired_bootstrap_test(y, pred_a, pred_b, "accuracy", n_resamples=2000,
-    random_state=seed)`` (the built-in metric name, which may take a vectorised path).
+    Times ``mlflow_retrain.stats.paired_bootstrap_test(y, pred_a, pred_b, "accuracy",
+    n_resamples=2000, random_state=seed)`` (the built-in metric name, which may take a
+    vectorised path).
     """
-    try:
-        from mlflow_retrain.stats.paired import paired_bootstrap_test
-    except ImportError as err:
-        return f"SKIP (mlflow_retrain.stats.paired not importable: {err})", None
+    from mlflow_retrain.stats import paired_bootstrap_test
 
     def run() -> Any:
         return paired_bootstrap_test(

@@ -1,7 +1,9 @@
 """Champion versus challenger on the same rows: metrics, paired tests, and the policy decision.
 
 Pure (numpy, scipy, scikit-learn; no mlflow import): the ``compare`` step feeds it the two
-models' outputs on the gate split and records the :class:`Evidence` it returns.
+models' outputs on the gate split and records the :class:`Evidence` it returns. Metrics and
+per-row losses are the registry's (:mod:`mlflow_retrain.metrics`), so the gate judges the
+number the tuner optimised.
 """
 
 from __future__ import annotations
@@ -13,20 +15,22 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
-from sklearn import metrics as skm
 
 from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.metrics import LOSSES, METRICS, lookup_metric, row_losses, score
 from mlflow_retrain.policy import GREATER_IS_BETTER, GuardrailRule, MetricRule, PromotionPolicy
-from mlflow_retrain.stats.delong import delong_test
-from mlflow_retrain.stats.multitest import adjust_pvalues
-from mlflow_retrain.stats.paired import (
+from mlflow_retrain.stats import (
+    Alternative,
+    TestResult,
+    adjust_pvalues,
+    auc_variance,
+    delong_test,
     diebold_mariano_test,
     mcnemar_test,
     paired_bootstrap_test,
     paired_t_test,
     wilcoxon_test,
 )
-from mlflow_retrain.stats.result import Alternative, TestResult
 
 __all__ = [
     "Evidence",
@@ -151,34 +155,30 @@ def _num(value: float | None) -> float | None:
 
 
 def metric_value(name: str, y_true: np.ndarray, output: ModelOutput) -> float:
-    """Compute one metric of one model's output.
+    """Compute one metric of one model's output, as :func:`mlflow_retrain.metrics.score` does.
+
+    Probabilities are scored against ``output.classes`` (binary ``roc_auc`` uses the second
+    class's column; multiclass is one-vs-rest macro; ``brier`` follows scikit-learn's
+    ``brier_score_loss``), labels against the classes when known.
 
     Raises:
-        InvalidInputError: If the metric needs class probabilities the model does not give.
+        InvalidInputError: If the metric is unknown or needs class probabilities the model
+            does not give.
     """
-    if name in ("roc_auc", "log_loss", "brier") and output.scores is None:
+    metric = lookup_metric(name)
+    if metric.needs_proba and output.scores is None:
         raise InvalidInputError(
             f"Metric '{name}' needs class probabilities, and this model gives labels only. "
             "Use accuracy or f1 in the policy, or log the model with predict_proba."
         )
-    if name == "accuracy":
-        return float(np.mean(output.predictions == y_true))
-    if name == "f1":
-        average = "binary" if len(np.unique(y_true)) <= 2 else "macro"
-        pos = _positive(y_true, output) if average == "binary" else 1
-        return float(skm.f1_score(y_true, output.predictions, average=average, pos_label=pos))
-    if name == "roc_auc":
-        assert output.scores is not None
-        if output.scores.shape[1] == 2:
-            return float(skm.roc_auc_score(y_true == output.classes[1], output.scores[:, 1]))  # type: ignore[index]
-        return float(
-            skm.roc_auc_score(y_true, output.scores, multi_class="ovr", labels=output.classes)
-        )
-    if name in ("log_loss", "brier", "rmse", "mae"):
-        return float(np.mean(_per_row(name, y_true, output))) ** (0.5 if name == "rmse" else 1)
-    if name == "r2":
-        return float(skm.r2_score(y_true, output.predictions))
-    raise InvalidInputError(f"Unknown metric '{name}'.")  # pragma: no cover - policy validates
+    y = np.asarray(y_true)
+    scored = output.scores if output.scores is not None and metric.needs_proba else None
+    return score(
+        metric,
+        y,
+        np.asarray(output.predictions) if scored is None else scored,
+        labels=output.classes,
+    )
 
 
 def compare_models(
@@ -423,7 +423,7 @@ def _compare_metric(
         one = delong_test(positive, a.scores[:, 1], b.scores[:, 1], alternative=better)
         two = delong_test(positive, a.scores[:, 1], b.scores[:, 1], confidence=confidence)
     elif test == "bootstrap":
-        use_scores = name in ("roc_auc", "log_loss", "brier")
+        use_scores = METRICS[name].needs_proba
         out_a = a.scores if use_scores else a.predictions
         out_b = b.scores if use_scores else b.predictions
         if out_a is None or out_b is None:
@@ -446,7 +446,7 @@ def _compare_metric(
             "wilcoxon": wilcoxon_test,
             "diebold-mariano": diebold_mariano_test,
         }[test]
-        # Loss tests: the estimate is mean(loss_a - loss_b); lower is better.
+        # Loss tests: the estimate is mean(loss_a - loss_b); lower loss is better.
         loss_better: Alternative = "less"
         one = fn_test(loss_a, loss_b, alternative=loss_better)
         two = (
@@ -454,10 +454,14 @@ def _compare_metric(
             if test != "diebold-mariano"
             else fn_test(loss_a, loss_b)
         )
-        if name == "rmse":
+        summary = METRICS[name].row_summary
+        if summary == "one_minus_mean":
+            # accuracy_a - accuracy_b = -(zero_one_a - zero_one_b): flip the loss interval.
+            scale = -1.0
+        elif summary == "root_mean":
             # rmse_a - rmse_b = (mse_a - mse_b) / (rmse_a + rmse_b): map the MSE interval.
             scale = 1.0 / (value_a + value_b) if value_a + value_b > 0 else math.nan
-    ci_low, ci_high = two.ci_low * scale, two.ci_high * scale
+    ci_low, ci_high = sorted((two.ci_low * scale, two.ci_high * scale))
     return MetricComparison(
         name=name,
         role="primary" if isinstance(rule, MetricRule) else "guardrail",
@@ -480,10 +484,11 @@ def metric_interval(
 ) -> tuple[float, float, float]:
     """One model's metric with a two-sided confidence interval: ``(value, low, high)``.
 
-    Means of per-row values (``accuracy``, ``log_loss``, ``brier``, ``mae``) use the normal
-    interval of the mean; ``rmse`` the delta method on the mean squared error; binary
-    ``roc_auc`` DeLong's variance; ``f1``, ``r2`` and multiclass ``roc_auc`` a percentile
-    bootstrap (1,000 resamples, seed 0).
+    ``value`` is :func:`metric_value`. Metrics that are means of per-row losses (``accuracy``
+    as one minus the zero-one loss, ``log_loss``, ``brier``, ``mae``) use the normal interval
+    of the mean, centred on the value; ``rmse`` the square root of the interval of the mean
+    squared error; binary ``roc_auc`` DeLong's variance; ``f1``, ``r2`` and multiclass
+    ``roc_auc`` a percentile bootstrap (1,000 resamples, seed 0).
 
     Raises:
         InvalidInputError: If the metric needs class probabilities the model does not give.
@@ -494,21 +499,16 @@ def metric_interval(
     value = metric_value(name, y, output)
     z = float(st.norm.ppf(0.5 + confidence / 2))
     n = len(y)
-    if name in ("accuracy", "log_loss", "brier", "mae", "rmse"):
-        rows = (
-            (np.asarray(output.predictions) == y).astype(float)
-            if name == "accuracy"
-            else _per_row(name, y, output)
-        )
+    summary = METRICS[name].row_summary
+    if summary is not None:
+        rows = _per_row(name, y, output)
         half = z * float(rows.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
-        if name == "rmse":  # sqrt of the mean squared error: delta method
+        if summary == "root_mean":  # sqrt of the mean squared error's interval
             mse = float(rows.mean())
             low, high = max(mse - half, 0.0), mse + half
             return value, math.sqrt(low), math.sqrt(high)
         return value, value - half, value + half
     if name == "roc_auc" and output.scores is not None and output.scores.shape[1] == 2:
-        from mlflow_retrain.stats.delong import auc_variance
-
         assert output.classes is not None
         _, variance = auc_variance(y == output.classes[1], output.scores[:, 1])
         half = z * math.sqrt(variance) if math.isfinite(variance) else math.inf
@@ -533,16 +533,12 @@ def metric_interval(
     return value, float(low), float(high)
 
 
-_LOSS_TO_METRIC = {
-    "brier": "brier",
-    "log_loss": "log_loss",
-    "squared_error": "rmse",
-    "absolute_error": "mae",
-}
-
-
 def per_row_loss(loss: str, y_true: np.ndarray, output: ModelOutput) -> np.ndarray:
     """Each row's loss under ``loss`` (lower is better), for shadow mode's paired differences.
+
+    The registry's per-row losses (:func:`mlflow_retrain.metrics.row_losses`): their mean is
+    the matching metric (``brier``, ``log_loss``, ``absolute_error`` -> ``mae``; one minus
+    ``accuracy`` for ``zero_one``; ``rmse`` squared for ``squared_error``).
 
     Args:
         loss: ``brier``, ``log_loss`` (need class probabilities), ``zero_one``,
@@ -555,10 +551,7 @@ def per_row_loss(loss: str, y_true: np.ndarray, output: ModelOutput) -> np.ndarr
             is not one of the model's classes.
     """
     y = np.asarray(y_true)
-    if loss == "zero_one":
-        return (np.asarray(output.predictions) != y).astype(float)
-    name = _LOSS_TO_METRIC[loss]
-    if name in ("brier", "log_loss"):
+    if loss in LOSSES and LOSSES[loss].needs_proba:
         if output.scores is None or output.classes is None:
             raise InvalidInputError(
                 f"Loss '{loss}' needs class probabilities, and this model gives labels only. "
@@ -570,24 +563,15 @@ def per_row_loss(loss: str, y_true: np.ndarray, output: ModelOutput) -> np.ndarr
                 f"The batch has label {unseen[0]!r}, which the models were not trained on. "
                 "Retrain on data that includes it before judging a challenger."
             )
-    return _per_row(name, y, output)
+        return row_losses(loss, y, output.scores, labels=output.classes)
+    return row_losses(loss, y, np.asarray(output.predictions))
 
 
 def _per_row(name: str, y: np.ndarray, output: ModelOutput) -> np.ndarray:
-    if name in ("rmse", "mae"):
-        errors = np.asarray(output.predictions, dtype=float) - y.astype(float)
-        return errors**2 if name == "rmse" else np.abs(errors)
-    if name == "accuracy":
-        return (output.predictions == y).astype(float)
-    assert output.scores is not None
-    assert output.classes is not None
-    index = np.searchsorted(output.classes, y)
-    onehot = np.zeros_like(output.scores, dtype=float)
-    onehot[np.arange(len(y)), index] = 1.0
-    if name == "brier":
-        return np.sum((output.scores - onehot) ** 2, axis=1)
-    p = np.clip(output.scores[np.arange(len(y)), index], 1e-15, 1.0)
-    return -np.log(p)
+    """The per-row losses metric ``name`` summarises (see ``Metric.row_loss``)."""
+    loss = METRICS[name].row_loss
+    assert loss is not None
+    return per_row_loss(loss, y, output)
 
 
 def _array_metric(
@@ -596,14 +580,8 @@ def _array_metric(
     """``metric(y, out)`` on plain arrays (rows first), for the bootstrap to resample."""
 
     def fn(y: np.ndarray, out: np.ndarray) -> float:
-        if name in ("roc_auc", "log_loss", "brier"):
+        if METRICS[name].needs_proba:
             return metric_value(name, y, ModelOutput(predictions=y, scores=out, classes=classes))
-        return metric_value(name, y, ModelOutput(predictions=out))
+        return metric_value(name, y, ModelOutput(predictions=out, classes=classes))
 
     return fn
-
-
-def _positive(y: np.ndarray, output: ModelOutput) -> Any:
-    if output.classes is not None and len(output.classes) == 2:
-        return output.classes[1]
-    return np.unique(y)[-1]

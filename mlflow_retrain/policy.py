@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mlflow_retrain.exceptions import InvalidConfigError
+from mlflow_retrain.metrics import LOSSES, METRICS, PairedTestName
 
 __all__ = [
     "DEFAULT_FLOORS",
@@ -28,21 +29,17 @@ __all__ = [
     "default_policy",
 ]
 
-TestName = Literal["mcnemar", "delong", "bootstrap", "t", "wilcoxon", "diebold-mariano"]
+TestName = PairedTestName
+
+# Every table below is read off the metric registry (mlflow_retrain.metrics), so the policy
+# judges the metrics the tuner optimises, with the same definitions.
 
 #: Metrics the comparison computes, and whether higher is better.
 GREATER_IS_BETTER: dict[str, bool] = {
-    "accuracy": True,
-    "roc_auc": True,
-    "f1": True,
-    "log_loss": False,
-    "brier": False,
-    "rmse": False,
-    "mae": False,
-    "r2": True,
+    name: metric.greater_is_better for name, metric in METRICS.items()
 }
-CLASSIFICATION_METRICS = ("accuracy", "roc_auc", "f1", "log_loss", "brier")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
+CLASSIFICATION_METRICS = tuple(n for n, m in METRICS.items() if m.task == "classification")
+REGRESSION_METRICS = tuple(n for n, m in METRICS.items() if m.task == "regression")
 
 #: The first-deployment floor of a policy that names none: better than a model without skill
 #: (chance-level ranking; predicting the mean), with confidence ``1 - alpha``.
@@ -52,19 +49,10 @@ DEFAULT_FLOORS: dict[str, dict[str, float]] = {
 }
 
 #: The test each metric uses unless the policy names another.
-DEFAULT_TESTS: dict[str, TestName] = {
-    "accuracy": "mcnemar",
-    "roc_auc": "delong",
-    "f1": "bootstrap",
-    "log_loss": "t",
-    "brier": "t",
-    "rmse": "t",
-    "mae": "t",
-    "r2": "bootstrap",
-}
-#: Tests that work on per-row losses (metric must be a mean of per-row values).
+DEFAULT_TESTS: dict[str, TestName] = {name: m.default_test for name, m in METRICS.items()}
+#: Tests that work on per-row losses (metric must be a summary of per-row losses).
 _LOSS_TESTS = {"t", "wilcoxon", "diebold-mariano"}
-_PER_ROW = {"accuracy", "log_loss", "brier", "rmse", "mae"}
+_PER_ROW = {name for name, m in METRICS.items() if m.row_loss is not None}
 
 
 @dataclass(frozen=True)
@@ -120,11 +108,14 @@ class GuardrailRule:
 
 #: Per-row losses shadow mode can compare, by task.
 SHADOW_LOSSES: dict[str, tuple[str, ...]] = {
-    "classification": ("brier", "log_loss", "zero_one"),
-    "regression": ("squared_error", "absolute_error"),
+    task: tuple(n for n, loss in LOSSES.items() if loss.task == task)
+    for task in ("classification", "regression")
 }
-#: The shadow loss that matches a per-row primary metric (same units, so its margin carries).
-_LOSS_OF_METRIC = {"brier": "brier", "log_loss": "log_loss", "mae": "absolute_error"}
+#: The shadow loss that matches a per-row primary metric: the metric is its mean (same units,
+#: so its margin carries): brier, log_loss, mae -> absolute_error.
+_LOSS_OF_METRIC = {
+    name: m.row_loss for name, m in METRICS.items() if m.row_summary == "mean" and m.row_loss
+}
 
 
 @dataclass(frozen=True)

@@ -606,8 +606,8 @@ def _since_retrain(earlier: Sequence[Any]) -> dict[str, Any]:
 def _decay(model_name: str, champ: Any, frame: pd.DataFrame, config: RetrainConfig) -> Any:
     """The champion's metric on the labelled batch against its reference, or ``None``."""
     from mlflow_retrain.comparison import metric_interval
+    from mlflow_retrain.metrics import lookup_metric
     from mlflow_retrain.pipeline.compare import load_policy, score_version
-    from mlflow_retrain.policy import GREATER_IS_BETTER
 
     target = config.target
     assert target is not None
@@ -628,7 +628,7 @@ def _decay(model_name: str, champ: Any, frame: pd.DataFrame, config: RetrainConf
         metric, labelled[target].to_numpy(), output, confidence=confidence
     )
     tolerance = config.triggers.decay_tolerance
-    if GREATER_IS_BETTER[metric]:
+    if lookup_metric(metric).greater_is_better:
         decayed = high < ref_low - tolerance
     else:
         decayed = low > ref_high + tolerance

@@ -1,21 +1,41 @@
 """Statistical tests for drift and the promotion gate (pure numpy/scipy; no mlflow import).
 
+One module per test: :mod:`~mlflow_retrain.stats.mcnemar`, :mod:`~mlflow_retrain.stats.delong`,
+:mod:`~mlflow_retrain.stats.paired_t`, :mod:`~mlflow_retrain.stats.wilcoxon`,
+:mod:`~mlflow_retrain.stats.bootstrap`, :mod:`~mlflow_retrain.stats.diebold_mariano`;
+``adjust_pvalues`` corrects a family of p-values, and :class:`SequentialState` is shadow mode's
+always-valid sequential test (normal-mixture mSPRT). Import the names from here.
+
 Paired tests compare model ``a`` (the challenger) with model ``b`` (the champion) on the same
-rows and return a :class:`TestResult`; ``adjust_pvalues`` corrects a family of p-values.
-:class:`SequentialState` is shadow mode's always-valid sequential test (normal-mixture mSPRT).
+rows and return a :class:`TestResult`. They follow one sign convention, the one of scipy:
+``estimate`` is a difference "a minus b" and ``alternative`` refers to its sign. What that
+means depends on whether the compared quantity is a score or a loss:
+
+- scores (accuracy, ROC AUC): ``estimate = metric(a) - metric(b)``; a is better when it is
+  positive, so ``alternative="greater"`` asks "is a better?";
+- losses (paired t, Wilcoxon, Diebold-Mariano, the loss metrics of the bootstrap):
+  ``estimate`` is built from ``loss_a - loss_b``; a is better when it is *negative*, so
+  ``alternative="less"`` asks "is a better?".
+
+``details["better_sign"]`` records which sign favours ``a`` (``+1`` or ``-1``) so a caller
+never has to guess. Confidence intervals follow ``alternative`` like scipy's do: two-sided
+for ``"two-sided"`` and one-sided (an infinite end) otherwise, so the interval always agrees
+with the test it accompanies.
+
+Degenerate input (no discordant pairs, every difference zero, too few rows) never raises: the
+functions warn with a :class:`RuntimeWarning` and return an inconclusive result that names the
+reason. Malformed input (different lengths, NaN, wrong shape, unknown option) raises
+:class:`~mlflow_retrain.exceptions.InvalidInputError`.
 """
 
 from __future__ import annotations
 
+from mlflow_retrain.stats.bootstrap import BootstrapMetric, paired_bootstrap_test
 from mlflow_retrain.stats.delong import auc_variance, delong_test
+from mlflow_retrain.stats.diebold_mariano import VarianceEstimator, diebold_mariano_test
+from mlflow_retrain.stats.mcnemar import McNemarMethod, mcnemar_test
 from mlflow_retrain.stats.multitest import AdjustMethod, adjust_pvalues
-from mlflow_retrain.stats.paired import (
-    diebold_mariano_test,
-    mcnemar_test,
-    paired_bootstrap_test,
-    paired_t_test,
-    wilcoxon_test,
-)
+from mlflow_retrain.stats.paired_t import paired_t_test
 from mlflow_retrain.stats.result import Alternative, TestResult
 from mlflow_retrain.stats.sequential import (
     SequentialState,
@@ -24,12 +44,18 @@ from mlflow_retrain.stats.sequential import (
     optimal_rho,
     rho_for_effect,
 )
+from mlflow_retrain.stats.wilcoxon import WilcoxonMethod, ZeroMethod, wilcoxon_test
 
 __all__ = [
     "AdjustMethod",
     "Alternative",
+    "BootstrapMetric",
+    "McNemarMethod",
     "SequentialState",
     "TestResult",
+    "VarianceEstimator",
+    "WilcoxonMethod",
+    "ZeroMethod",
     "adjust_pvalues",
     "auc_variance",
     "delong_test",

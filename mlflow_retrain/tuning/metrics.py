@@ -1,27 +1,22 @@
 """Metrics the tuner optimises, and how the task (classification or regression) is inferred.
 
-Pure scikit-learn/numpy/pandas. Every metric is computed with scikit-learn's own function, so
-values match ``sklearn.metrics`` exactly; the binary/multiclass conventions are:
-
-* ``roc_auc``: binary uses the probability of the greater class (``classes_[1]``, the class
-  scikit-learn treats as positive); multiclass is one-vs-rest, weighted by class support.
-* ``f1``: binary F1 of the greater class; multiclass macro-averaged F1.
-* ``log_loss``: over the model's classes (``labels``), so a fold without some class still scores.
-* ``rmse``, ``mae``, ``r2``: as in :mod:`sklearn.metrics`.
+The metrics themselves, their directions and their conventions (multiclass ROC AUC is
+one-vs-rest macro, as scikit-learn's default) are defined once in :mod:`mlflow_retrain.metrics`,
+which the comparison, the policy and shadow mode read too: the tuner optimises the number the
+gate judges. This module picks the ones the tuner offers and the task's default, and
+re-exports :class:`Metric` and :func:`score`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
-from mlflow_retrain.exceptions import InvalidConfigError, InvalidInputError
+from mlflow_retrain.exceptions import InvalidConfigError
+from mlflow_retrain.metrics import METRICS, Metric, Task, score
 
 __all__ = [
     "CLASSIFICATION_METRICS",
@@ -35,66 +30,15 @@ __all__ = [
     "score",
 ]
 
-Task = Literal["classification", "regression"]
-Direction = Literal["maximize", "minimize"]
-
 #: An integer target with at most this many distinct values is treated as class labels.
 MAX_CLASSIFICATION_LEVELS = 20
 
 
-@dataclass(frozen=True)
-class Metric:
-    """A score the tuner optimises.
-
-    Attributes:
-        name: ``roc_auc``, ``accuracy``, ``f1``, ``log_loss``, ``rmse``, ``mae`` or ``r2``.
-        direction: ``maximize`` or ``minimize`` (the Optuna study direction).
-        needs_proba: Whether the metric scores class probabilities (``predict_proba``) rather
-            than predictions.
-        task: ``classification`` or ``regression``.
-    """
-
-    name: str
-    direction: Direction
-    needs_proba: bool
-    task: Task
-
-    @property
-    def greater_is_better(self) -> bool:
-        """Whether a larger value is a better model."""
-        return self.direction == "maximize"
-
-    def score(
-        self,
-        y_true: Sequence[Any] | np.ndarray | pd.Series,
-        y_score: np.ndarray,
-        *,
-        labels: Sequence[Any] | np.ndarray | None = None,
-    ) -> float:
-        """Score predictions (see :func:`score`)."""
-        return score(self, y_true, y_score, labels=labels)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form."""
-        return {
-            "name": self.name,
-            "direction": self.direction,
-            "needs_proba": self.needs_proba,
-            "task": self.task,
-        }
-
-
+#: The metrics the tuner offers, in the order error messages list them (from the registry).
 CLASSIFICATION_METRICS: dict[str, Metric] = {
-    "roc_auc": Metric("roc_auc", "maximize", True, "classification"),
-    "accuracy": Metric("accuracy", "maximize", False, "classification"),
-    "f1": Metric("f1", "maximize", False, "classification"),
-    "log_loss": Metric("log_loss", "minimize", True, "classification"),
+    name: METRICS[name] for name in ("roc_auc", "accuracy", "f1", "log_loss")
 }
-REGRESSION_METRICS: dict[str, Metric] = {
-    "rmse": Metric("rmse", "minimize", False, "regression"),
-    "mae": Metric("mae", "minimize", False, "regression"),
-    "r2": Metric("r2", "maximize", False, "regression"),
-}
+REGRESSION_METRICS: dict[str, Metric] = {name: METRICS[name] for name in ("rmse", "mae", "r2")}
 _BY_TASK: dict[str, dict[str, Metric]] = {
     "classification": CLASSIFICATION_METRICS,
     "regression": REGRESSION_METRICS,
@@ -188,85 +132,3 @@ def predict_scores(model: Any, X: pd.DataFrame, *, metric: Metric) -> np.ndarray
     if metric.needs_proba:
         return np.asarray(model.predict_proba(X))
     return np.asarray(model.predict(X))
-
-
-def score(
-    metric: Metric,
-    y_true: Sequence[Any] | np.ndarray | pd.Series,
-    y_score: np.ndarray,
-    *,
-    labels: Sequence[Any] | np.ndarray | None = None,
-) -> float:
-    """Compute ``metric`` on predictions, exactly as :mod:`sklearn.metrics` does.
-
-    Three positional arguments, like scikit-learn's scorers ``scorer(estimator, X, y)``; also
-    available as :meth:`Metric.score`.
-
-    Args:
-        metric: The metric.
-        y_true: True targets.
-        y_score: Class probabilities with one column per entry of ``labels`` (for
-            ``needs_proba`` metrics), else predictions.
-        labels: The model's classes in column order (``model.classes_``); defaults to the
-            sorted distinct values of ``y_true`` (and of ``y_score`` for label predictions).
-
-    Returns:
-        The metric's value (in its own direction: higher AUC is better, lower RMSE is better).
-
-    Raises:
-        InvalidInputError: If the metric is unknown, or the probabilities' shape does not
-            match the classes.
-        ValueError: From scikit-learn for inputs it rejects (e.g. labels outside ``labels``).
-            An undefined value (ROC AUC of rows holding a single class) is NaN, with
-            scikit-learn's ``UndefinedMetricWarning``.
-    """
-    truth = np.asarray(y_true)
-    pred = np.asarray(y_score)
-    name = metric.name
-    if metric.task == "regression":
-        if name == "rmse":
-            return float(skm.root_mean_squared_error(truth, pred))
-        if name == "mae":
-            return float(skm.mean_absolute_error(truth, pred))
-        if name == "r2":
-            return float(skm.r2_score(truth, pred))
-    else:
-        classes = _classes(truth, pred, labels=labels, proba=metric.needs_proba)
-        if name == "accuracy":
-            return float(skm.accuracy_score(truth, pred))
-        if name == "f1":
-            if len(classes) <= 2:
-                return float(skm.f1_score(truth, pred, pos_label=classes[-1], average="binary"))
-            return float(skm.f1_score(truth, pred, labels=classes, average="macro"))
-        if metric.needs_proba and (pred.ndim != 2 or pred.shape[1] != len(classes)):
-            raise InvalidInputError(
-                f"Metric '{name}' needs one probability column per class ({len(classes)}), got "
-                f"an array of shape {pred.shape}. Pass predict_proba output and labels="
-                "model.classes_."
-            )
-        if name == "log_loss":
-            return float(skm.log_loss(truth, pred, labels=classes))
-        if name == "roc_auc":
-            if len(classes) == 2:
-                return float(skm.roc_auc_score(truth == classes[1], pred[:, 1]))
-            return float(
-                skm.roc_auc_score(
-                    truth, pred, multi_class="ovr", average="weighted", labels=classes
-                )
-            )
-    raise InvalidInputError(
-        f"Metric '{name}' is not a known {metric.task} metric. Build it with get_metric()."
-    )
-
-
-def _classes(
-    truth: np.ndarray,
-    pred: np.ndarray,
-    *,
-    labels: Sequence[Any] | np.ndarray | None,
-    proba: bool,
-) -> list[Any]:
-    if labels is not None:
-        return list(labels)
-    seen = truth if proba else np.concatenate([truth, pred])
-    return list(np.unique(seen))

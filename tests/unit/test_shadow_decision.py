@@ -86,7 +86,9 @@ def _output(p1: list[float]) -> ModelOutput:
 @pytest.mark.parametrize(
     ("loss", "expected"),
     [
-        ("brier", [2 * 0.2**2, 2 * 0.6**2]),  # sum over both classes, as sklearn's multiclass
+        # Binary: scikit-learn 1.9's brier_score_loss, (p - y)^2 of the positive class (half
+        # the sum over both classes). It used to be the unhalved sum, twice as large.
+        ("brier", [0.2**2, 0.6**2]),
         ("log_loss", [-np.log(0.8), -np.log(0.4)]),
         ("zero_one", [0.0, 1.0]),
     ],

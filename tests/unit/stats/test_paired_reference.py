@@ -530,12 +530,12 @@ def test_wilcoxon_bisected_walsh_order_statistics_match_enumeration(
 ) -> None:
     # Large samples find Walsh-average order statistics by bisection instead of enumerating
     # them; force that path on a small sample (ties included) and compare with brute force.
-    import mlflow_retrain.stats.paired as paired
+    import mlflow_retrain.stats.wilcoxon as wilcoxon_module
 
     rng = np.random.default_rng(42)
     d = np.round(rng.normal(0.2, 1.0, size=120), 1)
     enumerated = wilcoxon_test(d, np.zeros_like(d), alternative=alternative)
-    monkeypatch.setattr(paired, "_MAX_WALSH_ENUMERATED", 0)
+    monkeypatch.setattr(wilcoxon_module, "_MAX_WALSH_ENUMERATED", 0)
 
     bisected = wilcoxon_test(d, np.zeros_like(d), alternative=alternative)
 

@@ -66,7 +66,7 @@ def _metric(name: str, task: str = "classification") -> Metric:
             "roc_auc",
             Y_MULTI,
             P_MULTI,
-            skm.roc_auc_score(Y_MULTI, P_MULTI, multi_class="ovr", average="weighted"),
+            skm.roc_auc_score(Y_MULTI, P_MULTI, multi_class="ovr", average="macro"),
         ),
         ("log_loss", Y_MULTI, P_MULTI, skm.log_loss(Y_MULTI, P_MULTI)),
         (
