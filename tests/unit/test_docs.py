@@ -1,4 +1,4 @@
-"""The docs' generated references cover the code."""
+"""The README stays short, and the docs' generated references cover the code."""
 
 from __future__ import annotations
 
@@ -49,6 +49,12 @@ def _config_keys(cls: type = RetrainConfig, prefix: str = "") -> list[str]:
         else:
             keys.append(f"{prefix}{f.name}")
     return keys
+
+
+def test_readme_is_at_most_250_lines() -> None:
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+
+    assert len(lines) <= 250
 
 
 def test_every_public_lineage_constant_is_in_the_generated_reference(
