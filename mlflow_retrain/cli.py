@@ -161,8 +161,8 @@ def _explain(err: MlflowException) -> str:
     resource, permission = _needed_permission(endpoint)
     return (
         f"The tracking server denied permission (HTTP 403 on {endpoint}): this user lacks "
-        f"{permission} on the {resource}. Ask an admin to grant it (the README's "
-        "'Permissions' section has the exact call) or log in as a user who has it."
+        f"{permission} on the {resource}. Ask an admin to grant it (docs/team-server.md, "
+        "'Permissions', has the exact call) or log in as a user who has it."
     )
 
 
@@ -798,8 +798,8 @@ def policy_set(model_name: str, path: str, json_out: str | None) -> None:
         found = PromotionPolicy.from_dict(data if data is not None else {})
     except InvalidConfigError as err:
         raise InvalidConfigError(
-            f"Policy file '{path}': {err.message} Fix it in the file (the README's policy "
-            "section lists every key) and run `mlflow-retrain policy set` again."
+            f"Policy file '{path}': {err.message} Fix it in the file (docs/commands/policy.md "
+            "lists every key) and run `mlflow-retrain policy set` again."
         ) from err
     set_policy(model_name, found)
     _write_json(json_out, found.to_dict())

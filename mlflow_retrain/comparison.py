@@ -98,7 +98,7 @@ class MetricComparison:
     result: TestResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form documented in the README."""
+        """Return the JSON form documented in docs/schemas.md."""
         return {
             "name": self.name,
             "role": self.role,

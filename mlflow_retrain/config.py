@@ -517,8 +517,8 @@ def load_config(
     except InvalidConfigError as err:
         where = source if path is not None else "the option or MLFLOW_RETRAIN_* variable"
         raise InvalidConfigError(
-            f"{source}: {err.message} Fix the value in {where} (the README's retrain.yaml table "
-            "lists every key, its type and range)."
+            f"{source}: {err.message} Fix the value in {where} (docs/configuration.md lists "
+            "every key, its type and range)."
         ) from None
 
 
@@ -548,7 +548,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidConfigError(
             f"Config file '{path}' must hold a mapping of sections at the top level, got "
-            f"{type(data).__name__}. See the README's retrain.yaml section."
+            f"{type(data).__name__}. See docs/configuration.md."
         )
     return data
 

@@ -292,8 +292,8 @@ class PromotionPolicy:
         """
         if not isinstance(data, Mapping):
             raise InvalidConfigError(
-                f"A policy must be a mapping, got {type(data).__name__}. See the README's "
-                "policy section."
+                f"A policy must be a mapping, got {type(data).__name__}. See "
+                "docs/commands/policy.md."
             )
         known = {
             "task", "primary", "guardrails", "alpha", "floor", "mode", "shadow",

@@ -1,7 +1,7 @@
 """Result types of drift detection: one :class:`FeatureDrift` per column, one :class:`DriftReport`.
 
-The JSON form (:meth:`DriftReport.to_dict`) is a documented, stable contract (README, "Drift
-report JSON"). Add fields; never rename or remove one.
+The JSON form (:meth:`DriftReport.to_dict`) is a documented, stable contract
+(docs/schemas.md, "Drift report JSON"). Add fields; never rename or remove one.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ class DriftReport:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form documented in the README."""
+        """Return the JSON form documented in docs/schemas.md."""
         return {
             "schema_version": SCHEMA_VERSION,
             "drift_detected": self.drift_detected,

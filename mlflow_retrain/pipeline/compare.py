@@ -85,7 +85,7 @@ class CompareResult:
         return self.evidence.decision
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form documented in the README."""
+        """Return the JSON form documented in docs/schemas.md."""
         return {
             "model_name": self.model_name,
             "challenger_version": self.challenger_version,

@@ -80,7 +80,7 @@ class CycleResult:
     shadow: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form documented in the README."""
+        """Return the JSON form documented in docs/schemas.md."""
         return {
             "model_name": self.model_name,
             "batch": self.batch,

@@ -109,7 +109,7 @@ class RetrainResult:
     new_model: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form documented in the README."""
+        """Return the JSON form documented in docs/schemas.md."""
         return {
             "model_name": self.model_name,
             "version": self.version,

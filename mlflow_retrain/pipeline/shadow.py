@@ -139,7 +139,7 @@ class ShadowResult:
     move: AliasMove | None = field(default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form documented in the README."""
+        """Return the JSON form documented in docs/schemas.md."""
         s = self.state
         return {
             "model_name": self.model_name,

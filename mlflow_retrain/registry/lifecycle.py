@@ -245,7 +245,7 @@ def gated_registry_uri(registry_uri: str) -> str:
 
     Database and ``http(s)`` URIs get the plugin prefix, so this tool never moves ``champion``
     past the gate, even against a plain store or a server without the plugin (which cannot
-    stop other clients, though: see the README's server-side mode).
+    stop other clients, though: see docs/gate.md, server-side mode).
     """
     scheme = registry_uri.split(":", 1)[0]
     if scheme.split("+", 1)[0] in (*_DB_SCHEMES, "http", "https"):

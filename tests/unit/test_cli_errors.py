@@ -23,7 +23,7 @@ def test_a_403_names_the_permission_and_the_fix() -> None:
 
     assert "denied permission (HTTP 403 on /api/2.0/mlflow/model-versions/set-tag)" in message
     assert "lacks EDIT on the registered model." in message
-    assert "Ask an admin to grant it (the README's 'Permissions' section" in message
+    assert "Ask an admin to grant it (docs/team-server.md, 'Permissions', has the exact" in message
 
 
 @pytest.mark.parametrize(
