@@ -183,10 +183,21 @@ def test_report_sorts_drifted_columns_first_by_effect() -> None:
     assert positions == sorted(positions)
 
 
+def _row_of(document: str, column: str) -> str:
+    """The features table's row of ``column``."""
+    table = document[document.index('id="features"') :]
+    start = table.index(f"<code>{column}</code>")
+    return table[table.rindex("<tr", 0, start) : table.index("</tr>", start)]
+
+
 def test_report_marks_critical_columns_and_unseen_levels() -> None:
     document = render_drift_html(_report())
 
-    assert "critical" in document
+    # Only the critical column's row carries the marker (the CSS class is in every document).
+    assert '<span class="tag critical">critical</span>' in _row_of(document, "country")
+    for column in ("age", "amount", "income"):
+        assert "critical" not in _row_of(document, column)
+    assert "Critical drifted" in document
     assert "<code>XX</code>, <code>YY</code>, <code>ZZ</code>, \u2026" in document
     assert "QQ" not in document
     assert "8.0% of current" in document
