@@ -252,7 +252,7 @@ def require_model(client: MlflowClient, name: str) -> None:
             model and the way to create one.
     """
     from mlflow_retrain.exceptions import did_you_mean
-    from mlflow_retrain.registry.lifecycle import model_exists, model_names
+    from mlflow_retrain.registry.versions import model_exists, model_names
 
     if model_exists(client, name):
         return
@@ -333,10 +333,12 @@ def _cycle(
     run_id: str,
     cycle_id: str,
 ) -> CycleResult:
-    from mlflow_retrain.pipeline.compare import load_policy, run_compare
+    from mlflow_retrain.pipeline.compare import run_compare
     from mlflow_retrain.pipeline.drift import run_drift
     from mlflow_retrain.pipeline.retrain import run_retrain
-    from mlflow_retrain.registry.lifecycle import alias_version, promote
+    from mlflow_retrain.registry.lifecycle import promote
+    from mlflow_retrain.registry.policies import load_policy
+    from mlflow_retrain.registry.versions import alias_version
 
     champ = _champion(client, model_name)
     shadow = _shadow_step(client, config, model_name, batch, frame, champ)
@@ -456,9 +458,9 @@ def _shadow_step(
     champ: Any,
 ) -> dict[str, Any] | None:
     """Run ``shadow`` on the batch for a challenger waiting in shadow, if there is one."""
-    from mlflow_retrain.pipeline.compare import load_policy
     from mlflow_retrain.pipeline.shadow import run_shadow
-    from mlflow_retrain.registry.lifecycle import alias_version
+    from mlflow_retrain.registry.policies import load_policy
+    from mlflow_retrain.registry.versions import alias_version
 
     if champ is None or not config.target or config.target not in frame.columns:
         return None
@@ -538,7 +540,7 @@ def _previous_cycles(client: MlflowClient, model_name: str, digest: str) -> tupl
 
 def _already_processed(client: MlflowClient, run: Any, model_name: str, batch: str) -> CycleResult:
     tags = run.data.tags
-    from mlflow_retrain.registry.lifecycle import alias_version
+    from mlflow_retrain.registry.versions import alias_version
 
     champ = alias_version(client, model_name, lineage.ALIAS_CHAMPION)
     return CycleResult(
@@ -558,7 +560,7 @@ def _already_processed(client: MlflowClient, run: Any, model_name: str, batch: s
 
 
 def _champion(client: MlflowClient, model_name: str) -> Any:
-    from mlflow_retrain.registry.lifecycle import alias_version
+    from mlflow_retrain.registry.versions import alias_version
 
     try:
         return alias_version(client, model_name, lineage.ALIAS_CHAMPION)
@@ -606,8 +608,9 @@ def _since_retrain(earlier: Sequence[Any]) -> dict[str, Any]:
 def _decay(model_name: str, champ: Any, frame: pd.DataFrame, config: RetrainConfig) -> Any:
     """The champion's metric on the labelled batch against its reference, or ``None``."""
     from mlflow_retrain.comparison import metric_interval
-    from mlflow_retrain.pipeline.compare import load_policy, score_version
+    from mlflow_retrain.pipeline.compare import score_version
     from mlflow_retrain.policy import GREATER_IS_BETTER
+    from mlflow_retrain.registry.policies import load_policy
 
     target = config.target
     assert target is not None

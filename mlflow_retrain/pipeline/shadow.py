@@ -37,7 +37,7 @@ from mlflow_retrain.comparison import ModelOutput, per_row_loss
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import InvalidInputError
-from mlflow_retrain.pipeline.compare import load_policy, resolve_version, score_version
+from mlflow_retrain.pipeline.compare import score_version
 from mlflow_retrain.pipeline.steps import (
     frame_digest,
     log_dataset,
@@ -47,7 +47,9 @@ from mlflow_retrain.pipeline.steps import (
 )
 from mlflow_retrain.policy import PromotionPolicy, ShadowRule
 from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
-from mlflow_retrain.registry.lifecycle import AliasMove, alias_version, promote
+from mlflow_retrain.registry.lifecycle import AliasMove, promote
+from mlflow_retrain.registry.policies import load_policy
+from mlflow_retrain.registry.versions import alias_version, resolve_version
 from mlflow_retrain.report.markdown import shadow_markdown
 from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
 from mlflow_retrain.tuning.metrics import infer_task

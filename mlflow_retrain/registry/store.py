@@ -44,6 +44,7 @@ from mlflow_retrain.registry.gate import (
     MovePlan,
     decide_alias_change,
 )
+from mlflow_retrain.registry.policies import stored_policy
 
 __all__ = ["PLUGIN_PREFIX", "RetrainRestStore", "RetrainSqlAlchemyStore", "inner_uri"]
 
@@ -166,9 +167,7 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
                 ModelFacts(
                     aliases=aliases,
                     version_tags=tags,
-                    policy={t.key: t.value for t in model.registered_model_tags}.get(
-                        lineage.TAG_POLICY
-                    ),
+                    policy=stored_policy({t.key: t.value for t in model.registered_model_tags}),
                     now_ms=now,
                 ),
             )
@@ -286,6 +285,6 @@ class RetrainRestStore(RestStore):
         return ModelFacts(
             aliases=aliases,
             version_tags=tags,
-            policy=model.tags.get(lineage.TAG_POLICY),
+            policy=stored_policy(model.tags),
             now_ms=int(time.time() * 1000),
         )
