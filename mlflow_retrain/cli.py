@@ -731,7 +731,7 @@ def replay(
 @_handle_errors
 def resume(model_name: str, json_out: str | None) -> None:
     """Clear a halt set by the loop after repeated rejections (a person's decision)."""
-    from mlflow_retrain.pipeline.loop import resume as do_resume
+    from mlflow_retrain.registry.halt import resume as do_resume
 
     result = do_resume(model_name)
     _write_json(json_out, result.to_dict())

@@ -1,4 +1,9 @@
-"""The ``compare`` step: evidence for (or against) a challenger, on its gate split."""
+"""The ``compare`` step: evidence for (or against) a challenger, on its gate split.
+
+The step scores both versions, logs the comparison run and hands the evidence to the registry
+(:func:`mlflow_retrain.registry.evidence.write_offline_evidence`), which writes the tags the
+gate reads.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import json
 import logging
 import math
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +39,7 @@ from mlflow_retrain.pipeline.steps import (
 )
 from mlflow_retrain.policy import PromotionPolicy
 from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
+from mlflow_retrain.registry.evidence import write_offline_evidence
 from mlflow_retrain.registry.policies import load_policy
 from mlflow_retrain.registry.versions import alias_version, resolve_version
 from mlflow_retrain.report.figures import plot_comparison_curves, plot_differences
@@ -303,36 +308,18 @@ def _log_comparison(
 
 
 def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest: str) -> None:
+    """Hand the evidence to the registry, then describe it on the version for reviewers."""
     evidence = result.evidence
     name, version = result.model_name, result.challenger_version
-    summary = [
-        {
-            "metric": m.name,
-            "role": m.role,
-            "diff": _round(m.difference),
-            "ci": [_round(m.ci_low), _round(m.ci_high)],
-            "p": _round(m.p_value_adjusted),
-            "passed": m.passed,
-            **({"floor": m.threshold} if m.role == "floor" else {}),
-        }
-        for m in evidence.metrics
-    ]
-    tags = {
-        lineage.TAG_DECISION: evidence.decision,
-        lineage.TAG_EVIDENCE_BASELINE: result.champion_version or "none",
-        lineage.TAG_EVIDENCE_RUN: result.run_id,
-        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-        lineage.TAG_EVIDENCE_SUMMARY: lineage.truncate_tag(json.dumps(summary)),
-        lineage.TAG_EVIDENCE_DATA_DIGEST: data_digest,
-        lineage.TAG_EVIDENCE_SOURCE: "compare",
-        lineage.TAG_OFFLINE_DECISION: evidence.decision,
-        lineage.TAG_OFFLINE_BASELINE: result.champion_version or "none",
-    }
-    if evidence.decision == "reject":
-        tags[lineage.TAG_STATUS] = lineage.STATUS_REJECTED
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-    # The description is for reviewers; the tags above are the evidence the gate reads.
+    write_offline_evidence(
+        client,
+        name,
+        version,
+        evidence,
+        baseline=result.champion_version,
+        run_id=result.run_id,
+        data_digest=data_digest,
+    )
     describe_version(
         client,
         name,
@@ -348,7 +335,3 @@ def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest:
         },
     )
     describe_status(client, name, [version])
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(f"{value:.4g}")

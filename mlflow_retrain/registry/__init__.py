@@ -1,10 +1,14 @@
 """The model registry: the promotion gate, the store plugins, and every fact the registry keeps.
 
+The registry owns its state; pipeline steps hand it values and never write its tags themselves.
+
 - ``gate``: the pure decision on an alias change, and the plan of a permitted move (no mlflow).
 - ``store``: the store plugins (``retrain+sqlite|postgresql|mysql|mssql|http|https``); each
   asks the gate and applies its plan.
 - ``versions``: look versions up (by alias, number or tag) and check that a model exists.
 - ``policies``: the model's stored promotion policy, else ``retrain.yaml``'s, else the default.
+- ``evidence``: the gate's evidence tags (offline and shadow) and the champion's decay reference.
+- ``halt``: the loop's consecutive rejections, the halt, and ``resume``.
 - ``lifecycle``: register challengers; promote, roll back and override through the gate; set the
   policy.
 - ``describe``: the descriptions a reviewer reads in the MLflow UI.
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING
 from mlflow_retrain._lazy import lazy_namespace
 
 if TYPE_CHECKING:
+    from mlflow_retrain.registry.evidence import write_offline_evidence, write_shadow_evidence
     from mlflow_retrain.registry.gate import (
         AliasChange,
         AuditEntry,
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
         MovePlan,
         decide_alias_change,
     )
+    from mlflow_retrain.registry.halt import ResumeResult, resume
     from mlflow_retrain.registry.lifecycle import (
         AliasMove,
         RegisteredVersion,
@@ -40,12 +46,16 @@ if TYPE_CHECKING:
     from mlflow_retrain.registry.versions import alias_version, find_version, resolve_version
 
 _MODULES = {
+    "write_offline_evidence": "mlflow_retrain.registry.evidence",
+    "write_shadow_evidence": "mlflow_retrain.registry.evidence",
     "AliasChange": "mlflow_retrain.registry.gate",
     "AuditEntry": "mlflow_retrain.registry.gate",
     "GateDecision": "mlflow_retrain.registry.gate",
     "ModelFacts": "mlflow_retrain.registry.gate",
     "MovePlan": "mlflow_retrain.registry.gate",
     "decide_alias_change": "mlflow_retrain.registry.gate",
+    "ResumeResult": "mlflow_retrain.registry.halt",
+    "resume": "mlflow_retrain.registry.halt",
     "AliasMove": "mlflow_retrain.registry.lifecycle",
     "RegisteredVersion": "mlflow_retrain.registry.lifecycle",
     "override": "mlflow_retrain.registry.lifecycle",
@@ -67,6 +77,7 @@ __all__ = [
     "ModelFacts",
     "MovePlan",
     "RegisteredVersion",
+    "ResumeResult",
     "alias_version",
     "decide_alias_change",
     "find_version",
@@ -75,8 +86,11 @@ __all__ = [
     "promote",
     "register_challenger",
     "resolve_version",
+    "resume",
     "rollback",
     "set_policy",
+    "write_offline_evidence",
+    "write_shadow_evidence",
 ]
 
 
