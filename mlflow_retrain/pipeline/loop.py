@@ -344,8 +344,8 @@ def _cycle(
     champ = _champion(client, model_name)
     shadow = _shadow_step(client, config, model_name, batch, frame, champ)
     if shadow is not None and shadow["decision"] != lineage.DECISION_CONTINUE:
-        promoted = shadow["decision"] == lineage.DECISION_PROMOTE
-        _record_outcome(client, model_name, promoted=promoted,
+        succeeded = shadow["decision"] == lineage.DECISION_PROMOTE
+        _record_outcome(client, model_name, succeeded=succeeded,
                         limit=config.safety.max_consecutive_rejections)  # fmt: skip
         champ = _champion(client, model_name)
     champion_version = None if champ is None else str(champ.version)
@@ -424,7 +424,7 @@ def _cycle(
     halted = _record_outcome(
         client,
         model_name,
-        promoted=outcome in ("promoted", "challenger_in_shadow"),
+        succeeded=outcome in ("promoted", "challenger_in_shadow"),
         limit=config.safety.max_consecutive_rejections,
     )
     after = alias_version(client, model_name, lineage.ALIAS_CHAMPION)
@@ -711,13 +711,13 @@ def _window_covered(frames: Sequence[pd.DataFrame], config: RetrainConfig) -> bo
     return False
 
 
-def _record_outcome(client: MlflowClient, model_name: str, *, promoted: bool, limit: int) -> bool:
-    """Tell the registry whether the challenger succeeded (promoted or in shadow).
+def _record_outcome(client: MlflowClient, model_name: str, *, succeeded: bool, limit: int) -> bool:
+    """Tell the registry whether the challenger succeeded (promoted, or gone to shadow).
 
     Returns:
         Whether the model is halted now (``limit`` failed challengers in a row).
     """
-    if promoted:
+    if succeeded:
         reset_rejections(client, model_name)
         return False
     return count_rejection(client, model_name, limit=limit)
