@@ -133,13 +133,17 @@ def lineage_constants() -> list[Constant]:
     found: list[Constant] = []
     previous_end, previous_text = -1, ""
     for node in ast.parse(source).body:
-        if not (
+        # `NAME = ...` or an annotated `NAME: Final = ...`.
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            name = node.target.id
+        elif (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
         ):
+            name = node.targets[0].id
+        else:
             continue
-        name = node.targets[0].id
         own = _doc_comment(lines, node.lineno)
         # A comment heads the assignments that follow it directly ("#: Target column and
         # task." above TAG_TARGET and TAG_TASK), as far as the next comment or blank line.

@@ -731,7 +731,7 @@ def replay(
 @_handle_errors
 def resume(model_name: str, json_out: str | None) -> None:
     """Clear a halt set by the loop after repeated rejections (a person's decision)."""
-    from mlflow_retrain.pipeline.loop import resume as do_resume
+    from mlflow_retrain.registry.halt import resume as do_resume
 
     result = do_resume(model_name)
     _write_json(json_out, result.to_dict())
@@ -760,7 +760,7 @@ def policy_show(model_name: str, task: str, json_out: str | None) -> None:
     """Print the policy the gate applies to MODEL (stored, or the task default)."""
     from mlflow.tracking import MlflowClient
 
-    from mlflow_retrain.pipeline.compare import load_policy
+    from mlflow_retrain.registry.policies import load_policy
 
     found = load_policy(MlflowClient(), model_name, task=task)
     _write_json(json_out, found.to_dict())
@@ -782,8 +782,8 @@ def policy_set(model_name: str, path: str, json_out: str | None) -> None:
     """Validate a policy file and store it on MODEL (tag mlflow_retrain.policy)."""
     import yaml
 
-    from mlflow_retrain.pipeline.compare import set_policy
     from mlflow_retrain.policy import PromotionPolicy
+    from mlflow_retrain.registry.lifecycle import set_policy
 
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlparse
 
 from mlflow.data.dataset_source import DatasetSource as _DatasetSourceBase
@@ -23,12 +23,18 @@ __all__ = [
     "CONTEXT_REFERENCE",
     "CONTEXT_SHADOW",
     "CONTEXT_TRAINING",
+    "DECISION_CONTINUE",
+    "DECISION_INCONCLUSIVE",
+    "DECISION_PROMOTE",
+    "DECISION_REJECT",
     "MAX_NOTE_LENGTH",
     "MAX_TAG_LENGTH",
     "METRIC_DRIFT_DETECTED",
     "METRIC_DRIFT_N_DRIFTED",
     "METRIC_DRIFT_N_FEATURES",
     "METRIC_DRIFT_SHARE",
+    "SOURCE_COMPARE",
+    "SOURCE_SHADOW",
     "STATUS_CANDIDATE",
     "STATUS_PROMOTED",
     "STATUS_REJECTED",
@@ -232,6 +238,18 @@ STATUS_PROMOTED = "promoted"
 STATUS_REJECTED = "rejected"
 STATUS_RETIRED = "retired"
 STATUS_ROLLED_BACK = "rolled_back"
+
+#: Values of :data:`TAG_DECISION`: the comparison decides ``promote``, ``reject`` or
+#: ``inconclusive``; shadow mode decides ``promote`` or ``reject``, and ``continue`` (not yet
+#: decisive) never reaches the version's decision tag.
+DECISION_PROMOTE: Final = "promote"
+DECISION_REJECT: Final = "reject"
+DECISION_INCONCLUSIVE: Final = "inconclusive"
+DECISION_CONTINUE: Final = "continue"
+
+#: Values of :data:`TAG_EVIDENCE_SOURCE`: the step whose evidence the gate reads.
+SOURCE_COMPARE: Final = "compare"
+SOURCE_SHADOW: Final = "shadow"
 
 ALIAS_CHAMPION = "champion"
 ALIAS_CHALLENGER = "challenger"

@@ -1,4 +1,9 @@
-"""The ``compare`` step and the policy commands: evidence for (or against) a challenger."""
+"""The ``compare`` step: evidence for (or against) a challenger, on its gate split.
+
+The step scores both versions, logs the comparison run and hands the evidence to the registry
+(:func:`mlflow_retrain.registry.evidence.write_offline_evidence`), which writes the tags the
+gate reads.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import json
 import logging
 import math
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +22,6 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
@@ -34,27 +37,17 @@ from mlflow_retrain.pipeline.steps import (
     step_params,
     step_run,
 )
-from mlflow_retrain.policy import PromotionPolicy, default_policy
-from mlflow_retrain.registry.describe import (
-    describe_model,
-    describe_status,
-    describe_version,
-    experiment_of,
-)
-from mlflow_retrain.registry.lifecycle import alias_version
+from mlflow_retrain.policy import PromotionPolicy
+from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
+from mlflow_retrain.registry.evidence import write_offline_evidence
+from mlflow_retrain.registry.policies import load_policy
+from mlflow_retrain.registry.versions import alias_version, resolve_version
 from mlflow_retrain.report.figures import plot_comparison_curves, plot_differences
 from mlflow_retrain.report.html import render_evidence_html
 from mlflow_retrain.report.markdown import evidence_markdown
 from mlflow_retrain.tuning.metrics import infer_task
 
-__all__ = [
-    "CompareResult",
-    "load_policy",
-    "resolve_version",
-    "run_compare",
-    "score_version",
-    "set_policy",
-]
+__all__ = ["CompareResult", "run_compare", "score_version"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,72 +91,6 @@ class CompareResult:
             "data_uri": self.data_uri,
             "run_id": self.run_id,
         }
-
-
-def resolve_version(client: MlflowClient, name: str, ref: str) -> ModelVersion:
-    """Return the version ``ref`` (a number or an alias) of model ``name``.
-
-    Raises:
-        InvalidInputError: If the model or the version/alias does not exist.
-    """
-    what = f"version {ref}" if ref.isdigit() else f"version with the alias '{ref}'"
-    try:
-        found = client.get_model_version(name, ref) if ref.isdigit() else alias_version(
-            client, name, ref
-        )  # fmt: skip
-    except MlflowException as err:
-        if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            raise
-        found = None
-        _check_model_exists(client, name)
-    if found is None:
-        raise InvalidInputError(
-            f"Registered model '{name}' has no {what}. Check the name, run `mlflow-retrain "
-            "retrain` first, or pass --challenger VERSION."
-        )
-    return found
-
-
-def _check_model_exists(client: MlflowClient, name: str) -> None:
-    """Raise a clear error when the registered model ``name`` does not exist at all."""
-    try:
-        client.get_registered_model(name)
-    except MlflowException as err:
-        if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            raise
-        raise InvalidInputError(
-            f"Registered model '{name}' does not exist. Check the name (the MLflow UI's Models "
-            "page lists them), or register a first version with `mlflow-retrain retrain`."
-        ) from err
-
-
-def load_policy(
-    client: MlflowClient, name: str, *, task: str, config_policy: Mapping[str, Any] | None = None
-) -> PromotionPolicy:
-    """The model's stored policy, else the one in ``retrain.yaml``, else the task default.
-
-    Raises:
-        InvalidConfigError: If the stored policy is invalid.
-    """
-    model = client.get_registered_model(name)
-    stored = model.tags.get(lineage.TAG_POLICY)
-    if stored:
-        return PromotionPolicy.from_json(stored)
-    if config_policy:
-        return PromotionPolicy.from_dict({"task": task, **config_policy})
-    return default_policy(task)
-
-
-def set_policy(name: str, policy: PromotionPolicy) -> None:
-    """Store ``policy`` on the registered model (tag ``mlflow_retrain.policy``).
-
-    The model's description then shows the new policy (see
-    :func:`mlflow_retrain.registry.describe.describe_model`).
-    """
-    client = MlflowClient()
-    client.get_registered_model(name)  # a clear error if the model does not exist
-    client.set_registered_model_tag(name, lineage.TAG_POLICY, policy.to_json())
-    describe_model(client, name)
 
 
 def run_compare(
@@ -381,36 +308,18 @@ def _log_comparison(
 
 
 def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest: str) -> None:
+    """Hand the evidence to the registry, then describe it on the version for reviewers."""
     evidence = result.evidence
     name, version = result.model_name, result.challenger_version
-    summary = [
-        {
-            "metric": m.name,
-            "role": m.role,
-            "diff": _round(m.difference),
-            "ci": [_round(m.ci_low), _round(m.ci_high)],
-            "p": _round(m.p_value_adjusted),
-            "passed": m.passed,
-            **({"floor": m.threshold} if m.role == "floor" else {}),
-        }
-        for m in evidence.metrics
-    ]
-    tags = {
-        lineage.TAG_DECISION: evidence.decision,
-        lineage.TAG_EVIDENCE_BASELINE: result.champion_version or "none",
-        lineage.TAG_EVIDENCE_RUN: result.run_id,
-        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-        lineage.TAG_EVIDENCE_SUMMARY: lineage.truncate_tag(json.dumps(summary)),
-        lineage.TAG_EVIDENCE_DATA_DIGEST: data_digest,
-        lineage.TAG_EVIDENCE_SOURCE: "compare",
-        lineage.TAG_OFFLINE_DECISION: evidence.decision,
-        lineage.TAG_OFFLINE_BASELINE: result.champion_version or "none",
-    }
-    if evidence.decision == "reject":
-        tags[lineage.TAG_STATUS] = lineage.STATUS_REJECTED
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-    # The description is for reviewers; the tags above are the evidence the gate reads.
+    write_offline_evidence(
+        client,
+        name,
+        version,
+        evidence,
+        baseline=result.champion_version,
+        run_id=result.run_id,
+        data_digest=data_digest,
+    )
     describe_version(
         client,
         name,
@@ -426,7 +335,3 @@ def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest:
         },
     )
     describe_status(client, name, [version])
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(f"{value:.4g}")

@@ -17,7 +17,7 @@ import math
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,9 @@ from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError, In
 from mlflow_retrain.pipeline.lease import SETTLE_SECONDS, Lease, LeaseHolder
 from mlflow_retrain.pipeline.steps import frame_digest, step_params, step_run
 from mlflow_retrain.pipeline.triggers import CheckFacts, TriggerDecision, decide_trigger
+from mlflow_retrain.registry.halt import check_not_halted, count_rejection, reset_rejections
 
-__all__ = ["CycleResult", "ResumeResult", "list_batches", "require_model", "resume", "run_cycle"]
+__all__ = ["CycleResult", "list_batches", "require_model", "run_cycle"]
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ def run_cycle(
             if rival is not None:
                 result = _busy(client, model_name, batch, run_id, rival)
             else:
-                _check_not_halted(client, model_name)
+                check_not_halted(client, model_name)
                 result = _cycle(
                     client, config, model_name, batch, frame, history, run_id, cycle_id
                 )
@@ -252,7 +253,7 @@ def require_model(client: MlflowClient, name: str) -> None:
             model and the way to create one.
     """
     from mlflow_retrain.exceptions import did_you_mean
-    from mlflow_retrain.registry.lifecycle import model_exists, model_names
+    from mlflow_retrain.registry.versions import model_exists, model_names
 
     if model_exists(client, name):
         return
@@ -333,16 +334,19 @@ def _cycle(
     run_id: str,
     cycle_id: str,
 ) -> CycleResult:
-    from mlflow_retrain.pipeline.compare import load_policy, run_compare
+    from mlflow_retrain.pipeline.compare import run_compare
     from mlflow_retrain.pipeline.drift import run_drift
     from mlflow_retrain.pipeline.retrain import run_retrain
-    from mlflow_retrain.registry.lifecycle import alias_version, promote
+    from mlflow_retrain.registry.lifecycle import promote
+    from mlflow_retrain.registry.policies import load_policy
+    from mlflow_retrain.registry.versions import alias_version
 
     champ = _champion(client, model_name)
     shadow = _shadow_step(client, config, model_name, batch, frame, champ)
-    if shadow is not None and shadow["decision"] != "continue":
-        _count_rejections(client, model_name, "promoted" if shadow["decision"] == "promote"
-                          else "rejected", config.safety.max_consecutive_rejections)  # fmt: skip
+    if shadow is not None and shadow["decision"] != lineage.DECISION_CONTINUE:
+        succeeded = shadow["decision"] == lineage.DECISION_PROMOTE
+        _record_outcome(client, model_name, succeeded=succeeded,
+                        limit=config.safety.max_consecutive_rejections)  # fmt: skip
         champ = _champion(client, model_name)
     champion_version = None if champ is None else str(champ.version)
     mlflow.set_tag(lineage.TAG_CHECKED_CHAMPION, champion_version or "none")
@@ -376,7 +380,7 @@ def _cycle(
         **_since_retrain(earlier),
     )  # fmt: skip
     trigger = decide_trigger(facts, config.triggers, config.safety)
-    if trigger.retrain and shadow is not None and shadow["decision"] == "continue":
+    if trigger.retrain and shadow is not None and shadow["decision"] == lineage.DECISION_CONTINUE:
         trigger = TriggerDecision(
             False, trigger.trigger,
             f"{trigger.reason} Held: version {shadow['version']} is still in shadow.",
@@ -398,24 +402,30 @@ def _cycle(
     if champ is not None and str(champ.version) == version:
         # A resumed cycle whose first attempt had already promoted its version.
         return CycleResult(**base, outcome="promoted", challenger_version=version,
-                           decision="promote", champion_version=version)  # fmt: skip
+                           decision=lineage.DECISION_PROMOTE,
+                           champion_version=version)  # fmt: skip
     _describe_trigger(client, model_name, version, report=report, trigger=trigger, run_id=run_id)
     compared = run_compare(model_name, challenger=version, config=config)
     decision = compared.decision
     policy = load_policy(client, model_name, task=retrained.task, config_policy=config.policy)
-    outcome = {"promote": "promoted", "reject": "rejected"}.get(decision, "inconclusive")
+    outcome = {lineage.DECISION_PROMOTE: "promoted", lineage.DECISION_REJECT: "rejected"}.get(
+        decision, "inconclusive"
+    )
     # Under mode shadow every challenger not rejected offline goes to shadow; under both,
     # only one that passed offline. A first deployment has no champion to shadow.
     to_shadow = champ is not None and (
-        (policy.mode == "shadow" and decision != "reject")
-        or (policy.mode == "both" and decision == "promote")
+        (policy.mode == "shadow" and decision != lineage.DECISION_REJECT)
+        or (policy.mode == "both" and decision == lineage.DECISION_PROMOTE)
     )
     if to_shadow:
         outcome = "challenger_in_shadow"
-    elif decision == "promote":
+    elif decision == lineage.DECISION_PROMOTE:
         promote(model_name, version=version)
-    halted = _count_rejections(
-        client, model_name, outcome, config.safety.max_consecutive_rejections
+    halted = _record_outcome(
+        client,
+        model_name,
+        succeeded=outcome in ("promoted", "challenger_in_shadow"),
+        limit=config.safety.max_consecutive_rejections,
     )
     after = alias_version(client, model_name, lineage.ALIAS_CHAMPION)
     return CycleResult(
@@ -456,9 +466,9 @@ def _shadow_step(
     champ: Any,
 ) -> dict[str, Any] | None:
     """Run ``shadow`` on the batch for a challenger waiting in shadow, if there is one."""
-    from mlflow_retrain.pipeline.compare import load_policy
     from mlflow_retrain.pipeline.shadow import run_shadow
-    from mlflow_retrain.registry.lifecycle import alias_version
+    from mlflow_retrain.registry.policies import load_policy
+    from mlflow_retrain.registry.versions import alias_version
 
     if champ is None or not config.target or config.target not in frame.columns:
         return None
@@ -475,7 +485,7 @@ def _shadow_step(
     if tags.get(lineage.TAG_STATUS) in (lineage.STATUS_REJECTED, lineage.STATUS_PROMOTED):
         return None
     if policy.mode == "both" and (
-        tags.get(lineage.TAG_OFFLINE_DECISION) != "promote"
+        tags.get(lineage.TAG_OFFLINE_DECISION) != lineage.DECISION_PROMOTE
         or tags.get(lineage.TAG_OFFLINE_BASELINE) != str(champ.version)
     ):
         return None
@@ -538,7 +548,7 @@ def _previous_cycles(client: MlflowClient, model_name: str, digest: str) -> tupl
 
 def _already_processed(client: MlflowClient, run: Any, model_name: str, batch: str) -> CycleResult:
     tags = run.data.tags
-    from mlflow_retrain.registry.lifecycle import alias_version
+    from mlflow_retrain.registry.versions import alias_version
 
     champ = alias_version(client, model_name, lineage.ALIAS_CHAMPION)
     return CycleResult(
@@ -558,25 +568,12 @@ def _already_processed(client: MlflowClient, run: Any, model_name: str, batch: s
 
 
 def _champion(client: MlflowClient, model_name: str) -> Any:
-    from mlflow_retrain.registry.lifecycle import alias_version
+    from mlflow_retrain.registry.versions import alias_version
 
     try:
         return alias_version(client, model_name, lineage.ALIAS_CHAMPION)
     except MlflowException:
         return None
-
-
-def _check_not_halted(client: MlflowClient, model_name: str) -> None:
-    try:
-        tags = client.get_registered_model(model_name).tags
-    except MlflowException:
-        return
-    reason = tags.get(lineage.TAG_HALTED)
-    if reason:
-        raise CircuitBreakerOpen(
-            f"Retraining of '{model_name}' is halted: {reason} A person must check it and run "
-            f"`mlflow-retrain resume --model {model_name}`."
-        )
 
 
 def _drift_history(earlier: Sequence[Any], n: int, champion: str | None) -> list[bool]:
@@ -607,7 +604,8 @@ def _decay(model_name: str, champ: Any, frame: pd.DataFrame, config: RetrainConf
     """The champion's metric on the labelled batch against its reference, or ``None``."""
     from mlflow_retrain.comparison import metric_interval
     from mlflow_retrain.metrics import lookup_metric
-    from mlflow_retrain.pipeline.compare import load_policy, score_version
+    from mlflow_retrain.pipeline.compare import score_version
+    from mlflow_retrain.registry.policies import load_policy
 
     target = config.target
     assert target is not None
@@ -655,15 +653,12 @@ def _reference_value(
     """
     from mlflow_retrain.comparison import metric_interval
     from mlflow_retrain.pipeline.compare import score_version
+    from mlflow_retrain.registry.evidence import cache_reference, cached_reference
 
     tags = champ.tags
-    key = lineage.TAG_REFERENCE_PREFIX + metric
-    if key in tags:
-        try:
-            value, low, high = (float(v) for v in tags[key].split(","))
-            return value, low, high
-        except ValueError:
-            pass  # an older or damaged cache: compute again
+    cached = cached_reference(tags, metric)
+    if cached is not None:
+        return cached
     gate_uri, target = tags.get(lineage.TAG_GATE_URI), tags.get(lineage.TAG_TARGET)
     if not gate_uri or not target:
         return None
@@ -672,10 +667,7 @@ def _reference_value(
     found = metric_interval(metric, gate[target].to_numpy(), output, confidence=confidence)
     if not all(math.isfinite(v) for v in found):
         return None
-    # Six significant digits, like the CV score tag: exact enough for the decay check, short
-    # enough to read in the UI's tag table.
-    cached = ",".join(f"{v:.6g}" for v in found)
-    MlflowClient().set_model_version_tag(champ.name, champ.version, key, cached)
+    cache_reference(MlflowClient(), champ.name, champ.version, metric, found)
     return found
 
 
@@ -719,56 +711,13 @@ def _window_covered(frames: Sequence[pd.DataFrame], config: RetrainConfig) -> bo
     return False
 
 
-def _count_rejections(client: MlflowClient, model_name: str, outcome: str, limit: int) -> bool:
-    """Track consecutive failed challengers; halt the model at ``limit``. Returns halted."""
-    tags = client.get_registered_model(model_name).tags
-    if outcome in ("promoted", "challenger_in_shadow"):
-        client.set_registered_model_tag(model_name, lineage.TAG_REJECTIONS, "0")
+def _record_outcome(client: MlflowClient, model_name: str, *, succeeded: bool, limit: int) -> bool:
+    """Tell the registry whether the challenger succeeded (promoted, or gone to shadow).
+
+    Returns:
+        Whether the model is halted now (``limit`` failed challengers in a row).
+    """
+    if succeeded:
+        reset_rejections(client, model_name)
         return False
-    count = int(tags.get(lineage.TAG_REJECTIONS, "0") or 0) + 1
-    client.set_registered_model_tag(model_name, lineage.TAG_REJECTIONS, str(count))
-    if count >= limit:
-        reason = f"{count} challengers in a row were not better than the champion."
-        client.set_registered_model_tag(model_name, lineage.TAG_HALTED, reason)
-        logger.warning("Halting retraining of '%s': %s", model_name, reason)
-        return True
-    return False
-
-
-@dataclass(frozen=True)
-class ResumeResult:
-    """What :func:`resume` cleared.
-
-    Attributes:
-        model_name: Registered model.
-        was_halted_because: The halt's reason.
-        resumed_at_ms: When (epoch milliseconds; also the key of the ``resumed.`` tag).
-    """
-
-    model_name: str
-    was_halted_because: str
-    resumed_at_ms: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form (``resume --json-out``)."""
-        return asdict(self)
-
-
-def resume(model_name: str) -> ResumeResult:
-    """Clear the halt of ``model_name`` (a person decided the loop may retrain again).
-
-    Raises:
-        InvalidInputError: The model is not halted.
-    """
-    client = MlflowClient()
-    tags = client.get_registered_model(model_name).tags
-    reason = tags.get(lineage.TAG_HALTED)
-    if not reason:
-        raise InvalidInputError(f"Registered model '{model_name}' is not halted.")
-    client.delete_registered_model_tag(model_name, lineage.TAG_HALTED)
-    client.set_registered_model_tag(model_name, lineage.TAG_REJECTIONS, "0")
-    stamp = int(time.time() * 1000)
-    client.set_registered_model_tag(
-        model_name, f"{lineage.TAG_RESUMED_PREFIX}{stamp}", lineage.truncate_tag(reason)
-    )
-    return ResumeResult(model_name, reason, stamp)
+    return count_rejection(client, model_name, limit=limit)

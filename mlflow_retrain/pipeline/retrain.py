@@ -28,14 +28,15 @@ from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
 from mlflow_retrain.pipeline.steps import flatten, log_dataset, now_ms, step_params, step_run
-from mlflow_retrain.policy import PromotionPolicy
 from mlflow_retrain.registry.describe import (
     describe_model,
     describe_status,
     describe_version,
     experiment_of,
 )
-from mlflow_retrain.registry.lifecycle import find_version, register_challenger
+from mlflow_retrain.registry.lifecycle import register_challenger
+from mlflow_retrain.registry.policies import policy_from_config, store_policy
+from mlflow_retrain.registry.versions import find_version
 from mlflow_retrain.report.figures import (
     plot_optimization_history,
     plot_param_importances,
@@ -188,8 +189,7 @@ def run_retrain(
         data = load_table(train)
         validate_reference(data, name="training data")
         prepared = prepare_data(data, target=target, timestamp=timestamp, config=config)
-        if config.policy:  # fail on a bad policy now, not after the tuning
-            PromotionPolicy.from_dict({"task": prepared.task, **config.policy})
+        policy_from_config(prepared.task, config.policy)  # a bad policy fails now, not later
         tuning = config.tuning
         study_name = tuning.study_name or f"retrain-{run_id}"
         with contextlib.ExitStack() as stack:
@@ -431,11 +431,7 @@ def _record_retrain(
     key = (lineage.TAG_PIPELINE_RUN, pipeline_run_id) if pipeline_run_id else (
         lineage.TAG_TRAINING_RUN, run_id
     )  # fmt: skip
-    policy = (
-        PromotionPolicy.from_dict({"task": prepared.task, **config.policy})
-        if config.policy
-        else None
-    )
+    policy = policy_from_config(prepared.task, config.policy)
     version = register_challenger(
         client,
         model_name,
@@ -446,7 +442,7 @@ def _record_retrain(
     )
     if policy is not None:
         # `policy:` in retrain.yaml is the model's policy from now on (as `policy set`).
-        client.set_registered_model_tag(model_name, lineage.TAG_POLICY, policy.to_json())
+        store_policy(client, model_name, policy)
     _describe(client, model_name, version.version, tags, run_id=run_id,
               n_train=len(prepared.train), n_gate=len(prepared.gate))  # fmt: skip
     return RetrainResult(

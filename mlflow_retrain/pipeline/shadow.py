@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +36,7 @@ from mlflow_retrain.comparison import ModelOutput, per_row_loss
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table
 from mlflow_retrain.exceptions import InvalidInputError
-from mlflow_retrain.pipeline.compare import load_policy, resolve_version, score_version
+from mlflow_retrain.pipeline.compare import score_version
 from mlflow_retrain.pipeline.steps import (
     frame_digest,
     log_dataset,
@@ -47,7 +46,10 @@ from mlflow_retrain.pipeline.steps import (
 )
 from mlflow_retrain.policy import PromotionPolicy, ShadowRule
 from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
-from mlflow_retrain.registry.lifecycle import AliasMove, alias_version, promote
+from mlflow_retrain.registry.evidence import write_shadow_evidence
+from mlflow_retrain.registry.lifecycle import AliasMove, promote
+from mlflow_retrain.registry.policies import load_policy
+from mlflow_retrain.registry.versions import alias_version, resolve_version
 from mlflow_retrain.report.markdown import shadow_markdown
 from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
 from mlflow_retrain.tuning.metrics import infer_task
@@ -74,30 +76,32 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
     """
     margin = rule.min_improvement
     if state.n >= state.min_rows and state.m2 == 0.0 and state.mean == 0.0:
-        return "reject", (
+        return lineage.DECISION_REJECT, (
             f"The challenger's losses equal the champion's on all {state.n} rows: it cannot "
             "improve on it."
         )
     if state.looks and state.cs_low > margin:
-        return "promote", (
+        return lineage.DECISION_PROMOTE, (
             f"The challenger is better by more than {margin:g} at every look: the confidence "
             f"sequence is [{state.cs_low:.4g}, {state.cs_high:.4g}]."
         )
     if state.looks and state.cs_high < margin:
-        return "reject", (
+        return lineage.DECISION_REJECT, (
             f"The challenger cannot reach the margin {margin:g}: the confidence sequence is "
             f"[{state.cs_low:.4g}, {state.cs_high:.4g}]."
         )
     if state.batches >= rule.max_batches:
-        return "reject", f"No decision within the budget of {rule.max_batches} batches."
+        return lineage.DECISION_REJECT, (
+            f"No decision within the budget of {rule.max_batches} batches."
+        )
     if rule.max_rows is not None and state.n >= rule.max_rows:
-        return "reject", f"No decision within the budget of {rule.max_rows} rows."
+        return lineage.DECISION_REJECT, f"No decision within the budget of {rule.max_rows} rows."
     if state.looks == 0:
-        return "continue", (
+        return lineage.DECISION_CONTINUE, (
             f"{state.n} of the {state.min_rows} rows needed before the first look"
             + (" (the differences do not vary yet)." if state.n >= state.min_rows else ".")
         )
-    return "continue", (
+    return lineage.DECISION_CONTINUE, (
         f"Not decisive yet: the confidence sequence [{state.cs_low:.4g}, {state.cs_high:.4g}] "
         f"contains the margin {margin:g}."
     )
@@ -296,11 +300,11 @@ def run_shadow(
             restarted=restarted,
         )
         _write_version_tags(client, result)
-        if decision == "reject":
+        if decision == lineage.DECISION_REJECT:
             _retire_challenger_alias(client, model_name, version)
-        if decision != "promote":  # a promotion describes itself after the gate's move
+        if decision != lineage.DECISION_PROMOTE:  # a promotion describes itself after the move
             describe_status(client, model_name, [version])
-        if decision == "promote":
+        if decision == lineage.DECISION_PROMOTE:
             # The gate checks the evidence just written; a refusal fails this call's run.
             result = replace(result, move=promote(model_name, version=version))
     return result
@@ -341,7 +345,7 @@ def _has_scores(*outputs: ModelOutput) -> bool:
 
 def _require_offline_pass(tags: Mapping[str, str], *, version: str, champion: str) -> None:
     if (
-        tags.get(lineage.TAG_OFFLINE_DECISION) != "promote"
+        tags.get(lineage.TAG_OFFLINE_DECISION) != lineage.DECISION_PROMOTE
         or tags.get(lineage.TAG_OFFLINE_BASELINE) != champion
     ):
         raise InvalidInputError(
@@ -518,7 +522,7 @@ def _log_batch(
             Param("min_rows", str(state.min_rows)),
             Param("policy", lineage.truncate_tag(policy.to_json(), 6000)),
         ])  # fmt: skip
-    if decision != "continue":
+    if decision != lineage.DECISION_CONTINUE:
         client.set_terminated(run_id, "FINISHED")
     log_dataset(frame, source=batch_uri, name="shadow-batch", context=lineage.CONTEXT_SHADOW,
                 targets=target)  # fmt: skip
@@ -544,42 +548,19 @@ def _log_batch(
 
 
 def _write_version_tags(client: MlflowClient, result: ShadowResult) -> None:
-    name, version, s = result.model_name, result.challenger_version, result.state
-    summary = {
-        "decision": result.decision,
-        "batches": s.batches,
-        "rows": s.n,
-        "estimate": float(f"{s.mean:.4g}"),
-        "cs": [_round(s.cs_low), _round(s.cs_high)],
-        "p": float(f"{s.p_value:.4g}"),
-        "loss": result.loss,
-        "margin": result.min_improvement,
-        "champion": result.champion_version,
-    }
-    tags = {
-        lineage.TAG_SHADOW_RUN: result.run_id,
-        lineage.TAG_SHADOW_SUMMARY: json.dumps(summary, sort_keys=True),
-        lineage.TAG_STATUS: lineage.STATUS_SHADOW,
-    }
-    if result.decision != "continue":
-        tags.update({
-            lineage.TAG_DECISION: result.decision,
-            lineage.TAG_EVIDENCE_BASELINE: result.champion_version,
-            lineage.TAG_EVIDENCE_RUN: result.run_id,
-            lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-            lineage.TAG_EVIDENCE_SOURCE: "shadow",
-            lineage.TAG_EVIDENCE_SUMMARY: lineage.truncate_tag(json.dumps([{
-                "metric": f"shadow.{result.loss}",
-                "diff": summary["estimate"],
-                "ci": summary["cs"],
-                "p": summary["p"],
-                "passed": result.decision == "promote",
-            }])),
-        })  # fmt: skip
-    if result.decision == "reject":
-        tags[lineage.TAG_STATUS] = lineage.STATUS_REJECTED
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
+    """Hand the state to the registry, then describe it on the version for reviewers."""
+    name, version = result.model_name, result.challenger_version
+    summary = write_shadow_evidence(
+        client,
+        name,
+        version,
+        result.state,
+        decision=result.decision,
+        loss=result.loss,
+        min_improvement=result.min_improvement,
+        champion=result.champion_version,
+        run_id=result.run_id,
+    )
     body = shadow_markdown(
         summary,
         reason=result.reason,
@@ -587,10 +568,6 @@ def _write_version_tags(client: MlflowClient, result: ShadowResult) -> None:
         experiment_id=experiment_of(client, result.run_id),
     )
     describe_version(client, name, version, {"shadow": body})
-
-
-def _round(value: float) -> float | None:
-    return float(f"{value:.4g}") if math.isfinite(value) else None
 
 
 def _retire_challenger_alias(client: MlflowClient, name: str, version: str) -> None:

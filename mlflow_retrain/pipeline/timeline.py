@@ -168,7 +168,7 @@ def _one(config: RetrainConfig, name: str, batch: str, nxt: str | None) -> Timel
 
 
 def _champion_version(name: str) -> str | None:
-    from mlflow_retrain.registry.lifecycle import alias_version
+    from mlflow_retrain.registry.versions import alias_version
 
     try:
         found = alias_version(MlflowClient(), name, lineage.ALIAS_CHAMPION)
@@ -182,7 +182,8 @@ def _next_metric(
 ) -> tuple[str, float | None]:
     """The champion's metric on the next batch (the one it will serve)."""
     from mlflow_retrain.comparison import metric_value
-    from mlflow_retrain.pipeline.compare import load_policy, score_version
+    from mlflow_retrain.pipeline.compare import score_version
+    from mlflow_retrain.registry.policies import load_policy, unstored_policy
 
     client = MlflowClient()
     task = "classification"
@@ -193,13 +194,7 @@ def _next_metric(
     try:
         policy = load_policy(client, name, task=task, config_policy=config.policy)
     except mlflow.exceptions.MlflowException:
-        from mlflow_retrain.policy import PromotionPolicy, default_policy
-
-        policy = (
-            PromotionPolicy.from_dict({"task": task, **config.policy})
-            if config.policy
-            else default_policy(task)
-        )
+        policy = unstored_policy(task, config.policy)
     metric = config.triggers.decay_metric or policy.primary[0].metric
     if version is None or nxt is None or not config.target:
         return metric, None

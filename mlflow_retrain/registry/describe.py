@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
+from mlflow_retrain.registry.policies import load_policy, stored_policy
 from mlflow_retrain.report.markdown import (
     alias_history_markdown,
     model_description,
@@ -159,12 +160,10 @@ def describe_model(client: MlflowClient, name: str) -> bool:
     Returns:
         Whether the description was written (a failure is logged as a warning).
     """
-    from mlflow_retrain.pipeline.compare import load_policy
-
     try:
         model = client.get_registered_model(name)
         tags = model.tags
-        stored = bool(tags.get(lineage.TAG_POLICY))
+        stored = stored_policy(tags) is not None
         policy = load_policy(client, name, task=_task(client, name, model.aliases))
         records = []
         for key, value in tags.items():

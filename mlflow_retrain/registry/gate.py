@@ -16,6 +16,12 @@ and no rules of its own. The rules, from the design:
 - Deleting ``champion`` is refused (roll back, or override onto another version).
 - ``previous-champion`` is maintained by the gate alone; nobody sets or deletes it directly.
 - Every other alias (``challenger`` included) is not gated.
+
+A permitted move of ``champion`` comes with its :class:`MovePlan`: every alias and tag the move
+writes (the old holder becomes ``previous-champion`` with status ``retired`` or
+``rolled_back``, the promoted version loses ``challenger`` and a spent override, and gets
+status ``promoted``) and the audit record's content. Both stores apply that one plan (the SQL
+store in its transaction, the REST store call by call), so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -25,7 +31,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["AliasChange", "GateDecision", "ModelFacts", "decide_alias_change"]
+__all__ = [
+    "AliasChange",
+    "AuditEntry",
+    "GateDecision",
+    "ModelFacts",
+    "MovePlan",
+    "decide_alias_change",
+]
 
 DAY_MS = 86_400_000
 
@@ -41,6 +54,17 @@ SOURCE_TAG = "mlflow_retrain.evidence.source"
 SUMMARY_TAG = "mlflow_retrain.evidence.summary"
 OFFLINE_DECISION_TAG = "mlflow_retrain.offline.decision"
 OFFLINE_BASELINE_TAG = "mlflow_retrain.offline.baseline_version"
+#: Tag keys a permitted move writes or reads for its audit record.
+STATUS_TAG = "mlflow_retrain.status"
+ROLLBACK_REASON_TAG = "mlflow_retrain.rollback.reason"
+
+#: Tag values (as in :mod:`mlflow_retrain.lineage`, pinned by the same test).
+DECISION_PROMOTE = "promote"
+SOURCE_COMPARE = "compare"
+SOURCE_SHADOW = "shadow"
+STATUS_PROMOTED = "promoted"
+STATUS_RETIRED = "retired"
+STATUS_ROLLED_BACK = "rolled_back"
 
 Kind = Literal[
     "not_gated", "unchanged", "promotion", "first_deployment", "rollback", "override", "refused"
@@ -74,6 +98,8 @@ class ModelFacts:
         now_ms: The current time (epoch milliseconds).
         champion_alias: Alias of the production model.
         previous_alias: Alias kept for rollback.
+        challenger_alias: Alias of the version waiting for its decision (a promoted version
+            loses it).
     """
 
     aliases: Mapping[str, str]
@@ -82,6 +108,65 @@ class ModelFacts:
     now_ms: int
     champion_alias: str = "champion"
     previous_alias: str = "previous-champion"
+    challenger_alias: str = "challenger"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An alias move's audit record, without what only the store knows when it writes it.
+
+    Attributes:
+        from_version: The champion replaced (``None``: there was none).
+        to_version: The new champion.
+        kind: ``promotion``, ``first_deployment``, ``rollback`` or ``override``.
+        reason: The gate's reason; a rollback's adds the reason recorded on the version.
+        evidence_run: The run whose evidence the version carries, if any.
+    """
+
+    from_version: str | None
+    to_version: str
+    kind: Kind
+    reason: str
+    evidence_run: str | None
+
+    def to_dict(self, *, time_ms: int, user: str | None) -> dict[str, Any]:
+        """The record as stored (JSON in a ``mlflow_retrain.audit.<ms>-<hex>`` tag).
+
+        Args:
+            time_ms: When the store applied the move (epoch milliseconds).
+            user: The authenticated user of the request, if any.
+        """
+        return {
+            "from": self.from_version,
+            "to": self.to_version,
+            "kind": self.kind,
+            "reason": self.reason,
+            "evidence_run": self.evidence_run,
+            "time_ms": time_ms,
+            "user": user,
+        }
+
+
+@dataclass(frozen=True)
+class MovePlan:
+    """Everything a permitted move of ``champion`` writes, for a store to apply as it is.
+
+    Attributes:
+        set_aliases: ``(alias, version)`` to point: the move itself (``champion``) first, then
+            ``previous-champion`` on the champion replaced.
+        delete_aliases: Aliases to remove: ``challenger``, when the new champion held it.
+        set_version_tags: ``(version, key, value)`` to write: the statuses of both versions.
+        delete_version_tags: ``(version, key)`` to remove: the override the move spends (the
+            version cannot ride on it into production again without a fresh one).
+        audit: The audit record's content; the store adds the time, the user and the nonce of
+            the record's key.
+    """
+
+    set_aliases: tuple[tuple[str, str], ...]
+    delete_aliases: tuple[str, ...]
+    set_version_tags: tuple[tuple[str, str, str], ...]
+    delete_version_tags: tuple[tuple[str, str], ...]
+    audit: AuditEntry
 
 
 @dataclass(frozen=True)
@@ -94,12 +179,16 @@ class GateDecision:
             ``rollback``, ``override``, or ``refused``.
         reason: One sentence; for a refusal, what is missing and the command that produces it.
         old_champion: The champion being replaced, if any (becomes ``previous-champion``).
+        plan: What the move writes, for a permitted move of ``champion``; ``None`` for a
+            refusal and for changes that write nothing of the gate's (``not_gated``,
+            ``unchanged``).
     """
 
     allowed: bool
     kind: Kind
     reason: str
     old_champion: str | None = None
+    plan: MovePlan | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form (the audit record's core)."""
@@ -138,20 +227,21 @@ def _mode(policy: str | None) -> str:
 
 def _redo(target: str, tags: Mapping[str, str]) -> str:
     """The command that renews this version's evidence."""
-    step = "shadow" if tags.get(SOURCE_TAG) == "shadow" else "compare"
+    step = SOURCE_SHADOW if tags.get(SOURCE_TAG) == SOURCE_SHADOW else SOURCE_COMPARE
     return f"`mlflow-retrain {step} --challenger {target}`"
 
 
 def _mode_refusal(target: str, champion: str, tags: Mapping[str, str], mode: str) -> str | None:
     """Why evidence of this source does not satisfy the policy's mode, or ``None``."""
     shadow = f"`mlflow-retrain shadow --challenger {target} --batch URI`"
-    if mode in ("shadow", "both") and tags.get(SOURCE_TAG) != "shadow":
+    if mode in ("shadow", "both") and tags.get(SOURCE_TAG) != SOURCE_SHADOW:
         return (
             f"The policy (mode '{mode}') needs shadow evidence for version {target}, and its "
             f"evidence comes from an offline comparison. Run {shadow} on labelled batches."
         )
     if mode == "both" and (
-        tags.get(OFFLINE_DECISION_TAG) != "promote" or tags.get(OFFLINE_BASELINE_TAG) != champion
+        tags.get(OFFLINE_DECISION_TAG) != DECISION_PROMOTE
+        or tags.get(OFFLINE_BASELINE_TAG) != champion
     ):
         return (
             f"The policy (mode 'both') needs a passing offline comparison of version {target} "
@@ -215,15 +305,14 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
         return GateDecision(True, "unchanged", f"Version {target} is already champion.")
     override = (tags.get(OVERRIDE_TAG) or "").strip()
     if override:
-        return GateDecision(
-            True, "override", f"Audited override: {override}", old_champion=champion
-        )
+        return _permit("override", f"Audited override: {override}", target, champion, facts)
     if previous is not None and previous == target:
-        return GateDecision(
-            True,
+        return _permit(
             "rollback",
             f"Rollback to the previous champion, version {target}.",
-            old_champion=champion,
+            target,
+            champion,
+            facts,
         )
     decision = tags.get(DECISION_TAG)
     baseline = tags.get(BASELINE_TAG)
@@ -234,7 +323,7 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             f"Version {target} has no comparison evidence. Run `mlflow-retrain compare "
             f"--challenger {target}` first.",
         )
-    if decision != "promote":
+    if decision != DECISION_PROMOTE:
         return GateDecision(
             False,
             "refused",
@@ -275,13 +364,56 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
         if refusal is not None:
             return GateDecision(False, "refused", refusal)
     if champion is None:
-        return GateDecision(
-            True, "first_deployment", f"First deployment of version {target}: "
-            f"{_floor_text(tags)}.",
-        )  # fmt: skip
-    return GateDecision(
-        True,
+        return _permit(
+            "first_deployment",
+            f"First deployment of version {target}: {_floor_text(tags)}.",
+            target,
+            None,
+            facts,
+        )
+    return _permit(
         "promotion",
         f"Version {target} is significantly better than champion {champion}.",
-        old_champion=champion,
+        target,
+        champion,
+        facts,
+    )
+
+
+def _permit(
+    kind: Kind, reason: str, target: str, champion: str | None, facts: ModelFacts
+) -> GateDecision:
+    """Allow the champion alias to move to ``target`` (from ``champion``), with its plan."""
+    plan = _plan(kind, reason, target, champion, facts)
+    return GateDecision(True, kind, reason, old_champion=champion, plan=plan)
+
+
+def _plan(
+    kind: Kind, reason: str, target: str, champion: str | None, facts: ModelFacts
+) -> MovePlan:
+    """What moving the champion alias from ``champion`` to ``target`` writes."""
+    tags = facts.version_tags
+    aliases = [(facts.champion_alias, target)]
+    statuses: list[tuple[str, str, str]] = []
+    if champion is not None:
+        aliases.append((facts.previous_alias, champion))
+        old_status = STATUS_ROLLED_BACK if kind == "rollback" else STATUS_RETIRED
+        statuses.append((champion, STATUS_TAG, old_status))
+    statuses.append((target, STATUS_TAG, STATUS_PROMOTED))
+    held = facts.aliases.get(facts.challenger_alias) == target
+    rollback_reason = tags.get(ROLLBACK_REASON_TAG)
+    if kind == "rollback" and rollback_reason:
+        reason = f"{reason} Reason: {rollback_reason}"
+    return MovePlan(
+        set_aliases=tuple(aliases),
+        delete_aliases=(facts.challenger_alias,) if held else (),
+        set_version_tags=tuple(statuses),
+        delete_version_tags=((target, OVERRIDE_TAG),) if kind == "override" else (),
+        audit=AuditEntry(
+            from_version=champion,
+            to_version=target,
+            kind=kind,
+            reason=reason,
+            evidence_run=tags.get(EVIDENCE_RUN_TAG),
+        ),
     )

@@ -1,46 +1,42 @@
-"""Model-version lifecycle in the registry: registering challengers and moving ``champion``.
+"""Model-version lifecycle in the registry: registering challengers, moving ``champion``.
 
 Registration is idempotent by design: a version is keyed by the pipeline run (or training
 run) that produced it, so a re-run after a crash finds the version it registered instead of
-adding another. Alias moves go through the promotion gate; after a move, the registered
-model's description (policy, alias history) and the status line of the versions involved
-are rewritten, which can fail without undoing the move.
+adding another. Alias moves go through the promotion gate (a client whose registry URI has
+the plugin prefix, :func:`gated_client`), which writes everything that follows a move; after
+it, the registered model's description (policy, alias history) and the status line of the
+versions involved are rewritten, which can fail without undoing the move.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import (
-    INVALID_PARAMETER_VALUE,
-    RESOURCE_ALREADY_EXISTS,
-    RESOURCE_DOES_NOT_EXIST,
-    ErrorCode,
-)
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
 from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.policy import PromotionPolicy
+from mlflow_retrain.registry.policies import store_policy
+from mlflow_retrain.registry.versions import alias_version, find_version, resolve_version
 
 __all__ = [
     "AliasMove",
     "RegisteredVersion",
-    "alias_version",
-    "find_version",
     "gated_client",
     "gated_registry_uri",
-    "model_exists",
-    "model_names",
     "override",
     "promote",
     "register_challenger",
     "rollback",
+    "set_policy",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,54 +69,6 @@ class RegisteredVersion:
             "reused": self.reused,
             "new_model": self.new_model,
         }
-
-
-def find_version(client: MlflowClient, name: str, *, tag: str, value: str) -> ModelVersion | None:
-    """Return the version of ``name`` whose tag ``tag`` equals ``value``, if any."""
-    versions = client.search_model_versions(
-        f"name = '{_quote(name)}' AND tags.`{tag}` = '{_quote(value)}'"
-    )
-    return max(versions, key=lambda v: int(v.version)) if versions else None
-
-
-def model_exists(client: MlflowClient, name: str) -> bool:
-    """Return whether the registered model ``name`` exists.
-
-    Raises:
-        MlflowException: Any registry error other than "does not exist".
-    """
-    try:
-        client.get_registered_model(name)
-    except MlflowException as err:
-        if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            raise
-        return False
-    return True
-
-
-def model_names(client: MlflowClient, *, limit: int = 1000) -> list[str]:
-    """The names of up to ``limit`` registered models (for "did you mean" hints)."""
-    return [m.name for m in client.search_registered_models(max_results=limit)]
-
-
-def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    """Return the version behind ``alias``, or ``None`` when no version carries it.
-
-    MLflow reports a missing alias as INVALID_PARAMETER_VALUE ("alias ... not found") and a
-    missing model as RESOURCE_DOES_NOT_EXIST; only the first means "no such alias".
-
-    Raises:
-        MlflowException: If the model does not exist (or any other registry error).
-    """
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException as err:
-        missing_alias = err.error_code == ErrorCode.Name(
-            INVALID_PARAMETER_VALUE
-        ) and "not found" in str(err.message)
-        if missing_alias:
-            return None
-        raise
 
 
 def register_challenger(
@@ -190,7 +138,7 @@ def _move_alias(client: MlflowClient, name: str, alias: str, version: str) -> No
     client.set_registered_model_alias(name, alias, version)
     if before is None or int(before.version) >= int(version):
         return
-    from mlflow_retrain.registry.describe import describe_status
+    from mlflow_retrain.registry.describe import describe_status  # see _describe_move
 
     old = str(before.version)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -200,10 +148,6 @@ def _move_alias(client: MlflowClient, name: str, alias: str, version: str) -> No
     else:
         note = f"The `{alias}` alias moved to version {version} on {when}."
     describe_status(client, name, [old], notes={old: note})
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "\\'")
 
 
 @dataclass(frozen=True)
@@ -264,8 +208,6 @@ def gated_client() -> MlflowClient:
 
 
 def _move(client: MlflowClient, name: str, version: str) -> AliasMove:
-    import json
-
     earlier = client.get_registered_model(name)
     before = set(earlier.tags)
     client.set_registered_model_alias(name, lineage.ALIAS_CHAMPION, version)
@@ -292,6 +234,8 @@ def _describe_move(client: MlflowClient, move: AliasMove, *, before: Mapping[str
 
     Runs after the gate's move and never undoes it: the description helpers only warn.
     """
+    # Imported here, not at the top: the descriptions load the report package (and with it
+    # scikit-learn), which a refused move, or the server importing the store, never needs.
     from mlflow_retrain.registry.describe import describe_model, describe_status
 
     after = {
@@ -321,8 +265,6 @@ def promote(name: str, *, version: str | None = None) -> AliasMove:
         PromotionRejected: The gate refused (the message says what evidence is missing).
         InvalidInputError: The model or version does not exist.
     """
-    from mlflow_retrain.pipeline.compare import resolve_version
-
     client = gated_client()
     target = resolve_version(client, name, version or lineage.ALIAS_CHALLENGER)
     return _move(client, name, str(target.version))
@@ -356,9 +298,24 @@ def override(name: str, *, version: str, reason: str) -> AliasMove:
     """
     if not reason.strip():
         raise InvalidInputError("An override needs a reason: pass --reason TEXT.")
-    from mlflow_retrain.pipeline.compare import resolve_version
-
     client = gated_client()
     target = str(resolve_version(client, name, version).version)
     client.set_model_version_tag(name, target, lineage.TAG_OVERRIDE_REASON, reason)
     return _move(client, name, target)
+
+
+def set_policy(name: str, policy: PromotionPolicy) -> None:
+    """Store ``policy`` on the registered model (tag ``mlflow_retrain.policy``).
+
+    The model's description then shows the new policy (see
+    :func:`mlflow_retrain.registry.describe.describe_model`).
+
+    Raises:
+        MlflowException: If the model does not exist.
+    """
+    from mlflow_retrain.registry.describe import describe_model  # see _describe_move
+
+    client = MlflowClient()
+    client.get_registered_model(name)  # a clear error if the model does not exist
+    store_policy(client, name, policy)
+    describe_model(client, name)

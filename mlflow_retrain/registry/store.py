@@ -3,10 +3,12 @@
 ``retrain+sqlite``, ``retrain+postgresql``, ``retrain+mysql`` and ``retrain+mssql`` subclass
 MLflow's SQL registry store: every operation behaves like the stock store, except changes of
 the gated aliases (``champion``, ``previous-champion``), which go through
-:func:`mlflow_retrain.registry.gate.decide_alias_change`. A permitted move is applied in one
+:func:`mlflow_retrain.registry.gate.decide_alias_change`. A permitted move comes with the
+gate's :class:`~mlflow_retrain.registry.gate.MovePlan`, which the store applies in one
 database transaction, with the registered-model row locked where the database supports it:
 ``champion`` moves, the old holder becomes ``previous-champion``, the promoted version loses
-``challenger``, status tags move, and an audit record is written. A refusal raises
+``challenger``, status tags move, and an audit record is written. The REST store
+(``retrain+http``, ``retrain+https``) applies the same plan call by call. A refusal raises
 :class:`~mlflow_retrain.exceptions.PromotionRejected` (HTTP 400 on a tracking server) and
 changes nothing.
 
@@ -35,7 +37,14 @@ from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
 from mlflow_retrain import lineage
 from mlflow_retrain.exceptions import PromotionRejected
-from mlflow_retrain.registry.gate import AliasChange, GateDecision, ModelFacts, decide_alias_change
+from mlflow_retrain.registry.gate import (
+    AliasChange,
+    GateDecision,
+    ModelFacts,
+    MovePlan,
+    decide_alias_change,
+)
+from mlflow_retrain.registry.policies import stored_policy
 
 __all__ = ["PLUGIN_PREFIX", "RetrainRestStore", "RetrainSqlAlchemyStore", "inner_uri"]
 
@@ -48,6 +57,17 @@ GATED_ALIASES = (lineage.ALIAS_CHAMPION, lineage.ALIAS_PREVIOUS_CHAMPION)
 def inner_uri(store_uri: str) -> str:
     """Strip the plugin prefix: ``retrain+postgresql://...`` -> ``postgresql://...``."""
     return store_uri[len(PLUGIN_PREFIX) :] if store_uri.startswith(PLUGIN_PREFIX) else store_uri
+
+
+def _audit_tag(
+    plan: MovePlan, *, now_ms: int, user: str | None, **extra: Any
+) -> tuple[str, str, dict[str, Any]]:
+    """The audit tag of an applied ``plan``: its key, its JSON value and the record."""
+    record = {**plan.audit.to_dict(time_ms=now_ms, user=user), **extra}
+    # Time first (records sort chronologically), then a nonce: two moves in one millisecond
+    # must not overwrite each other's record.
+    key = f"{lineage.TAG_AUDIT_PREFIX}{now_ms}-{uuid.uuid4().hex[:6]}"
+    return key, lineage.truncate_tag(json.dumps(record, sort_keys=True)), record
 
 
 def _request_user() -> str | None:
@@ -140,14 +160,14 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
             if change.action == "set":
                 target = self._get_sql_model_version(session, name, change.version)
                 tags = {t.key: t.value for t in target.model_version_tags}
-            model_tags = {t.key: t.value for t in model.registered_model_tags}
+                change = AliasChange("set", change.alias, str(target.version))
             now = int(time.time() * 1000)
             decision = decide_alias_change(
                 change,
                 ModelFacts(
                     aliases=aliases,
                     version_tags=tags,
-                    policy=model_tags.get(lineage.TAG_POLICY),
+                    policy=stored_policy({t.key: t.value for t in model.registered_model_tags}),
                     now_ms=now,
                 ),
             )
@@ -159,72 +179,37 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
                 logger.info("Promotion gate refused %s on '%s': %s", change, name,
                             decision.reason)  # fmt: skip
                 raise PromotionRejected(f"Promotion gate: {decision.reason}")
-            if decision.kind == "unchanged" or target is None:
-                return decision
-            workspace = target.workspace
-            version = int(target.version)
+            if decision.plan is not None and target is not None:
+                self._apply_plan(session, name, target.workspace, decision.plan, now_ms=now)
+            return decision
 
-            def alias(name_: str, value: int) -> None:
-                session.merge(
-                    SqlRegisteredModelAlias(
-                        workspace=workspace, name=name, alias=name_, version=value
-                    )
-                )
-
-            def version_tag(v: int, key: str, value: str) -> None:
-                session.merge(
-                    SqlModelVersionTag(
-                        workspace=workspace, name=name, version=v, key=key, value=value
-                    )
-                )
-
-            alias(lineage.ALIAS_CHAMPION, version)
-            old = decision.old_champion
-            if old is not None:
-                alias(lineage.ALIAS_PREVIOUS_CHAMPION, int(old))
-                old_status = (
-                    lineage.STATUS_ROLLED_BACK
-                    if decision.kind == "rollback"
-                    else lineage.STATUS_RETIRED
-                )
-                version_tag(int(old), lineage.TAG_STATUS, old_status)
-            if aliases.get(lineage.ALIAS_CHALLENGER) == str(version):
-                challenger = self._get_registered_model_alias(
-                    session, name, lineage.ALIAS_CHALLENGER
-                )
-                if challenger is not None:
-                    session.delete(challenger)
-            version_tag(version, lineage.TAG_STATUS, lineage.STATUS_PROMOTED)
-            reason = decision.reason
-            if decision.kind == "override":
-                # An override is spent by the move it allows: the version cannot ride on it
-                # into production again later without a fresh, audited override.
-                for t in target.model_version_tags:
-                    if t.key == lineage.TAG_OVERRIDE_REASON:
-                        session.delete(t)
-            if decision.kind == "rollback" and tags.get(lineage.TAG_ROLLBACK_REASON):
-                reason = f"{reason} Reason: {tags[lineage.TAG_ROLLBACK_REASON]}"
-            record = {
-                "from": old,
-                "to": str(version),
-                "kind": decision.kind,
-                "reason": reason,
-                "evidence_run": tags.get(lineage.TAG_EVIDENCE_RUN),
-                "time_ms": now,
-                "user": _request_user(),
-            }
+    def _apply_plan(
+        self, session: Any, name: str, workspace: Any, plan: MovePlan, *, now_ms: int
+    ) -> None:
+        """Write ``plan`` in the caller's transaction: it commits or rolls back as one."""
+        for alias, version in plan.set_aliases:
             session.merge(
-                SqlRegisteredModelTag(
-                    workspace=workspace,
-                    name=name,
-                    # Time first (records sort chronologically), then a nonce: two moves in
-                    # one millisecond must not overwrite each other's record.
-                    key=f"{lineage.TAG_AUDIT_PREFIX}{now}-{uuid.uuid4().hex[:6]}",
-                    value=lineage.truncate_tag(json.dumps(record, sort_keys=True)),
+                SqlRegisteredModelAlias(
+                    workspace=workspace, name=name, alias=alias, version=int(version)
                 )
             )
-            logger.info("Promotion gate: %s", record)
-            return decision
+        for alias in plan.delete_aliases:
+            held = self._get_registered_model_alias(session, name, alias)
+            if held is not None:
+                session.delete(held)
+        for version, key, value in plan.set_version_tags:
+            session.merge(
+                SqlModelVersionTag(
+                    workspace=workspace, name=name, version=int(version), key=key, value=value
+                )
+            )
+        for version, key in plan.delete_version_tags:
+            tag = self._get_model_version_tag(session, name, int(version), key)
+            if tag is not None:
+                session.delete(tag)
+        key, value, record = _audit_tag(plan, now_ms=now_ms, user=_request_user())
+        session.merge(SqlRegisteredModelTag(workspace=workspace, name=name, key=key, value=value))
+        logger.info("Promotion gate: %s", record)
 
 
 class RetrainRestStore(RestStore):
@@ -250,52 +235,38 @@ class RetrainRestStore(RestStore):
         if alias not in GATED_ALIASES:
             super().set_registered_model_alias(name, alias, version)
             return
-        change = AliasChange("set", alias, str(version))
         model = self.get_registered_model(name)
         aliases = {k: str(v) for k, v in model.aliases.items()}
-        tags = self.get_model_version(name, str(version)).tags
-        decision = decide_alias_change(change, self._facts(model, aliases, tags))
+        target = self.get_model_version(name, str(version))
+        change = AliasChange("set", alias, str(target.version))
+        decision = decide_alias_change(change, self._facts(model, aliases, target.tags))
         if not decision.allowed:
             raise PromotionRejected(f"Promotion gate: {decision.reason}")
-        if decision.kind == "unchanged":
-            return
-        super().set_registered_model_alias(name, alias, version)
+        if decision.plan is None:
+            return  # unchanged
+        super().set_registered_model_alias(name, *decision.plan.set_aliases[0])  # the move
         updated = self.get_registered_model(name)
         if any(
             key.startswith(lineage.TAG_AUDIT_PREFIX) and key not in model.tags
             for key in updated.tags
         ):
             return  # the server runs the plugin: it made the follow-up moves atomically
-        after = {k: str(v) for k, v in updated.aliases.items()}
-        old = decision.old_champion
-        if old is not None:
-            super().set_registered_model_alias(name, lineage.ALIAS_PREVIOUS_CHAMPION, old)
-            status = (
-                lineage.STATUS_ROLLED_BACK
-                if decision.kind == "rollback"
-                else lineage.STATUS_RETIRED
-            )
-            self.set_model_version_tag(name, old, ModelVersionTag(lineage.TAG_STATUS, status))
-        if after.get(lineage.ALIAS_CHALLENGER) == str(version):
-            super().delete_registered_model_alias(name, lineage.ALIAS_CHALLENGER)
-        self.set_model_version_tag(
-            name, str(version), ModelVersionTag(lineage.TAG_STATUS, lineage.STATUS_PROMOTED)
+        self._apply_follow_ups(name, decision.plan)
+
+    def _apply_follow_ups(self, name: str, plan: MovePlan) -> None:
+        """Write what follows the move (``plan``'s first alias) on the server, call by call."""
+        for alias, version in plan.set_aliases[1:]:
+            super().set_registered_model_alias(name, alias, version)
+        for alias in plan.delete_aliases:
+            super().delete_registered_model_alias(name, alias)
+        for version, key, value in plan.set_version_tags:
+            self.set_model_version_tag(name, version, ModelVersionTag(key, value))
+        for version, key in plan.delete_version_tags:
+            self.delete_model_version_tag(name, version, key)
+        key, value, _ = _audit_tag(
+            plan, now_ms=int(time.time() * 1000), user=None, client_side=True
         )
-        if decision.kind == "override":
-            self.delete_model_version_tag(name, str(version), lineage.TAG_OVERRIDE_REASON)
-        now = int(time.time() * 1000)
-        record = {
-            "from": old, "to": str(version), "kind": decision.kind, "reason": decision.reason,
-            "evidence_run": tags.get(lineage.TAG_EVIDENCE_RUN), "time_ms": now, "user": None,
-            "client_side": True,
-        }  # fmt: skip
-        self.set_registered_model_tag(
-            name,
-            RegisteredModelTag(
-                f"{lineage.TAG_AUDIT_PREFIX}{now}-{uuid.uuid4().hex[:6]}",
-                lineage.truncate_tag(json.dumps(record, sort_keys=True)),
-            ),
-        )
+        self.set_registered_model_tag(name, RegisteredModelTag(key, value))
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         """Delete an alias; the gated ones are refused (roll back or override instead)."""
@@ -314,6 +285,6 @@ class RetrainRestStore(RestStore):
         return ModelFacts(
             aliases=aliases,
             version_tags=tags,
-            policy=model.tags.get(lineage.TAG_POLICY),
+            policy=stored_policy(model.tags),
             now_ms=int(time.time() * 1000),
         )

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
+from mlflow_retrain import lineage
 from mlflow_retrain._version import __version__
 from mlflow_retrain.comparison import Evidence, MetricComparison
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift
@@ -497,7 +498,7 @@ def render_evidence_html(
                 f"The figure {caption!r} is not a PNG image (it starts with "
                 f"{bytes(data[:8])!r}). Pass the bytes the report.figures functions return."
             )
-    badge_class = "ok" if evidence.decision == "promote" else "drift"
+    badge_class = "ok" if evidence.decision == lineage.DECISION_PROMOTE else "drift"
     against = (
         f"champion version {_e(champion_version)}"
         if champion_version

@@ -66,8 +66,12 @@ TOP_DRIFTED = 5
 #: Alias moves listed in the registered model's description (newest first).
 HISTORY_ROWS = 10
 
-_BADGE = {"promote": "PROMOTE", "reject": "REJECT", "inconclusive": "INCONCLUSIVE",
-          "continue": "CONTINUE"}  # fmt: skip
+_BADGE = {
+    lineage.DECISION_PROMOTE: "PROMOTE",
+    lineage.DECISION_REJECT: "REJECT",
+    lineage.DECISION_INCONCLUSIVE: "INCONCLUSIVE",
+    lineage.DECISION_CONTINUE: "CONTINUE",
+}
 _DASH = "\u2014"
 #: Space after every table cell but a row's last: two em spaces, which HTML does not
 #: collapse (see :func:`table`).
@@ -239,9 +243,10 @@ def status_markdown(
             if baseline in (None, "", "none")
             else f"against version {baseline}"
         )
-        source = {"compare": "offline comparison", "shadow": "shadow test"}.get(
-            evidence_source or "", "evidence"
-        )
+        source = {
+            lineage.SOURCE_COMPARE: "offline comparison",
+            lineage.SOURCE_SHADOW: "shadow test",
+        }.get(evidence_source or "", "evidence")
         parts.append(f"{source}: **{_BADGE.get(decision, decision.upper())}** {against}")
     lines = [" · ".join(parts) + "."]
     if note:
@@ -348,7 +353,7 @@ def shadow_markdown(
         Markdown text.
     """
     low, high = [*(summary.get("cs") or []), None, None][:2]
-    decision = str(summary.get("decision", "continue"))
+    decision = str(summary.get("decision", lineage.DECISION_CONTINUE))
     header = ["loss", "improvement (champion - challenger)", "confidence sequence",
               "p (always valid)", "margin"]  # fmt: skip
     cells = [_cell(summary.get("loss")), format_number(summary.get("estimate")),

@@ -275,3 +275,110 @@ def test_stale_shadow_evidence_names_the_shadow_command() -> None:
     decision = decide_alias_change(_set("2"), facts)
 
     assert "stale. Run `mlflow-retrain shadow --challenger 2` again" in decision.reason
+
+
+def test_move_tags_and_values_agree_with_lineage() -> None:
+    assert gate.STATUS_TAG == lineage.TAG_STATUS
+    assert gate.ROLLBACK_REASON_TAG == lineage.TAG_ROLLBACK_REASON
+    assert gate.DECISION_PROMOTE == lineage.DECISION_PROMOTE
+    assert gate.SOURCE_COMPARE == lineage.SOURCE_COMPARE
+    assert gate.SOURCE_SHADOW == lineage.SOURCE_SHADOW
+    assert gate.STATUS_PROMOTED == lineage.STATUS_PROMOTED
+    assert gate.STATUS_RETIRED == lineage.STATUS_RETIRED
+    assert gate.STATUS_ROLLED_BACK == lineage.STATUS_ROLLED_BACK
+
+
+# --- the plan of a permitted move ----------------------------------------------------------
+
+
+def test_a_promotion_plans_every_follow_up_of_the_move() -> None:
+    facts = _facts(_evidence(), aliases={"champion": "1", "challenger": "2"})
+
+    plan = decide_alias_change(_set("2"), facts).plan
+
+    assert plan == gate.MovePlan(
+        set_aliases=(("champion", "2"), ("previous-champion", "1")),
+        delete_aliases=("challenger",),
+        set_version_tags=(
+            ("1", lineage.TAG_STATUS, "retired"),
+            ("2", lineage.TAG_STATUS, "promoted"),
+        ),
+        delete_version_tags=(),
+        audit=gate.AuditEntry(
+            from_version="1",
+            to_version="2",
+            kind="promotion",
+            reason="Version 2 is significantly better than champion 1.",
+            evidence_run="run-1",
+        ),
+    )
+
+
+def test_a_version_without_the_challenger_alias_keeps_the_challenger_where_it_is() -> None:
+    facts = _facts(_evidence(), aliases={"champion": "1", "challenger": "3"})
+
+    plan = decide_alias_change(_set("2"), facts).plan
+
+    assert plan is not None
+    assert plan.delete_aliases == ()
+
+
+def test_a_first_deployment_plans_no_previous_champion() -> None:
+    facts = _facts(_evidence(baseline="none"), aliases={})
+
+    plan = decide_alias_change(_set("2"), facts).plan
+
+    assert plan is not None
+    assert plan.set_aliases == (("champion", "2"),)
+    assert plan.set_version_tags == (("2", lineage.TAG_STATUS, "promoted"),)
+    assert (plan.audit.from_version, plan.audit.kind) == (None, "first_deployment")
+
+
+def test_a_rollback_plan_marks_the_old_champion_rolled_back_and_audits_the_reason() -> None:
+    tags = {lineage.TAG_ROLLBACK_REASON: "latency doubled"}
+
+    plan = decide_alias_change(_set("0"), _facts(tags)).plan
+
+    assert plan is not None
+    assert plan.set_aliases == (("champion", "0"), ("previous-champion", "1"))
+    assert ("1", lineage.TAG_STATUS, "rolled_back") in plan.set_version_tags
+    assert plan.audit.reason == (
+        "Rollback to the previous champion, version 0. Reason: latency doubled"
+    )
+
+
+def test_an_override_plan_spends_the_override() -> None:
+    tags = {lineage.TAG_OVERRIDE_REASON: "hotfix for incident 42"}
+
+    plan = decide_alias_change(_set("5"), _facts(tags)).plan
+
+    assert plan is not None
+    assert plan.delete_version_tags == (("5", lineage.TAG_OVERRIDE_REASON),)
+    assert plan.audit.reason == "Audited override: hotfix for incident 42"
+    assert plan.audit.evidence_run is None
+
+
+def test_the_audit_record_gets_the_time_and_user_the_store_knows() -> None:
+    plan = decide_alias_change(_set("2"), _facts(_evidence())).plan
+    assert plan is not None
+
+    record = plan.audit.to_dict(time_ms=NOW, user="ana")
+
+    assert record == {
+        "from": "1",
+        "to": "2",
+        "kind": "promotion",
+        "reason": "Version 2 is significantly better than champion 1.",
+        "evidence_run": "run-1",
+        "time_ms": NOW,
+        "user": "ana",
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_set("1"), _set("7"), AliasChange("delete", "champion"), AliasChange("set", "staging", "3")],
+    ids=["unchanged", "refused", "delete", "not_gated"],
+)
+def test_only_a_permitted_move_of_champion_has_a_plan(change: AliasChange) -> None:
+    assert decide_alias_change(change, _facts({})).plan is None

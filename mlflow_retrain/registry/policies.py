@@ -1,0 +1,89 @@
+"""The promotion policy a registered model keeps: the one place that reads and writes it.
+
+A model's policy is JSON in its registered-model tag ``mlflow_retrain.policy`` (written by
+``mlflow-retrain policy set``, or by ``retrain`` when ``retrain.yaml`` has a ``policy:``
+section). A model without one is judged by the ``policy:`` of ``retrain.yaml``, else by the
+task's default (:func:`mlflow_retrain.policy.default_policy`). Every step, the descriptions
+and the store plugins go through these functions; none reads the tag or builds a policy from
+the configuration itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from mlflow_retrain import lineage
+from mlflow_retrain.policy import PromotionPolicy, default_policy
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+__all__ = [
+    "load_policy",
+    "policy_from_config",
+    "store_policy",
+    "stored_policy",
+    "unstored_policy",
+]
+
+
+def stored_policy(tags: Mapping[str, str]) -> str | None:
+    """The policy JSON among a registered model's ``tags``, or ``None`` when it stores none.
+
+    The store plugins hand this raw text to the gate, which reads what it needs and treats a
+    damaged policy strictly.
+    """
+    return tags.get(lineage.TAG_POLICY) or None
+
+
+def policy_from_config(
+    task: str, config_policy: Mapping[str, Any] | None
+) -> PromotionPolicy | None:
+    """The ``policy:`` section of ``retrain.yaml`` for ``task``, or ``None`` when it is empty.
+
+    Raises:
+        InvalidConfigError: If the section is not a valid policy.
+    """
+    if not config_policy:
+        return None
+    return PromotionPolicy.from_dict({"task": task, **config_policy})
+
+
+def unstored_policy(task: str, config_policy: Mapping[str, Any] | None) -> PromotionPolicy:
+    """The policy of a model that stores none: ``retrain.yaml``'s, else the task default.
+
+    Raises:
+        InvalidConfigError: If the configured policy is invalid.
+    """
+    return policy_from_config(task, config_policy) or default_policy(task)
+
+
+def load_policy(
+    client: MlflowClient, name: str, *, task: str, config_policy: Mapping[str, Any] | None = None
+) -> PromotionPolicy:
+    """The model's stored policy, else the one in ``retrain.yaml``, else the task default.
+
+    Args:
+        client: Registry client.
+        name: Registered model.
+        task: ``classification`` or ``regression`` (for the default and ``retrain.yaml``'s).
+        config_policy: The ``policy:`` section of ``retrain.yaml``, if any.
+
+    Raises:
+        InvalidConfigError: If the stored (or configured) policy is invalid.
+        MlflowException: If the model does not exist.
+    """
+    stored = stored_policy(client.get_registered_model(name).tags)
+    if stored:
+        return PromotionPolicy.from_json(stored)
+    return unstored_policy(task, config_policy)
+
+
+def store_policy(client: MlflowClient, name: str, policy: PromotionPolicy) -> None:
+    """Make ``policy`` the model's policy (tag ``mlflow_retrain.policy``).
+
+    The caller refreshes the model's description
+    (:func:`mlflow_retrain.registry.describe.describe_model`), which shows it.
+    """
+    client.set_registered_model_tag(name, lineage.TAG_POLICY, policy.to_json())
