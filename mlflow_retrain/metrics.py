@@ -47,6 +47,7 @@ from numpy.typing import ArrayLike
 from mlflow_retrain.exceptions import InvalidInputError
 
 __all__ = [
+    "DEFINITIONS_VERSION",
     "LOSSES",
     "METRICS",
     "Direction",
@@ -59,6 +60,11 @@ __all__ = [
     "row_losses",
     "score",
 ]
+
+#: Bumped whenever a metric's definition changes, so a value stored under an older definition
+#: (the champion's cached decay reference) is computed again. 2: multiclass ROC AUC became
+#: macro-averaged and binary Brier the mean of ``(p - y)**2`` (half the old value).
+DEFINITIONS_VERSION = 2
 
 Task = Literal["classification", "regression"]
 Direction = Literal["maximize", "minimize"]

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mlflow_retrain import lineage
+from mlflow_retrain.metrics import DEFINITIONS_VERSION
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -186,8 +187,11 @@ def cached_reference(tags: Mapping[str, str], metric: str) -> tuple[float, float
     cached = tags.get(lineage.TAG_REFERENCE_PREFIX + metric)
     if cached is None:
         return None
+    numbers, _, definitions = cached.partition(";")
+    if definitions != _DEFINITIONS:
+        return None  # computed under an older metric definition (or damaged): recompute
     try:
-        value, low, high = (float(v) for v in cached.split(","))
+        value, low, high = (float(v) for v in numbers.split(","))
     except ValueError:
         return None
     return value, low, high
@@ -199,10 +203,15 @@ def cache_reference(
     """Cache the champion's decay reference ``(value, low, high)`` for ``metric`` on it.
 
     Six significant digits, like the CV score tag: exact enough for the decay check, short
-    enough to read in the UI's tag table.
+    enough to read in the UI's tag table; then the metric definitions it was computed under
+    (``;metrics-v2``), so a change of definition recomputes it.
     """
-    cached = ",".join(f"{v:.6g}" for v in found)
+    cached = ",".join(f"{v:.6g}" for v in found) + ";" + _DEFINITIONS
     client.set_model_version_tag(name, version, lineage.TAG_REFERENCE_PREFIX + metric, cached)
+
+
+#: The suffix that ties a cached reference to the metric definitions it was computed under.
+_DEFINITIONS = f"metrics-v{DEFINITIONS_VERSION}"
 
 
 def _now_ms() -> str:
