@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain import _errors as errors
 
 __all__ = [
     "CategoricalSummary",
@@ -219,12 +219,12 @@ class ReferenceProfile:
             InvalidInputError: If ``data`` is not a profile of a supported version.
         """
         if not isinstance(data, Mapping) or data.get("format") != PROFILE_FORMAT:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 "The file is not an mlflow-retrain reference profile (no "
                 f"'format: {PROFILE_FORMAT}'). Create one with `mlflow-retrain profile`."
             )
         if data.get("version") != PROFILE_VERSION:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"Reference profile version {data.get('version')!r} is not supported (this "
                 f"release reads version {PROFILE_VERSION}). Re-create it with "
                 "`mlflow-retrain profile`."
@@ -263,7 +263,7 @@ class ReferenceProfile:
                 skipped=tuple(str(c) for c in data.get("skipped", ())),
             )
         except (KeyError, TypeError, ValueError) as err:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"The reference profile is damaged ({err.__class__.__name__}: {err}). "
                 "Re-create it with `mlflow-retrain profile`."
             ) from err
@@ -278,7 +278,7 @@ class ReferenceProfile:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"The reference profile is not valid JSON ({err}). Re-create it with "
                 "`mlflow-retrain profile`."
             ) from err
@@ -461,7 +461,7 @@ def numeric_values(series: pd.Series) -> np.ndarray:
         bad = series.notna() & converted.isna()
         if bad.any():
             first = series[bad].iloc[0]
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"Column '{series.name}' is numeric but has {int(bad.sum())} non-numeric "
                 f"values (first: {first!r}). Clean the data or declare the column "
                 "categorical under drift.columns in retrain.yaml."
@@ -551,11 +551,11 @@ def merge_profiles(profiles: Iterable[ReferenceProfile]) -> ReferenceProfile:
     """
     items = list(profiles)
     if not items:
-        raise InvalidInputError("No profiles to merge. Pass at least one profile.")
+        raise errors.InvalidInputError("No profiles to merge. Pass at least one profile.")
     first = items[0]
     for other in items[1:]:
         if other.kinds != first.kinds:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 "Profiles with different columns or column kinds cannot be merged "
                 f"({sorted(first.kinds.items())} vs {sorted(other.kinds.items())}). Profile "
                 "every part with the same schema and kind overrides."

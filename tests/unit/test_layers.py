@@ -1,0 +1,79 @@
+"""The pure modules import without mlflow.
+
+Each is imported in a fresh interpreter, and what that loaded is read from ``sys.modules``:
+what importing a module really loads, lazy imports and package ``__init__`` files included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mlflow_retrain
+from mlflow_retrain import _errors, exceptions
+
+PACKAGE = Path(mlflow_retrain.__file__).parent
+
+#: Importing one of these loads neither mlflow nor the heavy libraries of the adapters.
+PURE_MODULES = [
+    "mlflow_retrain.comparison",
+    "mlflow_retrain.config",
+    "mlflow_retrain.drift",
+    "mlflow_retrain.lineage",
+    "mlflow_retrain.metrics",
+    "mlflow_retrain.policy",
+    "mlflow_retrain.registry.gate",
+    "mlflow_retrain.stats",
+]
+HEAVY = ["mlflow", "sklearn", "optuna", "matplotlib", "boto3", "click"]
+
+
+def _pythonpath() -> list[str]:
+    return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+
+
+def _loaded_after_import(module: str) -> list[str]:
+    code = (
+        f"import json, sys, {module}; "
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        # The package under test, wherever it was imported from here.
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(PACKAGE.parent), *_pythonpath()])},
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_importing_a_pure_module_loads_no_mlflow(module: str) -> None:
+    assert _loaded_after_import(module) == []
+
+
+def test_raising_through_the_lazy_errors_gives_the_one_hierarchy() -> None:
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_retrain.stats import mcnemar_test
+
+    with pytest.raises(exceptions.InvalidInputError, match="same length") as caught:
+        mcnemar_test([1, 0], [1], [0])
+
+    assert isinstance(caught.value, MlflowException)
+    assert _errors.InvalidInputError is exceptions.InvalidInputError
+
+
+def test_the_lazy_errors_name_every_error_class() -> None:
+    classes = {n for n in exceptions.__all__ if isinstance(getattr(exceptions, n), type)}
+
+    assert set(_errors.__all__) == classes
+    for name in _errors.__all__:
+        assert getattr(_errors, name) is getattr(exceptions, name)
