@@ -21,6 +21,7 @@ PACKAGE = Path(mlflow_retrain.__file__).parent
 
 #: Importing one of these loads neither mlflow nor the heavy libraries of the adapters.
 PURE_MODULES = [
+    "mlflow_retrain.column_types",
     "mlflow_retrain.comparison",
     "mlflow_retrain.config",
     "mlflow_retrain.drift",
