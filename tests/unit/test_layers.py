@@ -1,11 +1,13 @@
-"""The pure modules import without mlflow.
+"""The pure modules import without mlflow, and no module imports another package's private names.
 
-Each is imported in a fresh interpreter, and what that loaded is read from ``sys.modules``:
-what importing a module really loads, lazy imports and package ``__init__`` files included.
+Each pure module is imported in a fresh interpreter, and what that loaded is read from
+``sys.modules``: what importing a module really loads, lazy imports and package ``__init__``
+files included.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -78,3 +80,55 @@ def test_the_lazy_errors_name_every_error_class() -> None:
     assert set(_errors.__all__) == classes
     for name in _errors.__all__:
         assert getattr(_errors, name) is getattr(exceptions, name)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _package_of(name: str) -> str:
+    """The package a dotted name belongs to: itself if it is a package, else its parent."""
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return name if (path / "__init__.py").is_file() else name.rpartition(".")[0]
+
+
+def _cross_package_private_imports(path: Path) -> list[str]:
+    importer = _module_name(path)
+    home = importer if path.name == "__init__.py" else importer.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            module = node.module
+            names = [f"{module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] != "mlflow_retrain":
+                continue
+            # The first private part decides: its package may share it (``stats._common``
+            # within ``stats``; ``_lazy`` and ``_errors`` of the top level with everyone).
+            depth = next((i for i in range(1, len(parts)) if _private(parts[i])), None)
+            if depth is None:
+                continue
+            owner = _package_of(".".join(parts[:depth]))
+            if home != owner and not home.startswith(owner + "."):
+                found.append(f"{importer} imports {name}")
+    return found
+
+
+def test_no_module_imports_a_private_name_of_another_package() -> None:
+    offenders = [
+        line
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line in _cross_package_private_imports(path)
+    ]
+
+    assert offenders == []
