@@ -1,8 +1,8 @@
 """The pure modules import without mlflow, and no module imports another package's private names.
 
-Each pure module is imported in a fresh interpreter, and what that loaded is read from
-``sys.modules``: what importing a module really loads, lazy imports and package ``__init__``
-files included.
+The layering itself is checked by import-linter (``lint-imports``; the contracts are in
+``pyproject.toml``). These tests check what a static import graph cannot: what importing a
+module really loads, each in a fresh interpreter.
 """
 
 from __future__ import annotations
