@@ -621,6 +621,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if len(inner) == 1:
             return _coerce(inner[0], value, key)
         for option in inner:  # the first that accepts the value, e.g. "auto" | int
+            if typing.get_origin(option) is Literal and value not in typing.get_args(option):
+                # Skipped without raising: the first error raised imports mlflow (_errors).
+                continue
             try:
                 return _coerce(option, value, key)
             except errors.InvalidConfigError:

@@ -40,9 +40,10 @@ def _pythonpath() -> list[str]:
     return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 
 
-def _loaded_after_import(module: str) -> list[str]:
+def _loaded_after(module: str, statement: str = "pass") -> list[str]:
+    """The heavy libraries loaded after importing ``module`` and running ``statement``."""
     code = (
-        f"import json, sys, {module}; "
+        f"import json, sys, {module}; {statement}; "
         f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))"
     )
     done = subprocess.run(
@@ -59,7 +60,14 @@ def _loaded_after_import(module: str) -> list[str]:
 
 @pytest.mark.parametrize("module", PURE_MODULES)
 def test_importing_a_pure_module_loads_no_mlflow(module: str) -> None:
-    assert _loaded_after_import(module) == []
+    assert _loaded_after(module) == []
+
+
+def test_loading_a_valid_configuration_loads_no_mlflow() -> None:
+    # tuning.threads is "auto" | int: the option that does not fit is skipped, not raised.
+    load = "mlflow_retrain.config.load_config(overrides={'tuning.threads': 2}, environ={})"
+
+    assert _loaded_after("mlflow_retrain.config", load) == []
 
 
 def test_raising_through_the_lazy_errors_gives_the_one_hierarchy() -> None:
