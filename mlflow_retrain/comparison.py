@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain import _errors as errors
 from mlflow_retrain.metrics import LOSSES, METRICS, lookup_metric, row_losses, score
 from mlflow_retrain.policy import GREATER_IS_BETTER, GuardrailRule, MetricRule, PromotionPolicy
 from mlflow_retrain.stats import (
@@ -167,7 +167,7 @@ def metric_value(name: str, y_true: np.ndarray, output: ModelOutput) -> float:
     """
     metric = lookup_metric(name)
     if metric.needs_proba and output.scores is None:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"Metric '{name}' needs class probabilities, and this model gives labels only. "
             "Use accuracy or f1 in the policy, or log the model with predict_proba."
         )
@@ -218,12 +218,12 @@ def compare_models(
     y = np.asarray(y_true)
     for output in (challenger, champion):
         if output is not None and len(output.predictions) != len(y):
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"A model gave {len(output.predictions)} predictions for {len(y)} rows. Score "
                 "both models on the same rows."
             )
     if len(y) < 2:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"The comparison data has {len(y)} rows; at least 2 are needed. Use a larger gate "
             "split (tuning.gate_fraction) or --data."
         )
@@ -415,7 +415,7 @@ def _compare_metric(
         two = mcnemar_test(y, a.predictions, b.predictions, confidence=confidence)
     elif test == "delong":
         if a.scores is None or b.scores is None or a.scores.shape[1] != 2:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 "The DeLong test needs binary class probabilities from both models. Use test "
                 "'bootstrap' for multiclass or label-only models."
             )
@@ -427,7 +427,7 @@ def _compare_metric(
         out_a = a.scores if use_scores else a.predictions
         out_b = b.scores if use_scores else b.predictions
         if out_a is None or out_b is None:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"Metric '{name}' needs class probabilities from both models. Use a label "
                 "metric (accuracy, f1) in the policy for label-only models."
             )
@@ -553,13 +553,13 @@ def per_row_loss(loss: str, y_true: np.ndarray, output: ModelOutput) -> np.ndarr
     y = np.asarray(y_true)
     if loss in LOSSES and LOSSES[loss].needs_proba:
         if output.scores is None or output.classes is None:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"Loss '{loss}' needs class probabilities, and this model gives labels only. "
                 "Set the policy's shadow loss to 'zero_one'."
             )
         unseen = sorted(set(np.unique(y).tolist()) - set(output.classes.tolist()), key=str)
         if unseen:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"The batch has label {unseen[0]!r}, which the models were not trained on. "
                 "Retrain on data that includes it before judging a challenger."
             )

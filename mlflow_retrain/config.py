@@ -20,7 +20,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from mlflow_retrain.exceptions import InvalidConfigError
+from mlflow_retrain import _errors as errors
 
 __all__ = [
     "CategoricalDriftConfig",
@@ -217,7 +217,7 @@ class WindowConfig:
         needed = {"last_rows": "rows", "last_days": "days", "half_life": "half_life_days"}
         key = needed.get(self.kind)
         if key is not None and getattr(self, key) is None:
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"'window.kind: {self.kind}' needs 'window.{key}'. Add it to retrain.yaml."
             )
         if self.rows is not None:
@@ -227,7 +227,9 @@ class WindowConfig:
             if value is not None:
                 _check_range(f"window.{name}", value, low=0.0, inclusive=False)
         if not self.tune_fractions:
-            raise InvalidConfigError("'window.tune_fractions' must list at least one share.")
+            raise errors.InvalidConfigError(
+                "'window.tune_fractions' must list at least one share."
+            )
         for i, fraction in enumerate(self.tune_fractions):
             _check_range(f"window.tune_fractions[{i}]", fraction, low=0.0, high=1.0)
 
@@ -263,7 +265,7 @@ class HistoryConfig:
 
     def __post_init__(self) -> None:
         if self.source and self.uris:
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 "Set either 'history.source' or 'history.uris' in retrain.yaml, not both."
             )
 
@@ -401,10 +403,12 @@ class TuningConfig:
         _check_range("tuning.heartbeat_interval", self.heartbeat_interval, low=1)
         _check_range("tuning.max_retries", self.max_retries, low=0)
         if not self.estimators:
-            raise InvalidConfigError("'tuning.estimators' must list at least one estimator.")
+            raise errors.InvalidConfigError(
+                "'tuning.estimators' must list at least one estimator."
+            )
         unknown = [name for name in self.space if name not in self.estimators]
         if unknown:
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"'tuning.space.{unknown[0]}' names an estimator not in tuning.estimators "
                 f"({', '.join(self.estimators)}). Fix the name or add the estimator."
             )
@@ -514,9 +518,9 @@ def load_config(
             _set_dotted(data, dotted, value)
     try:
         return _build(RetrainConfig, data, "")
-    except InvalidConfigError as err:
+    except errors.InvalidConfigError as err:
         where = source if path is not None else "the option or MLFLOW_RETRAIN_* variable"
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"{source}: {err.message} Fix the value in {where} (docs/configuration.md lists "
             "every key, its type and range)."
         ) from None
@@ -526,12 +530,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"Config file '{path}' does not exist. Pass an existing retrain.yaml with --config "
             "or leave it out to use the defaults."
         ) from None
     except (OSError, UnicodeDecodeError) as err:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"Config file '{path}' cannot be read ({err.__class__.__name__}). "
             "Check the path and that the file is UTF-8 text."
         ) from err
@@ -540,13 +544,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"Config file '{path}' is not valid YAML{line}. Fix the syntax and retry."
         ) from err
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"Config file '{path}' must hold a mapping of sections at the top level, got "
             f"{type(data).__name__}. See docs/configuration.md."
         )
@@ -572,7 +576,7 @@ def _set_dotted(
             child = node[part] = {}
         elif not isinstance(child, dict):
             where = f" (from {origin})" if origin else ""
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"'{dotted}'{where}: '{part}' is a value, not a section. Check the key."
             )
         node = child
@@ -581,7 +585,7 @@ def _set_dotted(
 
 def _build(cls: type[Any], data: Any, prefix: str) -> Any:
     if not isinstance(data, Mapping):
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"'{prefix.rstrip('.')}' must be a mapping of keys, got {type(data).__name__} "
             f"{data!r}. Write it as a YAML section."
         )
@@ -593,14 +597,16 @@ def _build(cls: type[Any], data: Any, prefix: str) -> Any:
         close = difflib.get_close_matches(key, list(fields), n=1)
         hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
         known = ", ".join(sorted(fields))
-        raise InvalidConfigError(f"Unknown key '{prefix}{key}'.{hint} Known keys here: {known}.")
+        raise errors.InvalidConfigError(
+            f"Unknown key '{prefix}{key}'.{hint} Known keys here: {known}."
+        )
     kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}") for name, value in data.items()}
     try:
         return cls(**kwargs)
-    except InvalidConfigError:
+    except errors.InvalidConfigError:
         raise
     except (TypeError, ValueError) as err:  # pragma: no cover - guarded by _coerce
-        raise InvalidConfigError(f"'{prefix.rstrip('.')}': {err}") from err
+        raise errors.InvalidConfigError(f"'{prefix.rstrip('.')}': {err}") from err
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
@@ -615,52 +621,55 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if len(inner) == 1:
             return _coerce(inner[0], value, key)
         for option in inner:  # the first that accepts the value, e.g. "auto" | int
+            if typing.get_origin(option) is Literal and value not in typing.get_args(option):
+                # Skipped without raising: the first error raised imports mlflow (_errors).
+                continue
             try:
                 return _coerce(option, value, key)
-            except InvalidConfigError:
+            except errors.InvalidConfigError:
                 continue
         wanted = " or ".join(_describe(option) for option in inner)
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"'{key}' must be {wanted}, got {type(value).__name__} {value!r}."
         )
     if origin is Literal:
         if value not in args:
             allowed = ", ".join(repr(a) for a in args)
-            raise InvalidConfigError(f"'{key}' must be one of {allowed}, got {value!r}.")
+            raise errors.InvalidConfigError(f"'{key}' must be one of {allowed}, got {value!r}.")
         return value
     if origin is tuple:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple):
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"'{key}' must be a list, got {type(value).__name__} {value!r}."
             )
         return tuple(_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(value))
     if origin in (Mapping, dict) or hint is Mapping:
         if not isinstance(value, Mapping):
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"'{key}' must be a mapping, got {type(value).__name__} {value!r}."
             )
         return {str(k): _coerce(args[1], v, f"{key}.{k}") if args else v for k, v in value.items()}
     if hint is bool:
         if not isinstance(value, bool):
-            raise InvalidConfigError(f"'{key}' must be true or false, got {value!r}.")
+            raise errors.InvalidConfigError(f"'{key}' must be true or false, got {value!r}.")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"'{key}' must be a whole number, got {type(value).__name__} {value!r}."
             )
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"'{key}' must be a number, got {type(value).__name__} {value!r}."
             )
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"'{key}' must be text, got {type(value).__name__} {value!r}."
             )
         return value
@@ -688,7 +697,7 @@ def _check_range(
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
         bounds = f"[{lo}, {hi}]" if inclusive else f"({lo}, {hi})"
-        raise InvalidConfigError(f"'{key}' must be in {bounds}, got {value!r}.")
+        raise errors.InvalidConfigError(f"'{key}' must be in {bounds}, got {value!r}.")
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,18 +1,15 @@
-"""Tag and metric keys, defined once, and helpers that log lineage to MLflow.
+"""Tag and metric keys, defined once (constants only; pure: no mlflow import).
 
 Every key mlflow-retrain writes to MLflow is a constant here; no other module spells a tag key
-as a string literal.
+as a string literal. Beside the constants are only the string helpers that build keys and tag
+values. The MLflow dataset sources that log a batch's lineage live in
+:mod:`mlflow_retrain.data.sources`.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
-from pathlib import Path
-from typing import Any, Final
-from urllib.parse import urlparse
-
-from mlflow.data.dataset_source import DatasetSource as _DatasetSourceBase
+from typing import Final
 
 __all__ = [
     "ALIAS_CHALLENGER",
@@ -102,8 +99,6 @@ __all__ = [
     "TAG_TRIGGER_REASON",
     "TAG_VERSION",
     "TAG_WINDOW",
-    "UriDatasetSource",
-    "dataset_source",
     "drift_metric_key",
     "metric_safe",
     "truncate_tag",
@@ -298,63 +293,3 @@ MAX_NOTE_LENGTH = 7500
 def truncate_tag(value: str, limit: int = MAX_TAG_LENGTH) -> str:
     """Return ``value`` cut to ``limit`` characters, marking the cut with an ellipsis."""
     return value if len(value) <= limit else value[: limit - 3] + "..."
-
-
-def dataset_source(uri: str) -> Any:
-    """Return an MLflow ``DatasetSource`` for a data URI.
-
-    Local paths become absolute ``LocalArtifactDatasetSource`` objects and ``s3://`` URIs
-    ``S3ArtifactDatasetSource`` objects; MLflow artifact URIs (``runs:/``, ``models:/``,
-    ``mlflow-artifacts:``), which MLflow cannot resolve as dataset sources, become a
-    :class:`UriDatasetSource` that records the URI verbatim.
-    """
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-    from mlflow.exceptions import MlflowException
-
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        uri = Path(parsed.path if parsed.scheme else uri).resolve().as_uri()
-    elif parsed.scheme in ("runs", "models", "mlflow-artifacts"):
-        return UriDatasetSource(uri)
-    with warnings.catch_warnings():
-        # MLflow warns that a file URI "can be interpreted in multiple ways"; it picks the
-        # local artifact source, which is the right one.
-        warnings.simplefilter("ignore")
-        try:
-            return resolve_dataset_source(uri)
-        except MlflowException:
-            return UriDatasetSource(uri)
-
-
-class UriDatasetSource(_DatasetSourceBase):
-    """A dataset source that records a URI MLflow has no resolver for (``runs:/...``)."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-
-    @staticmethod
-    def _get_source_type() -> str:
-        return "mlflow_artifact"
-
-    def load(self) -> Any:
-        """Load the table the URI points at."""
-        from mlflow_retrain.data.io import load_table
-
-        return load_table(self.uri)
-
-    @staticmethod
-    def _can_resolve(raw_source: Any) -> bool:
-        return False
-
-    @classmethod
-    def _resolve(cls, raw_source: Any) -> UriDatasetSource:
-        return cls(str(raw_source))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form MLflow stores with the dataset input."""
-        return {"uri": self.uri}
-
-    @classmethod
-    def from_dict(cls, source_dict: dict[Any, Any]) -> UriDatasetSource:
-        """Rebuild from :meth:`to_dict` output."""
-        return cls(str(source_dict["uri"]))

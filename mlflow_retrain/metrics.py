@@ -44,7 +44,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain import _errors as errors
 
 __all__ = [
     "DEFINITIONS_VERSION",
@@ -143,7 +143,7 @@ class Metric:
             return 1.0 - mean
         if self.row_summary == "root_mean":
             return mean**0.5
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"Metric '{self.name}' is not a mean of per-row losses. Compute it with score()."
         )
 
@@ -208,7 +208,9 @@ def lookup_metric(name: str) -> Metric:
         return METRICS[name]
     close = difflib.get_close_matches(str(name), list(METRICS), n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise InvalidInputError(f"Unknown metric '{name}'.{hint} Use one of: {', '.join(METRICS)}.")
+    raise errors.InvalidInputError(
+        f"Unknown metric '{name}'.{hint} Use one of: {', '.join(METRICS)}."
+    )
 
 
 def score(
@@ -262,7 +264,7 @@ def score(
                 return float(skm.f1_score(truth, pred, pos_label=classes[-1], average="binary"))
             return float(skm.f1_score(truth, pred, labels=classes, average="macro"))
         if metric.needs_proba and (pred.ndim != 2 or pred.shape[1] != len(classes)):
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"Metric '{name}' needs one probability column per class ({len(classes)}), got "
                 f"an array of shape {pred.shape}. Pass predict_proba output and labels="
                 "model.classes_."
@@ -278,7 +280,7 @@ def score(
             return float(
                 skm.roc_auc_score(truth, pred, multi_class="ovr", average="macro", labels=classes)
             )
-    raise InvalidInputError(
+    raise errors.InvalidInputError(
         f"Metric '{name}' is not a known {metric.task} metric. Build it with get_metric()."
     )
 
@@ -312,19 +314,21 @@ def row_losses(
             one of ``labels``.
     """
     if loss not in LOSSES:
-        raise InvalidInputError(f"Unknown per-row loss '{loss}'; use one of {', '.join(LOSSES)}.")
+        raise errors.InvalidInputError(
+            f"Unknown per-row loss '{loss}'; use one of {', '.join(LOSSES)}."
+        )
     truth = np.asarray(y_true)
     pred = np.asarray(y_pred)
     if len(pred) != len(truth):
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"Loss '{loss}' got {len(pred)} predictions for {len(truth)} rows. Score the model "
             "on the same rows."
         )
     if loss == "zero_one":
         return np.asarray(pred != truth, dtype=float)
     if loss in ("squared_error", "absolute_error"):
-        errors = pred.astype(float) - truth.astype(float)
-        return errors**2 if loss == "squared_error" else np.abs(errors)
+        residuals = pred.astype(float) - truth.astype(float)
+        return residuals**2 if loss == "squared_error" else np.abs(residuals)
     proba = pred.astype(float)
     eps = np.finfo(float).eps  # scikit-learn's log_loss clips to [eps, 1 - eps]
     if proba.ndim == 1:
@@ -345,7 +349,7 @@ def _one_hot(
 ) -> np.ndarray:
     classes = np.unique(truth) if labels is None else np.asarray(labels)
     if len(classes) != n_columns:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"Probabilities have {n_columns} columns but there are {len(classes)} classes "
             f"({classes.tolist()[:5]}). Pass predict_proba output and labels=model.classes_."
         )
@@ -354,7 +358,7 @@ def _one_hot(
     position = np.clip(np.searchsorted(ordered, truth), 0, len(classes) - 1)
     unseen = ordered[position] != truth
     if np.any(unseen):
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"Label {truth[np.argmax(unseen)].item()!r} is not one of the model's classes "
             f"{classes.tolist()[:10]}. Score rows whose labels the model was trained on."
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlflow_retrain.exceptions import InvalidConfigError
+from mlflow_retrain import _errors as errors
 from mlflow_retrain.metrics import LOSSES, METRICS, PairedTestName
 
 __all__ = [
@@ -219,46 +219,46 @@ class PromotionPolicy:
     def __post_init__(self) -> None:
         allowed = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
         if not self.primary:
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 "The policy needs at least one primary metric. Add one under 'primary', e.g. "
                 "[{metric: roc_auc}]."
             )
         rules: list[MetricRule | GuardrailRule] = [*self.primary, *self.guardrails]
         for rule in rules:
             if rule.metric not in allowed:
-                raise InvalidConfigError(
+                raise errors.InvalidConfigError(
                     f"Policy metric '{rule.metric}' does not fit a {self.task} model; use one "
                     f"of {', '.join(allowed)}."
                 )
             if rule.test_name in _LOSS_TESTS and rule.metric not in _PER_ROW:
-                raise InvalidConfigError(
+                raise errors.InvalidConfigError(
                     f"Policy test '{rule.test_name}' needs a per-row metric, and "
                     f"'{rule.metric}' is not one; use test 'bootstrap'."
                 )
         for rule in self.guardrails:
             if rule.margin <= 0:
-                raise InvalidConfigError(
+                raise errors.InvalidConfigError(
                     f"Guardrail '{rule.metric}' needs a margin > 0, got {rule.margin!r}. Set the "
                     "largest loss you accept, e.g. margin: 0.01."
                 )
         for name in self.floor:
             if name not in allowed:
-                raise InvalidConfigError(
+                raise errors.InvalidConfigError(
                     f"Policy floor '{name}' does not fit a {self.task} model; use one of "
                     f"{', '.join(allowed)}."
                 )
         if not 0 < self.alpha < 0.5:
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"Policy alpha must be in (0, 0.5), got {self.alpha!r}. Set a significance "
                 "level such as alpha: 0.05."
             )
         if self.n_resamples < 200:
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"Policy n_resamples must be at least 200, got {self.n_resamples}. Raise it "
                 "(2000 is the default)."
             )
         if self.max_evidence_age_days <= 0:
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 "Policy max_evidence_age_days must be > 0. Set how many days evidence stays "
                 "valid, e.g. 30."
             )
@@ -291,7 +291,7 @@ class PromotionPolicy:
             InvalidConfigError: If a key is unknown or a value is invalid.
         """
         if not isinstance(data, Mapping):
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"A policy must be a mapping, got {type(data).__name__}. See "
                 "docs/commands/policy.md."
             )
@@ -301,14 +301,14 @@ class PromotionPolicy:
         }  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"Unknown policy key '{unknown[0]}'.{_did_you_mean(unknown[0], known)} Known "
                 f"keys: {', '.join(sorted(known))}."
             )
         try:
             task = data.get("task", "classification")
             if task not in ("classification", "regression"):
-                raise InvalidConfigError(
+                raise errors.InvalidConfigError(
                     f"Policy task must be classification or regression, got {task!r}."
                 )
             primary = tuple(
@@ -331,9 +331,11 @@ class PromotionPolicy:
                 random_state=int(data.get("random_state", 0)),
             )
         except (TypeError, ValueError) as err:
-            if isinstance(err, InvalidConfigError):
+            if isinstance(err, errors.InvalidConfigError):
                 raise
-            raise InvalidConfigError(f"Invalid policy value: {err}. Fix the policy.") from err
+            raise errors.InvalidConfigError(
+                f"Invalid policy value: {err}. Fix the policy."
+            ) from err
 
     @classmethod
     def from_json(cls, text: str) -> PromotionPolicy:
@@ -345,7 +347,7 @@ class PromotionPolicy:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise InvalidConfigError(
+            raise errors.InvalidConfigError(
                 f"The stored policy is not valid JSON ({err.msg}). Set it again with "
                 "`mlflow-retrain policy set`."
             ) from err
@@ -376,7 +378,7 @@ def _floor(data: Mapping[str, Any], base: PromotionPolicy) -> Mapping[str, Any]:
         return base.floor
     floor = data["floor"] or {}
     if not isinstance(floor, Mapping):
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"Policy floor must map metrics to values, e.g. {{roc_auc: 0.6}}, got {floor!r}."
         )
     return floor
@@ -391,19 +393,21 @@ def _rule(cls: type[Any], item: Any, section: str) -> Any:
     if isinstance(item, str):
         item = {"metric": item}
     if not isinstance(item, Mapping) or "metric" not in item:
-        raise InvalidConfigError(f"Each policy {section} entry needs a 'metric', got {item!r}.")
+        raise errors.InvalidConfigError(
+            f"Each policy {section} entry needs a 'metric', got {item!r}."
+        )
     fields = {"metric", "test", "min_improvement"} if cls is MetricRule else {
         "metric", "test", "margin"
     }  # fmt: skip
     unknown = sorted(set(item) - fields)
     if unknown:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"Unknown key '{unknown[0]}' in policy {section} entry; use "
             f"{', '.join(sorted(fields))}."
         )
     metric = str(item["metric"])
     if metric not in GREATER_IS_BETTER:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"Unknown policy metric '{metric}'; use one of {', '.join(GREATER_IS_BETTER)}."
         )
     test = item.get("test") or DEFAULT_TESTS[metric]
@@ -411,17 +415,17 @@ def _rule(cls: type[Any], item: Any, section: str) -> Any:
     if cls is MetricRule:
         return MetricRule(metric, test, float(item.get("min_improvement", 0.0)))
     if "margin" not in item:
-        raise InvalidConfigError(f"Guardrail '{metric}' needs a 'margin'.")
+        raise errors.InvalidConfigError(f"Guardrail '{metric}' needs a 'margin'.")
     return GuardrailRule(metric, float(item["margin"]), test)
 
 
 def _shadow_rule(item: Any) -> ShadowRule:
     if not isinstance(item, Mapping):
-        raise InvalidConfigError(f"Policy 'shadow' must be a mapping, got {item!r}.")
+        raise errors.InvalidConfigError(f"Policy 'shadow' must be a mapping, got {item!r}.")
     known = set(ShadowRule().to_dict())
     unknown = sorted(set(item) - known)
     if unknown:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"Unknown key '{unknown[0]}' in policy shadow; use {', '.join(sorted(known))}."
         )
     base = ShadowRule()
@@ -441,39 +445,39 @@ def _shadow_rule(item: Any) -> ShadowRule:
 def _check_shadow(rule: ShadowRule, task: str) -> None:
     losses = SHADOW_LOSSES[task]
     if rule.loss is not None and rule.loss not in losses:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"Policy shadow loss '{rule.loss}' does not fit a {task} model; use one of "
             f"{', '.join(losses)}."
         )
     if rule.min_improvement < 0:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             "Policy shadow min_improvement must be >= 0; fix 'shadow' in the policy."
         )
     if rule.horizon_rows < 1:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             "Policy shadow horizon_rows must be at least 1; fix 'shadow' in the policy."
         )
     if rule.expected_effect is not None and rule.expected_effect <= 0:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             "Policy shadow expected_effect must be > 0 (in std units); fix 'shadow' in the policy."
         )
     if rule.min_rows < 2:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             "Policy shadow min_rows must be at least 2; fix 'shadow' in the policy."
         )
     if rule.max_batches < 1:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             "Policy shadow max_batches must be at least 1; fix 'shadow' in the policy."
         )
     if rule.max_rows is not None and rule.max_rows < rule.min_rows:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             "Policy shadow max_rows must be at least min_rows; fix 'shadow' in the policy."
         )
 
 
 def _choice(value: Any, allowed: tuple[str, ...], key: str) -> Any:
     if value not in allowed:
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             f"Policy {key} must be one of {', '.join(sorted(set(allowed)))}, got {value!r}."
         )
     return value

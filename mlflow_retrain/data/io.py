@@ -52,7 +52,14 @@ from mlflow.exceptions import MlflowException
 
 from mlflow_retrain.exceptions import InvalidInputError, MlflowRetrainError
 
-__all__ = ["MAX_CELL_CHARS", "describe_uri", "load_table", "read_bytes", "redact_text"]
+__all__ = [
+    "MAX_CELL_CHARS",
+    "describe_uri",
+    "list_s3_uris",
+    "load_table",
+    "read_bytes",
+    "redact_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -314,6 +321,22 @@ def _s3_endpoint() -> tuple[str | None, str | None]:
         if value:
             return value, var
     return None, None
+
+
+def list_s3_uris(prefix: str) -> list[str]:
+    """Return the ``s3://`` URI of every object under a prefix, in the order S3 lists them.
+
+    The endpoint is chosen as for reading (``MLFLOW_S3_ENDPOINT_URL``, ...).
+
+    Args:
+        prefix: ``s3://bucket/prefix``; the prefix may be empty (the whole bucket).
+    """
+    bucket, _, key = prefix[len("s3://") :].partition("/")
+    client = boto3.client("s3", endpoint_url=_s3_endpoint()[0])
+    names: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+        names += [f"s3://{bucket}/{item['Key']}" for item in page.get("Contents", [])]
+    return names
 
 
 def _fetch_s3(uri: str, *, label: str) -> _Blob:

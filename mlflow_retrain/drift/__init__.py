@@ -6,6 +6,7 @@ Pure numpy/scipy/pandas; the MLflow step that logs a report lives in
 
 from __future__ import annotations
 
+from mlflow_retrain.column_types import infer_kind
 from mlflow_retrain.drift.columns import (
     CategoricalTest,
     NumericTest,
@@ -19,7 +20,6 @@ from mlflow_retrain.drift.profile import (
     NumericSummary,
     ReferenceProfile,
     build_profile,
-    infer_kind,
     merge_profiles,
 )
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift, SkippedColumn

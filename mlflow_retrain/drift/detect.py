@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from mlflow_retrain import _errors as errors
 from mlflow_retrain.config import DriftConfig
 from mlflow_retrain.drift.columns import (
     MIN_VALUES,
@@ -35,7 +36,6 @@ from mlflow_retrain.drift.profile import (
     summarise_column,
 )
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift, SkippedColumn
-from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.stats.multitest import adjust_pvalues
 
 __all__ = ["detect_drift", "reference_profile"]
@@ -150,14 +150,14 @@ def detect_drift(
         name for name in kinds if name not in ignored and name != target and name not in current
     ]
     if missing:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"Column '{missing[0]}' is in the reference but not in the current batch "
             f"({len(missing)} missing in all). Add it to the batch or list it under "
             "drift.ignore in retrain.yaml."
         )
     unknown_critical = [c for c in config.critical_columns if c not in kinds]
     if unknown_critical:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"Critical column '{unknown_critical[0]}' is not in the reference. Fix "
             "drift.critical_columns in retrain.yaml."
         )

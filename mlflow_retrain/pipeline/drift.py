@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlflow_retrain import lineage
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table, read_bytes
+from mlflow_retrain.data.sources import dataset_source
 from mlflow_retrain.data.validate import validate_batch, validate_reference
 from mlflow_retrain.drift.detect import detect_drift
 from mlflow_retrain.drift.profile import (
@@ -288,7 +289,7 @@ def _log_datasets(
     ref_name = Path(urlpath(reference)).name or "reference"
     if isinstance(ref, ReferenceProfile):
         ref_dataset: Any = MetaDataset(  # type: ignore[abstract]
-            source=lineage.dataset_source(reference), name=ref_name, digest=ref.digest
+            source=dataset_source(reference), name=ref_name, digest=ref.digest
         )
         mlflow.log_input(ref_dataset, context=lineage.CONTEXT_REFERENCE)
     else:

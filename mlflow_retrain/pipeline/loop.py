@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
 from mlflow_retrain.config import HistoryConfig, RetrainConfig
-from mlflow_retrain.data.io import describe_uri, load_table
+from mlflow_retrain.data.io import describe_uri, list_s3_uris, load_table
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError, InvalidInputError
 from mlflow_retrain.pipeline.lease import SETTLE_SECONDS, Lease, LeaseHolder
 from mlflow_retrain.pipeline.steps import frame_digest, step_params, step_run
@@ -116,7 +116,7 @@ def list_batches(history: HistoryConfig) -> list[str]:
         )
     source = history.source
     if source.startswith("s3://"):
-        names = _s3_names(source)
+        names = list_s3_uris(source)
     else:
         folder = Path(source)
         if not folder.is_dir():
@@ -131,19 +131,6 @@ def list_batches(history: HistoryConfig) -> list[str]:
             "'history.source' and 'history.pattern'."
         )
     return found
-
-
-def _s3_names(prefix: str) -> list[str]:
-    import boto3
-
-    from mlflow_retrain.data.io import _s3_endpoint
-
-    bucket, _, key = prefix[len("s3://") :].partition("/")
-    client = boto3.client("s3", endpoint_url=_s3_endpoint()[0])
-    names: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-        names += [f"s3://{bucket}/{item['Key']}" for item in page.get("Contents", [])]
-    return names
 
 
 def run_cycle(

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
 from mlflow_retrain._version import __version__
+from mlflow_retrain.data.sources import dataset_source
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
 
 __all__ = [
@@ -138,7 +139,8 @@ def pandas_dataset(
 
     Args:
         frame: The rows.
-        source: Where they came from (a URI; see :func:`mlflow_retrain.lineage.dataset_source`).
+        source: Where they came from (a URI; see
+            :func:`mlflow_retrain.data.sources.dataset_source`).
         name: The dataset's name in the UI.
         targets: The label column, if the rows carry it.
     """
@@ -150,7 +152,7 @@ def pandas_dataset(
         warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
         return from_pandas(
             frame.reset_index(drop=True),
-            source=lineage.dataset_source(source),
+            source=dataset_source(source),
             name=name,
             targets=targets if targets in frame.columns else None,
         )

@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mlflow_retrain import lineage
+
 __all__ = [
     "AliasChange",
     "AuditEntry",
@@ -41,30 +43,6 @@ __all__ = [
 ]
 
 DAY_MS = 86_400_000
-
-#: Tag keys the gate reads (the values match :mod:`mlflow_retrain.lineage`, which imports
-#: mlflow; the gate stays pure, and a test pins that both agree).
-DECISION_TAG = "mlflow_retrain.decision"
-BASELINE_TAG = "mlflow_retrain.evidence.baseline_version"
-EVIDENCE_TIME_TAG = "mlflow_retrain.evidence.timestamp_ms"
-EVIDENCE_RUN_TAG = "mlflow_retrain.evidence.run_id"
-OVERRIDE_TAG = "mlflow_retrain.override.reason"
-POLICY_TAG = "mlflow_retrain.policy"
-SOURCE_TAG = "mlflow_retrain.evidence.source"
-SUMMARY_TAG = "mlflow_retrain.evidence.summary"
-OFFLINE_DECISION_TAG = "mlflow_retrain.offline.decision"
-OFFLINE_BASELINE_TAG = "mlflow_retrain.offline.baseline_version"
-#: Tag keys a permitted move writes or reads for its audit record.
-STATUS_TAG = "mlflow_retrain.status"
-ROLLBACK_REASON_TAG = "mlflow_retrain.rollback.reason"
-
-#: Tag values (as in :mod:`mlflow_retrain.lineage`, pinned by the same test).
-DECISION_PROMOTE = "promote"
-SOURCE_COMPARE = "compare"
-SOURCE_SHADOW = "shadow"
-STATUS_PROMOTED = "promoted"
-STATUS_RETIRED = "retired"
-STATUS_ROLLED_BACK = "rolled_back"
 
 Kind = Literal[
     "not_gated", "unchanged", "promotion", "first_deployment", "rollback", "override", "refused"
@@ -106,9 +84,9 @@ class ModelFacts:
     version_tags: Mapping[str, str]
     policy: str | None
     now_ms: int
-    champion_alias: str = "champion"
-    previous_alias: str = "previous-champion"
-    challenger_alias: str = "challenger"
+    champion_alias: str = lineage.ALIAS_CHAMPION
+    previous_alias: str = lineage.ALIAS_PREVIOUS_CHAMPION
+    challenger_alias: str = lineage.ALIAS_CHALLENGER
 
 
 @dataclass(frozen=True)
@@ -227,21 +205,23 @@ def _mode(policy: str | None) -> str:
 
 def _redo(target: str, tags: Mapping[str, str]) -> str:
     """The command that renews this version's evidence."""
-    step = SOURCE_SHADOW if tags.get(SOURCE_TAG) == SOURCE_SHADOW else SOURCE_COMPARE
+    shadow = tags.get(lineage.TAG_EVIDENCE_SOURCE) == lineage.SOURCE_SHADOW
+    step = lineage.SOURCE_SHADOW if shadow else lineage.SOURCE_COMPARE
     return f"`mlflow-retrain {step} --challenger {target}`"
 
 
 def _mode_refusal(target: str, champion: str, tags: Mapping[str, str], mode: str) -> str | None:
     """Why evidence of this source does not satisfy the policy's mode, or ``None``."""
     shadow = f"`mlflow-retrain shadow --challenger {target} --batch URI`"
-    if mode in ("shadow", "both") and tags.get(SOURCE_TAG) != SOURCE_SHADOW:
+    source = tags.get(lineage.TAG_EVIDENCE_SOURCE)
+    if mode in ("shadow", "both") and source != lineage.SOURCE_SHADOW:
         return (
             f"The policy (mode '{mode}') needs shadow evidence for version {target}, and its "
             f"evidence comes from an offline comparison. Run {shadow} on labelled batches."
         )
     if mode == "both" and (
-        tags.get(OFFLINE_DECISION_TAG) != DECISION_PROMOTE
-        or tags.get(OFFLINE_BASELINE_TAG) != champion
+        tags.get(lineage.TAG_OFFLINE_DECISION) != lineage.DECISION_PROMOTE
+        or tags.get(lineage.TAG_OFFLINE_BASELINE) != champion
     ):
         return (
             f"The policy (mode 'both') needs a passing offline comparison of version {target} "
@@ -258,7 +238,7 @@ def _floor_text(tags: Mapping[str, str]) -> str:
     summary that cannot be read makes no claim.
     """
     try:
-        rows = json.loads(tags.get(SUMMARY_TAG) or "")
+        rows = json.loads(tags.get(lineage.TAG_EVIDENCE_SUMMARY) or "")
         floors = [
             f"{r['metric']} {r['floor']:g}"
             for r in rows
@@ -303,7 +283,7 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
     tags = facts.version_tags
     if champion == target:
         return GateDecision(True, "unchanged", f"Version {target} is already champion.")
-    override = (tags.get(OVERRIDE_TAG) or "").strip()
+    override = (tags.get(lineage.TAG_OVERRIDE_REASON) or "").strip()
     if override:
         return _permit("override", f"Audited override: {override}", target, champion, facts)
     if previous is not None and previous == target:
@@ -314,8 +294,8 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             champion,
             facts,
         )
-    decision = tags.get(DECISION_TAG)
-    baseline = tags.get(BASELINE_TAG)
+    decision = tags.get(lineage.TAG_DECISION)
+    baseline = tags.get(lineage.TAG_EVIDENCE_BASELINE)
     if decision is None:
         return GateDecision(
             False,
@@ -323,12 +303,12 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             f"Version {target} has no comparison evidence. Run `mlflow-retrain compare "
             f"--challenger {target}` first.",
         )
-    if decision != DECISION_PROMOTE:
+    if decision != lineage.DECISION_PROMOTE:
         return GateDecision(
             False,
             "refused",
             f"The evidence for version {target} says '{decision}', not 'promote' (run "
-            f"{tags.get(EVIDENCE_RUN_TAG, 'unknown')}). Only a significantly better "
+            f"{tags.get(lineage.TAG_EVIDENCE_RUN, 'unknown')}). Only a significantly better "
             "challenger can become champion.",
         )
     expected_baseline = champion if champion is not None else "none"
@@ -342,7 +322,7 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             f"it is stale. Run {_redo(target, tags)} again.",
         )
     try:
-        computed = int(tags.get(EVIDENCE_TIME_TAG, ""))
+        computed = int(tags.get(lineage.TAG_EVIDENCE_TIME, ""))
     except ValueError:
         return GateDecision(
             False,
@@ -397,23 +377,23 @@ def _plan(
     statuses: list[tuple[str, str, str]] = []
     if champion is not None:
         aliases.append((facts.previous_alias, champion))
-        old_status = STATUS_ROLLED_BACK if kind == "rollback" else STATUS_RETIRED
-        statuses.append((champion, STATUS_TAG, old_status))
-    statuses.append((target, STATUS_TAG, STATUS_PROMOTED))
+        old_status = lineage.STATUS_ROLLED_BACK if kind == "rollback" else lineage.STATUS_RETIRED
+        statuses.append((champion, lineage.TAG_STATUS, old_status))
+    statuses.append((target, lineage.TAG_STATUS, lineage.STATUS_PROMOTED))
     held = facts.aliases.get(facts.challenger_alias) == target
-    rollback_reason = tags.get(ROLLBACK_REASON_TAG)
+    rollback_reason = tags.get(lineage.TAG_ROLLBACK_REASON)
     if kind == "rollback" and rollback_reason:
         reason = f"{reason} Reason: {rollback_reason}"
     return MovePlan(
         set_aliases=tuple(aliases),
         delete_aliases=(facts.challenger_alias,) if held else (),
         set_version_tags=tuple(statuses),
-        delete_version_tags=((target, OVERRIDE_TAG),) if kind == "override" else (),
+        delete_version_tags=((target, lineage.TAG_OVERRIDE_REASON),) if kind == "override" else (),
         audit=AuditEntry(
             from_version=champion,
             to_version=target,
             kind=kind,
             reason=reason,
-            evidence_run=tags.get(EVIDENCE_RUN_TAG),
+            evidence_run=tags.get(lineage.TAG_EVIDENCE_RUN),
         ),
     )

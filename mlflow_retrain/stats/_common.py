@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain import _errors as errors
 from mlflow_retrain.stats.result import Alternative, TestResult
 
 ALTERNATIVES = ("two-sided", "greater", "less")
@@ -24,12 +24,12 @@ ALTERNATIVES = ("two-sided", "greater", "less")
 def check_options(alternative: str, confidence: float) -> None:
     """Reject an unknown ``alternative`` or a ``confidence`` outside (0, 1)."""
     if alternative not in ALTERNATIVES:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"alternative must be one of 'two-sided', 'greater', 'less'; got {alternative!r}. "
             "Pick the sign of the estimate you want to detect."
         )
     if isinstance(confidence, bool) or not 0.0 < float(confidence) < 1.0:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"confidence must lie strictly between 0 and 1; got {confidence!r}. "
             "Pass e.g. confidence=0.95."
         )
@@ -39,7 +39,7 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...], hint: str) -> 
     """Reject a string option that is not one of ``choices``."""
     if not isinstance(value, str) or value not in choices:
         shown = ", ".join(repr(c) for c in choices)
-        raise InvalidInputError(f"{name} must be one of {shown}; got {value!r}. {hint}")
+        raise errors.InvalidInputError(f"{name} must be one of {shown}; got {value!r}. {hint}")
 
 
 def vector(values: Any, name: str, *, numeric: bool = True) -> np.ndarray:
@@ -47,19 +47,19 @@ def vector(values: Any, name: str, *, numeric: bool = True) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=float) if numeric else np.asarray(values)
     except (TypeError, ValueError) as err:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"{name} must be numeric; could not convert it to float ({err}). "
             "Pass one number per evaluation row."
         ) from err
     if arr.ndim != 1:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"{name} must be 1-D with one value per evaluation row; got shape {arr.shape}. "
             "Flatten it or pass a single column."
         )
     if arr.dtype.kind in "fc":
         bad = ~np.isfinite(arr)
         if bad.any():
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"{name} must be finite; found {int(bad.sum())} NaN/inf value(s) "
                 f"(first at index {int(np.argmax(bad))}). Drop or impute those rows in both "
                 "models before comparing."
@@ -72,7 +72,7 @@ def same_length(**arrays: np.ndarray) -> int:
     lengths = {name: len(arr) for name, arr in arrays.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{name}={length}" for name, length in lengths.items())
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"Paired inputs must have the same length; got {shown}. "
             "Evaluate both models on the same rows, in the same order."
         )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain import _errors as errors
 from mlflow_retrain.metrics import row_losses
 from mlflow_retrain.stats._common import check_options, inconclusive, same_length, vector
 from mlflow_retrain.stats.result import Alternative, TestResult
@@ -53,7 +53,7 @@ def _row_values(metric: str, truth: np.ndarray, out: np.ndarray, name: str) -> n
     if metric in ("log_loss", "brier"):
         p = out.astype(float)
         if np.any((p < 0) | (p > 1)):
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"{name} must hold probabilities of the positive class in [0, 1] for {metric}; "
                 f"got values in [{p.min()!r}, {p.max()!r}]. Pass predict_proba(X)[:, 1]."
             )
@@ -198,7 +198,7 @@ def paired_bootstrap_test(
     """
     check_options(alternative, confidence)
     if isinstance(n_resamples, bool) or int(n_resamples) != n_resamples or n_resamples < 1:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"n_resamples must be a positive integer; got {n_resamples!r}. Use 2000 or more "
             "for a decision at alpha = 0.05."
         )
@@ -207,7 +207,7 @@ def paired_bootstrap_test(
     details: dict[str, float] = {"n_resamples": float(n_resamples)}
     if isinstance(metric, str):
         if metric not in _ROW_METRICS:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"Unknown bootstrap metric {metric!r}; use one of "
                 f"{', '.join(sorted(_ROW_METRICS))} or pass a callable metric(y_true, out)."
             )
@@ -225,17 +225,17 @@ def paired_bootstrap_test(
         truth, a, b = (np.asarray(x) for x in (y_true, out_a, out_b))
         for name, arr in (("y_true", truth), ("out_a", a), ("out_b", b)):
             if arr.ndim not in (1, 2):
-                raise InvalidInputError(
+                raise errors.InvalidInputError(
                     f"{name} must be 1-D or 2-D with rows first; got shape {arr.shape}. "
                     "Reshape it to (n_rows,) or (n_rows, n_columns)."
                 )
             if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-                raise InvalidInputError(
+                raise errors.InvalidInputError(
                     f"{name} must be finite; found NaN/inf. Drop or impute those rows in "
                     "both models before comparing."
                 )
         if a.shape != b.shape:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"out_a and out_b must have the same shape; got {a.shape} and {b.shape}. "
                 "Score both models the same way."
             )
@@ -243,7 +243,7 @@ def paired_bootstrap_test(
         metric_a = float(metric(truth, a)) if n else math.nan
         metric_b = float(metric(truth, b)) if n else math.nan
     else:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"metric must be a metric name or a callable; got {type(metric).__name__}. "
             "Pass e.g. 'accuracy' or sklearn.metrics.roc_auc_score."
         )

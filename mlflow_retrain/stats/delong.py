@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain import _errors as errors
 from mlflow_retrain.stats.result import Alternative, TestResult
 
 __all__ = ["auc_variance", "delong_test"]
@@ -198,12 +198,12 @@ def auc_variance(y_true: ArrayLike, scores: ArrayLike) -> tuple[float, float]:
 
 def _check_options(alternative: str, confidence: float) -> None:
     if alternative not in _ALTERNATIVES:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"alternative must be one of {', '.join(_ALTERNATIVES)}; got {alternative!r}. "
             "Use 'greater' to test that the challenger's AUC is higher."
         )
     if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"confidence must lie strictly between 0 and 1; got {confidence!r}. Pass e.g. 0.95."
         )
 
@@ -215,11 +215,11 @@ def _validate(
     and the distinct labels."""
     labels = np.asarray(y_true)
     if labels.ndim != 1:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"y_true must be 1-D; got shape {labels.shape}. Pass one label per row."
         )
     if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"y_true has {int(np.sum(~np.isfinite(labels)))} non-finite labels. "
             "Drop the unlabelled rows from all arrays."
         )
@@ -229,22 +229,22 @@ def _validate(
         try:
             values = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError) as err:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"{name} must be numeric; converting it failed ({err}). Pass model scores."
             ) from err
         if values.ndim != 1:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"{name} must be 1-D; got shape {values.shape}. Pass one score per row "
                 "(for a binary classifier, the positive-class column)."
             )
         if values.size != labels.size:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"{name} has {values.size} rows but y_true has {labels.size}. Score the same "
                 "rows with every model."
             )
         bad = int(np.sum(~np.isfinite(values)))
         if bad:
-            raise InvalidInputError(
+            raise errors.InvalidInputError(
                 f"{name} has {bad} non-finite values (NaN or inf). Fix the model output or "
                 "drop those rows from all arrays."
             )
@@ -252,11 +252,11 @@ def _validate(
     try:
         classes = np.unique(labels)
     except TypeError as err:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"y_true mixes label types that cannot be ordered ({err}). Use 0/1 labels."
         ) from err
     if classes.size > 2:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"y_true must have exactly two classes; got {classes.size} (first: "
             f"{classes[:3].tolist()}). Binarise the labels (positive = 1)."
         )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
-from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain import _errors as errors
 from mlflow_retrain.stats._common import (
     check_choice,
     check_options,
@@ -113,7 +113,7 @@ def diebold_mariano_test(
         "Use 'acf' (R's default) or 'bartlett' (never negative).",
     )
     if isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"h must be a positive integer forecast horizon; got {h!r}. Use h=1 for "
             "one-step-ahead forecasts."
         )

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
-from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain import _errors as errors
 from mlflow_retrain.stats._common import (
     check_options,
     inconclusive,
@@ -97,7 +97,7 @@ def mcnemar_test(
     """
     check_options(alternative, confidence)
     if method not in _MCNEMAR_METHODS:
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"method must be one of 'mid-p', 'exact', 'asymptotic', 'corrected'; got "
             f"{method!r}. Use 'mid-p' unless you need R's default ('corrected')."
         )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
-from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain import _errors as errors
 from mlflow_retrain.stats._common import (
     check_choice,
     check_options,
@@ -231,7 +231,7 @@ def wilcoxon_test(
         "Use 'wilcox' (drop zeros, as R), 'pratt' or 'zsplit'.",
     )
     if not isinstance(correction, bool | np.bool_):
-        raise InvalidInputError(
+        raise errors.InvalidInputError(
             f"correction must be True or False; got {correction!r}. Pass correction=True for "
             "R's continuity-corrected normal approximation."
         )

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from mlflow_retrain.column_types import ColumnKind, infer_kind, is_temporal, is_time_column
 from mlflow_retrain.config import WindowConfig
-from mlflow_retrain.drift.profile import ColumnKind, infer_kind, is_temporal, is_time_column
 from mlflow_retrain.exceptions import InvalidInputError
 
 __all__ = [
@@ -93,7 +93,7 @@ def split_columns(
     """Split the feature columns into numeric and categorical, as drift detection does.
 
     The target and the timestamp are left out; so are other date/time columns unless
-    ``kinds`` declares them. Kinds follow :func:`mlflow_retrain.drift.profile.infer_kind`
+    ``kinds`` declares them. Kinds follow :func:`mlflow_retrain.column_types.infer_kind`
     (booleans and text are categorical), overridden by ``kinds`` (``drift.columns``).
 
     Args:

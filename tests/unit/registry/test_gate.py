@@ -36,16 +36,6 @@ def _set(version: str) -> AliasChange:
     return AliasChange("set", "champion", version)
 
 
-def test_tag_keys_agree_with_lineage() -> None:
-    assert gate.DECISION_TAG == lineage.TAG_DECISION
-    assert gate.BASELINE_TAG == lineage.TAG_EVIDENCE_BASELINE
-    assert gate.EVIDENCE_TIME_TAG == lineage.TAG_EVIDENCE_TIME
-    assert gate.SUMMARY_TAG == lineage.TAG_EVIDENCE_SUMMARY
-    assert gate.EVIDENCE_RUN_TAG == lineage.TAG_EVIDENCE_RUN
-    assert gate.OVERRIDE_TAG == lineage.TAG_OVERRIDE_REASON
-    assert gate.POLICY_TAG == lineage.TAG_POLICY
-
-
 def test_fresh_passing_evidence_against_the_champion_promotes() -> None:
     decision = decide_alias_change(_set("2"), _facts(_evidence()))
 
@@ -215,12 +205,6 @@ def _shadow_evidence(**extra: str) -> dict:
     return {**_evidence(), lineage.TAG_EVIDENCE_SOURCE: "shadow", **extra}
 
 
-def test_source_tags_agree_with_lineage() -> None:
-    assert gate.SOURCE_TAG == lineage.TAG_EVIDENCE_SOURCE
-    assert gate.OFFLINE_DECISION_TAG == lineage.TAG_OFFLINE_DECISION
-    assert gate.OFFLINE_BASELINE_TAG == lineage.TAG_OFFLINE_BASELINE
-
-
 @pytest.mark.parametrize("mode", ["shadow", "both"])
 def test_offline_evidence_does_not_satisfy_a_shadow_policy(mode: str) -> None:
     tags = {**_evidence(), lineage.TAG_EVIDENCE_SOURCE: "compare"}
@@ -275,17 +259,6 @@ def test_stale_shadow_evidence_names_the_shadow_command() -> None:
     decision = decide_alias_change(_set("2"), facts)
 
     assert "stale. Run `mlflow-retrain shadow --challenger 2` again" in decision.reason
-
-
-def test_move_tags_and_values_agree_with_lineage() -> None:
-    assert gate.STATUS_TAG == lineage.TAG_STATUS
-    assert gate.ROLLBACK_REASON_TAG == lineage.TAG_ROLLBACK_REASON
-    assert gate.DECISION_PROMOTE == lineage.DECISION_PROMOTE
-    assert gate.SOURCE_COMPARE == lineage.SOURCE_COMPARE
-    assert gate.SOURCE_SHADOW == lineage.SOURCE_SHADOW
-    assert gate.STATUS_PROMOTED == lineage.STATUS_PROMOTED
-    assert gate.STATUS_RETIRED == lineage.STATUS_RETIRED
-    assert gate.STATUS_ROLLED_BACK == lineage.STATUS_ROLLED_BACK
 
 
 # --- the plan of a permitted move ----------------------------------------------------------
