@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlflow_retrain import lineage
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table, read_bytes
+from mlflow_retrain.data.table import Table, as_table, source_of
 from mlflow_retrain.data.validate import validate_batch, validate_reference
 from mlflow_retrain.drift.detect import detect_drift
 from mlflow_retrain.drift.profile import (
@@ -82,15 +83,19 @@ class ProfileResult:
         }
 
 
-def load_reference(uri: str) -> ReferenceProfile | pd.DataFrame:
+def load_reference(reference: str | Table) -> ReferenceProfile | pd.DataFrame:
     """Load a reference: a saved profile (``.json``) or a table (CSV, Parquet).
 
+    Args:
+        reference: The URI of a profile or a table, or a table already read.
+
     Raises:
-        InvalidInputError: If the file cannot be read or is not a valid profile.
+        InvalidInputError: If the file cannot be read or is not a valid profile, or the table
+            is not a valid reference.
     """
-    if urlpath(uri).lower().endswith(_PROFILE_SUFFIXES):
-        return ReferenceProfile.from_json(read_bytes(uri))
-    table = load_table(uri)
+    if not isinstance(reference, Table) and urlpath(reference).lower().endswith(_PROFILE_SUFFIXES):
+        return ReferenceProfile.from_json(read_bytes(reference))
+    table = as_table(reference).frame
     validate_reference(table)
     return table
 
@@ -146,8 +151,8 @@ def run_profile(
 
 
 def run_drift(
-    reference: str,
-    current: str,
+    reference: str | Table,
+    current: str | Table,
     *,
     config: RetrainConfig | None = None,
     target: str | None = None,
@@ -163,8 +168,10 @@ def run_drift(
     artifacts ``drift/report.json``, ``drift/report.html`` and ``drift/plots/<column>.png``.
 
     Args:
-        reference: URI of the reference table or saved profile (``.json``).
-        current: URI of the current batch.
+        reference: URI of the reference table or saved profile (``.json``), or a reference
+            table already read (a :class:`~mlflow_retrain.data.table.Table`).
+        current: URI of the current batch, or the batch already read (a ``Table``: the loop
+            hands on the batch it read; the run records the table's ``source`` either way).
         config: Settings; ``RetrainConfig()`` defaults when ``None``.
         target: Label column (defaults to ``config.target``).
         ignore: Columns to leave out, besides ``config.drift.ignore``.
@@ -187,12 +194,13 @@ def run_drift(
     ignored = tuple(dict.fromkeys([*config.drift.ignore, *time_column, *ignore]))
     with step_run("drift", run_name=run_name, experiment_name=experiment_name) as run_id:
         ref = load_reference(reference)
-        batch = load_table(current)
+        batch = as_table(current).frame
+        reference_uri, current_uri = source_of(reference), source_of(current)
         if explicit_target is not None:
             _check_target(
                 explicit_target,
-                [(ref, f"reference {describe_uri(reference)}"),
-                 (batch, f"current batch {describe_uri(current)}")],
+                [(ref, f"reference {describe_uri(reference_uri)}"),
+                 (batch, f"current batch {describe_uri(current_uri)}")],
             )  # fmt: skip
         # Validation needs the reference's schema and missing rates, not an exact sketch;
         # detection then streams a table reference column by column to bound memory.
@@ -220,12 +228,14 @@ def run_drift(
         html = render_drift_html(
             report,
             figures=figures,
-            reference_uri=describe_uri(reference),
-            current_uri=describe_uri(current),
+            reference_uri=describe_uri(reference_uri),
+            current_uri=describe_uri(current_uri),
         )
         # Everything is computed: now record it.
-        _log_datasets(ref, batch, reference=reference, current=current, target=target)
-        _log_drift(run_id, report, config, reference=reference, current=current, target=target)
+        _log_datasets(ref, batch, reference=reference_uri, current=current_uri, target=target)
+        _log_drift(
+            run_id, report, config, reference=reference_uri, current=current_uri, target=target
+        )
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / "report.json").write_text(

@@ -6,11 +6,15 @@ section). A model without one is judged by the ``policy:`` of ``retrain.yaml``, 
 task's default (:func:`mlflow_retrain.policy.default_policy`). Every step, the descriptions
 and the store plugins go through these functions; none reads the tag or builds a policy from
 the configuration itself.
+
+:func:`read_policy` reads it once, for every task: a cycle of the loop reads the policy once
+and hands the :class:`ModelPolicy` to each step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mlflow_retrain import lineage
@@ -20,8 +24,10 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 __all__ = [
+    "ModelPolicy",
     "load_policy",
     "policy_from_config",
+    "read_policy",
     "store_policy",
     "stored_policy",
     "unstored_policy",
@@ -59,6 +65,56 @@ def unstored_policy(task: str, config_policy: Mapping[str, Any] | None) -> Promo
     return policy_from_config(task, config_policy) or default_policy(task)
 
 
+@dataclass(frozen=True)
+class ModelPolicy:
+    """A registered model's promotion policy as read from the registry, for any task.
+
+    The task matters only to a model that stores no policy (it decides the default, and the
+    task of ``retrain.yaml``'s ``policy:``), so one read serves every step, whatever task each
+    one resolves.
+
+    Attributes:
+        stored: The model's stored policy JSON (tag ``mlflow_retrain.policy``), or ``None``.
+        config_policy: The ``policy:`` section of ``retrain.yaml``, for a model storing none.
+    """
+
+    stored: str | None = None
+    config_policy: Mapping[str, Any] | None = None
+
+    def for_task(self, task: str) -> PromotionPolicy:
+        """The policy that applies: the stored one, else ``retrain.yaml``'s, else the default.
+
+        Args:
+            task: ``classification`` or ``regression``.
+
+        Raises:
+            InvalidConfigError: If the stored (or configured) policy is invalid.
+        """
+        if self.stored:
+            return PromotionPolicy.from_json(self.stored)
+        return unstored_policy(task, self.config_policy)
+
+    def with_stored(self, policy: PromotionPolicy) -> ModelPolicy:
+        """This model's policy once ``policy`` has been stored on it (:func:`store_policy`)."""
+        return replace(self, stored=policy.to_json())
+
+
+def read_policy(
+    client: MlflowClient, name: str, *, config_policy: Mapping[str, Any] | None = None
+) -> ModelPolicy:
+    """Read the model's policy from the registry (one call), to resolve for any task.
+
+    Args:
+        client: Registry client.
+        name: Registered model.
+        config_policy: The ``policy:`` section of ``retrain.yaml``, if any.
+
+    Raises:
+        MlflowException: If the model does not exist.
+    """
+    return ModelPolicy(stored_policy(client.get_registered_model(name).tags), config_policy)
+
+
 def load_policy(
     client: MlflowClient, name: str, *, task: str, config_policy: Mapping[str, Any] | None = None
 ) -> PromotionPolicy:
@@ -74,10 +130,7 @@ def load_policy(
         InvalidConfigError: If the stored (or configured) policy is invalid.
         MlflowException: If the model does not exist.
     """
-    stored = stored_policy(client.get_registered_model(name).tags)
-    if stored:
-        return PromotionPolicy.from_json(stored)
-    return unstored_policy(task, config_policy)
+    return read_policy(client, name, config_policy=config_policy).for_task(task)
 
 
 def store_policy(client: MlflowClient, name: str, policy: PromotionPolicy) -> None:
