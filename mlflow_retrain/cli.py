@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -184,31 +183,11 @@ def _needed_permission(endpoint: str) -> tuple[str, str]:
 def _fail(message: str, code: int, *, record: bool = True) -> None:
     first_line = redact_text(" ".join(message.split()))
     if record:
-        _record_on_project_run(first_line)
+        from mlflow_retrain.pipeline.steps import record_project_run_failure
+
+        record_project_run_failure(first_line)
     click.echo(f"mlflow-retrain: error: {first_line}", err=True)
     sys.exit(code)
-
-
-def _record_on_project_run(reason: str) -> None:
-    """Under ``mlflow run``, put the reason on the project's run when no step did.
-
-    ``mlflow run`` starts the run before the entry point runs and marks it FAILED when the
-    entry point fails; an error raised before any step resumed the run (an invalid
-    ``retrain.yaml``, an unknown model) would otherwise leave it without a reason.
-    """
-    run_id = os.environ.get("MLFLOW_RUN_ID")
-    if not run_id:
-        return
-    from mlflow.tracking import MlflowClient
-
-    from mlflow_retrain import lineage
-
-    try:
-        client = MlflowClient()
-        if lineage.TAG_FAILURE_REASON not in client.get_run(run_id).data.tags:
-            client.set_tag(run_id, lineage.TAG_FAILURE_REASON, lineage.truncate_tag(reason))
-    except MlflowException:
-        logging.getLogger(__name__).warning("Could not record the failure on run %s.", run_id)
 
 
 def _load(config_path: str | None, overrides: Mapping[str, Any] | None = None) -> RetrainConfig:
@@ -780,27 +759,10 @@ def policy_show(model_name: str, task: str, json_out: str | None) -> None:
 @_handle_errors
 def policy_set(model_name: str, path: str, json_out: str | None) -> None:
     """Validate a policy file and store it on MODEL (tag mlflow_retrain.policy)."""
-    import yaml
-
-    from mlflow_retrain.policy import PromotionPolicy
     from mlflow_retrain.registry.lifecycle import set_policy
+    from mlflow_retrain.registry.policies import policy_from_file
 
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidConfigError(
-            f"Policy file '{path}' is not valid YAML or JSON{line}. Fix the syntax and run "
-            "`mlflow-retrain policy set` again."
-        ) from err
-    try:
-        found = PromotionPolicy.from_dict(data if data is not None else {})
-    except InvalidConfigError as err:
-        raise InvalidConfigError(
-            f"Policy file '{path}': {err.message} Fix it in the file (docs/commands/policy.md "
-            "lists every key) and run `mlflow-retrain policy set` again."
-        ) from err
+    found = policy_from_file(path)
     set_policy(model_name, found)
     _write_json(json_out, found.to_dict())
     click.echo(f"Stored the promotion policy on '{model_name}':\n{found.to_json()}")

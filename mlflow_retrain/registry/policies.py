@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_retrain import lineage
+from mlflow_retrain.exceptions import InvalidConfigError
 from mlflow_retrain.policy import PromotionPolicy, default_policy
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ __all__ = [
     "ModelPolicy",
     "load_policy",
     "policy_from_config",
+    "policy_from_file",
     "read_policy",
     "store_policy",
     "stored_policy",
@@ -54,6 +57,36 @@ def policy_from_config(
     if not config_policy:
         return None
     return PromotionPolicy.from_dict({"task": task, **config_policy})
+
+
+def policy_from_file(path: str) -> PromotionPolicy:
+    """Read and validate a policy file (YAML or JSON), as ``mlflow-retrain policy set`` does.
+
+    Args:
+        path: The file; an empty one is the default policy.
+
+    Raises:
+        InvalidConfigError: The file is not valid YAML or JSON (the message names the line),
+            or not a valid policy (the message names the key and the fix).
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidConfigError(
+            f"Policy file '{path}' is not valid YAML or JSON{line}. Fix the syntax and run "
+            "`mlflow-retrain policy set` again."
+        ) from err
+    try:
+        return PromotionPolicy.from_dict(data if data is not None else {})
+    except InvalidConfigError as err:
+        raise InvalidConfigError(
+            f"Policy file '{path}': {err.message} Fix it in the file (docs/commands/policy.md "
+            "lists every key) and run `mlflow-retrain policy set` again."
+        ) from err
 
 
 def unstored_policy(task: str, config_policy: Mapping[str, Any] | None) -> PromotionPolicy:
