@@ -44,11 +44,11 @@ from mlflow_retrain.registry.evidence import write_offline_evidence
 from mlflow_retrain.registry.policies import ModelPolicy, read_policy
 from mlflow_retrain.registry.versions import alias_version, resolve_version
 from mlflow_retrain.report.figures import plot_comparison_curves, plot_differences
-from mlflow_retrain.report.html import render_evidence_html
+from mlflow_retrain.report.html import format_number, format_pvalue, render_evidence_html
 from mlflow_retrain.report.markdown import evidence_markdown
 from mlflow_retrain.tuning.metrics import infer_task
 
-__all__ = ["CompareResult", "run_compare", "score_version"]
+__all__ = ["CompareResult", "format_comparison", "run_compare", "score_version"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,35 @@ class CompareResult:
             "data_uri": self.data_uri,
             "run_id": self.run_id,
         }
+
+
+def format_comparison(result: CompareResult) -> str:
+    """What ``mlflow-retrain compare`` prints: the decision, one row per metric, the run."""
+    against = (
+        f"champion version {result.champion_version}"
+        if result.champion_version
+        else "no champion (policy floor)"
+    )
+    lines = [
+        f"{result.decision.upper()}: version {result.challenger_version} of "
+        f"{result.model_name} against {against}. {result.evidence.reason}",
+        f"{'metric':<10} {'role':<9} {'champion':>9} {'challenger':>10} {'difference':>11} "
+        f"{'interval':>21} {'adj. p':>9}  result",
+    ]
+    for m in result.evidence.metrics:
+        interval = (
+            f"[{format_number(m.ci_low)}, {format_number(m.ci_high)}]"
+            if m.ci_low is not None
+            else ""
+        )
+        lines.append(
+            f"{m.name:<10} {m.role:<9} {format_number(m.champion):>9} "
+            f"{format_number(m.challenger):>10} {format_number(m.difference):>11} "
+            f"{interval:>21} {format_pvalue(m.p_value_adjusted):>9}  "
+            f"{'pass' if m.passed else 'fail'}"
+        )
+    lines.append(f"MLflow run: {result.run_id}")
+    return "\n".join(lines)
 
 
 def run_compare(

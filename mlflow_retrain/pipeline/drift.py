@@ -39,11 +39,20 @@ from mlflow_retrain.pipeline.steps import (
     step_params,
     step_run,
     urlpath,
+    where_to_look,
 )
 from mlflow_retrain.report import plot_categorical_drift, plot_numeric_drift, render_drift_html
+from mlflow_retrain.report.html import format_number, format_pvalue
 from mlflow_retrain.report.markdown import drift_summary_markdown
 
-__all__ = ["ProfileResult", "load_reference", "run_drift", "run_profile"]
+__all__ = [
+    "ProfileResult",
+    "format_drift",
+    "format_profile",
+    "load_reference",
+    "run_drift",
+    "run_profile",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +258,46 @@ def run_drift(
                     (plots / f"{file_safe(name)}.png").write_bytes(png)
             mlflow.log_artifacts(str(folder), artifact_path="drift")
     return report
+
+
+def format_drift(report: DriftReport) -> str:
+    """What ``mlflow-retrain drift`` prints: the verdict, the drifted columns, the run."""
+    verdict = "DRIFT DETECTED" if report.drift_detected else "No dataset drift"
+    lines = [
+        f"{verdict}: {report.reason}",
+        f"Reference {report.n_reference} rows ({report.reference_source}), "
+        f"current {report.n_current} rows.",
+    ]
+    drifted = [f for f in report.features if f.drifted]
+    if drifted:
+        lines.append(
+            f"{'column':<24} {'kind':<12} {'effect metric':<15} {'effect':>7} {'adj. p':>10}"
+            "  signal"
+        )
+        for f in sorted(drifted, key=lambda f: -abs(f.effect_size or 0)):
+            signal = "+".join(
+                s for s, on in (("distribution", f.distribution_drifted),
+                                ("missing rate", f.missing_drifted)) if on
+            )  # fmt: skip
+            lines.append(
+                f"{f.name[:24]:<24} {f.kind:<12} {f.effect_metric:<15} "
+                f"{format_number(f.effect_size):>7} {format_pvalue(f.p_value_adjusted):>10}"
+                f"  {signal}"
+            )
+    if report.target is not None:
+        state = "shifted" if report.target.drifted else "stable"
+        lines.append(f"Target '{report.target.name}': {state}.")
+    lines.append(f"MLflow run: {report.run_id}")
+    lines.append(where_to_look(report.run_id))
+    return "\n".join(lines)
+
+
+def format_profile(result: ProfileResult) -> str:
+    """What ``mlflow-retrain profile`` prints: what was summarised, and where it went."""
+    return (
+        f"Profile of {result.n_rows} rows x {result.n_columns} columns written to "
+        f"{result.out} ({result.size_bytes:,} bytes, digest {result.digest})."
+    )
 
 
 def _columns(table: ReferenceProfile | pd.DataFrame) -> list[str]:

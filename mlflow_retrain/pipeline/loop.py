@@ -44,8 +44,9 @@ from mlflow_retrain.pipeline.triggers import CheckFacts, TriggerDecision, decide
 from mlflow_retrain.policy import PromotionPolicy
 from mlflow_retrain.registry.halt import check_not_halted, count_rejection, reset_rejections
 from mlflow_retrain.registry.policies import ModelPolicy, read_policy
+from mlflow_retrain.report.html import format_number
 
-__all__ = ["CycleResult", "list_batches", "require_model", "run_cycle"]
+__all__ = ["CycleResult", "format_cycle", "list_batches", "require_model", "run_cycle"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,35 @@ class CycleResult:
             "shadow": self.shadow,
             "run_id": self.run_id,
         }
+
+
+def format_cycle(result: CycleResult) -> str:
+    """What ``mlflow-retrain run`` prints: the outcome, the trigger, the champion after."""
+    drift = {None: "no champion", True: "drift", False: "no drift"}[result.drift_detected]
+    decay = ""
+    if result.decay is not None:
+        d = result.decay
+        decay = (
+            f", {d['metric']} {format_number(d['value'])} "
+            f"[{format_number(d['ci_low'])}, {format_number(d['ci_high'])}] vs reference "
+            f"{format_number(d['reference'])}{' (decayed)' if d['decayed'] else ''}"
+        )
+    lines = [
+        f"{result.outcome.upper()}: {result.model_name}, batch {result.batch}: {drift}{decay}.",
+        f"Trigger: {result.trigger.trigger}. {result.trigger.reason}",
+    ]
+    if result.challenger_version is not None:
+        lines.append(
+            f"Retrained: version {result.challenger_version}, comparison: {result.decision}."
+        )
+    lines.append(f"Champion: version {result.champion_version or 'none'}.")
+    if result.halted:
+        lines.append(
+            f"HALTED: too many rejected challengers. Run `mlflow-retrain resume --model "
+            f"{result.model_name}` after checking."
+        )
+    lines.append(f"MLflow run: {result.run_id}")
+    return "\n".join(lines)
 
 
 def list_batches(history: HistoryConfig) -> list[str]:

@@ -43,6 +43,7 @@ from mlflow_retrain.report.figures import (
     plot_param_importances,
     plot_slice,
 )
+from mlflow_retrain.report.html import format_number
 from mlflow_retrain.report.markdown import training_markdown
 from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
 from mlflow_retrain.tuning.objective import WINDOW_FRACTION_PARAM, most_recent
@@ -63,7 +64,14 @@ from mlflow_retrain.tuning.study import (
 from mlflow_retrain.tuning.threads import limit_threads, resolve_threads
 from mlflow_retrain.tuning.tracking import MlflowTrialLogger
 
-__all__ = ["RetrainResult", "fit_best", "run_retrain", "run_tune_worker"]
+__all__ = [
+    "RetrainResult",
+    "fit_best",
+    "format_retrain",
+    "format_tuning",
+    "run_retrain",
+    "run_tune_worker",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +143,35 @@ class RetrainResult:
             "reused": self.reused,
             "new_model": self.new_model,
         }
+
+
+def format_retrain(result: RetrainResult) -> str:
+    """What ``mlflow-retrain retrain`` prints: the version registered, its score, the split."""
+    study = result.study
+    counts = (
+        f" ({study.n_complete} complete, {study.n_pruned} pruned, {study.n_failed} failed)"
+        if study
+        else ""
+    )
+    again = " (registered by an earlier attempt)" if result.reused else ""
+    if result.new_model:
+        again += f" (a new registered model: '{result.model_name}' did not exist)"
+    return (
+        f"Registered {result.model_name} version {result.version} as "
+        f"@{result.alias}{again}: best cross-validated {result.metric} "
+        f"{format_number(result.cv_score)} over the trials{counts}.\n"
+        f"Training window {result.n_train} rows, gate split {result.n_gate} rows "
+        f"(kept for the comparison step at {result.gate_uri}).\n"
+        f"MLflow run: {result.run_id}"
+    )
+
+
+def format_tuning(result: TuningResult) -> str:
+    """What ``mlflow-retrain tune-worker`` prints: the study's trials and best score."""
+    return (
+        f"Study {result.study_name}: {result.n_complete} complete, {result.n_pruned} pruned, "
+        f"{result.n_failed} failed; best {result.metric} {format_number(result.best_value)}."
+    )
 
 
 def run_retrain(

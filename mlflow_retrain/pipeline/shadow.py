@@ -51,11 +51,12 @@ from mlflow_retrain.registry.evidence import write_shadow_evidence
 from mlflow_retrain.registry.lifecycle import AliasMove, promote
 from mlflow_retrain.registry.policies import ModelPolicy, read_policy
 from mlflow_retrain.registry.versions import alias_version, resolve_version
+from mlflow_retrain.report.html import format_number, format_pvalue
 from mlflow_retrain.report.markdown import shadow_markdown
 from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
 from mlflow_retrain.tuning.metrics import infer_task
 
-__all__ = ["ShadowResult", "decide", "run_shadow"]
+__all__ = ["ShadowResult", "decide", "format_shadow", "run_shadow"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,33 @@ class ShadowResult:
             "restarted": self.restarted,
             "promotion": None if self.move is None else self.move.to_dict(),
         }
+
+
+def format_shadow(result: ShadowResult) -> str:
+    """What ``mlflow-retrain shadow`` prints: the decision, the evidence so far, this batch."""
+    s = result.state
+    interval = (
+        f"[{format_number(s.cs_low)}, {format_number(s.cs_high)}]" if s.looks else "(no look yet)"
+    )
+    lines = [
+        f"{result.decision.upper()}: version {result.challenger_version} of {result.model_name} "
+        f"in shadow beside champion {result.champion_version}. {result.reason}",
+        f"after {s.batches} batch{'es' if s.batches != 1 else ''} ({s.n:,} rows): improvement in "
+        f"{result.loss} {format_number(s.mean)}, {1 - s.alpha:.0%} confidence sequence "
+        f"{interval}, always-valid p {format_pvalue(s.p_value)} "
+        f"(margin {result.min_improvement:g})",
+        f"this batch: {result.batch['rows']:,} rows, champion {result.loss} "
+        f"{format_number(result.batch['champion_loss'])}, challenger "
+        f"{format_number(result.batch['challenger_loss'])}",
+    ]
+    if result.move is not None:
+        move = result.move
+        lines.append(
+            f"Promoted: {move.model_name}: champion is version {move.champion}, "
+            f"previous-champion is version {move.previous_champion} ({move.kind})."
+        )
+    lines.append(f"Shadow run: {result.run_id}")
+    return "\n".join(lines)
 
 
 def _finite(value: float) -> float | None:

@@ -35,6 +35,7 @@ __all__ = [
     "step_params",
     "step_run",
     "urlpath",
+    "where_to_look",
 ]
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,20 @@ def record_project_run_failure(reason: str) -> None:
             client.set_tag(run_id, lineage.TAG_FAILURE_REASON, lineage.truncate_tag(reason))
     except MlflowException:
         logger.warning("Could not record the failure on run %s.", run_id)
+
+
+def where_to_look(run_id: str | None = None) -> str:
+    """The line that tells a person where to see what a command logged.
+
+    ``Open it: <server>`` (``/#/runs/<run_id>`` when a run is given) on an ``http(s)``
+    tracking server; else the ``mlflow ui`` call that shows the local store.
+    """
+    from mlflow_retrain.data.io import describe_uri
+
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return f"Open it: {uri.rstrip('/')}" + (f"/#/runs/{run_id}" if run_id else "")
+    return f"Look at it: mlflow ui --backend-store-uri {describe_uri(uri)}"
 
 
 def flatten(data: Mapping[str, Any], prefix: str) -> dict[str, Any]:

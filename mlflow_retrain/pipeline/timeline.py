@@ -26,12 +26,12 @@ from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.table import Table, source_of
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError
 from mlflow_retrain.pipeline.loop import list_batches, require_model, run_cycle
-from mlflow_retrain.pipeline.steps import step_run
+from mlflow_retrain.pipeline.steps import step_run, where_to_look
 from mlflow_retrain.registry.describe import describe_run, experiment_of
 from mlflow_retrain.report.html import format_number
 from mlflow_retrain.report.markdown import timeline_markdown
 
-__all__ = ["TimelineRow", "format_timeline", "replay", "rows_to_dicts"]
+__all__ = ["TimelineRow", "format_replay", "format_timeline", "replay", "rows_to_dicts"]
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +227,11 @@ def format_timeline(rows: list[TimelineRow]) -> str:
             f"{'v' + r.champion if r.champion else '-':<9} {value:>18}"
         )
     return "\n".join(lines)
+
+
+def format_replay(rows: list[TimelineRow]) -> str:
+    """What ``mlflow-retrain replay`` prints: the timeline, and where to look at it."""
+    return format_timeline(rows) + "\n" + where_to_look()
 
 
 def _log_timeline(run_id: str, rows: list[TimelineRow]) -> None:

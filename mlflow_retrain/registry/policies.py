@@ -13,6 +13,7 @@ and hands the :class:`ModelPolicy` to each step.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ModelPolicy",
+    "format_policy",
+    "format_stored_policy",
     "load_policy",
     "policy_from_config",
     "policy_from_file",
@@ -87,6 +90,16 @@ def policy_from_file(path: str) -> PromotionPolicy:
             f"Policy file '{path}': {err.message} Fix it in the file (docs/commands/policy.md "
             "lists every key) and run `mlflow-retrain policy set` again."
         ) from err
+
+
+def format_policy(policy: PromotionPolicy) -> str:
+    """What ``mlflow-retrain policy show`` prints: the policy as indented JSON."""
+    return json.dumps(policy.to_dict(), indent=2)
+
+
+def format_stored_policy(name: str, policy: PromotionPolicy) -> str:
+    """What ``mlflow-retrain policy set`` prints once ``policy`` is stored on model ``name``."""
+    return f"Stored the promotion policy on '{name}':\n{policy.to_json()}"
 
 
 def unstored_policy(task: str, config_policy: Mapping[str, Any] | None) -> PromotionPolicy:
