@@ -125,6 +125,47 @@ _json_out_option = click.option(
 )
 
 
+def _model_option(*, required: bool = True) -> Callable[[F], F]:
+    """``--model``: required, or defaulting to ``model_name`` in ``retrain.yaml``."""
+    if required:
+        return click.option("--model", "model_name", required=True, help="Registered model name.")
+    return click.option(
+        "--model",
+        "model_name",
+        default=None,
+        callback=_blank_to_none,
+        help="Registered model (default: model_name in retrain.yaml).",
+    )
+
+
+def _target_option(help: str) -> Callable[[F], F]:
+    """``--target``, the label column; unset (``None``) unless given."""
+    return click.option("--target", default=None, callback=_blank_to_none, help=help)
+
+
+def _challenger_option(help: str) -> Callable[[F], F]:
+    """``--challenger``, a version number or alias (default: the alias ``challenger``)."""
+    return click.option(
+        "--challenger",
+        default="challenger",
+        show_default=True,
+        callback=_blank_to_none,
+        help=help,
+    )
+
+
+def _version_option(*, required: bool, help: str) -> Callable[[F], F]:
+    """``--version``, a version number or alias."""
+    if required:
+        return click.option("--version", required=True, help=help)
+    return click.option("--version", default=None, callback=_blank_to_none, help=help)
+
+
+def _reason_option(help: str) -> Callable[[F], F]:
+    """``--reason``, the audited reason of a manual alias move."""
+    return click.option("--reason", required=True, help=help)
+
+
 def _handle_errors(func: F) -> F:
     """Turn domain errors into one line on stderr and the documented exit code."""
 
@@ -231,12 +272,7 @@ def main(verbose: int) -> None:
 @main.command()
 @click.option("--reference", required=True, help="Reference table (CSV/Parquet) or profile.")
 @click.option("--current", required=True, help="The new batch (CSV/Parquet).")
-@click.option(
-    "--target",
-    default=None,
-    callback=_blank_to_none,
-    help="Label column (tested for label shift; default: target in retrain.yaml).",
-)
+@_target_option("Label column (tested for label shift; default: target in retrain.yaml).")
 @click.option(
     "--ignore",
     multiple=True,
@@ -281,12 +317,7 @@ def drift(
 @main.command()
 @click.option("--data", required=True, help="Reference table (CSV/Parquet) to summarise.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Profile JSON.")
-@click.option(
-    "--target",
-    default=None,
-    callback=_blank_to_none,
-    help="Label column; must be in the table (checked, then profiled like every column).",
-)
+@_target_option("Label column; must be in the table (checked, then profiled like every column).")
 @click.option(
     "--max-points",
     type=_OptionalInt(16),
@@ -314,10 +345,8 @@ def profile(
 
 @main.command()
 @click.option("--train", required=True, help="Training data (history plus new data).")
-@click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option(
-    "--target", default=None, callback=_blank_to_none, help="Label column (default: config)."
-)
+@_model_option()
+@_target_option("Label column (default: config).")
 @click.option(
     "--timestamp",
     default=None,
@@ -422,26 +451,15 @@ def tune_worker(
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option(
-    "--challenger",
-    default="challenger",
-    show_default=True,
-    callback=_blank_to_none,
-    help="Version number or alias of the challenger.",
-)
+@_model_option()
+@_challenger_option("Version number or alias of the challenger.")
 @click.option(
     "--data",
     default=None,
     callback=_blank_to_none,
     help="Rows to compare on (default: the challenger's recorded gate split).",
 )
-@click.option(
-    "--target",
-    default=None,
-    callback=_blank_to_none,
-    help="Label column (default: the one the challenger was trained on).",
-)
+@_target_option("Label column (default: the one the challenger was trained on).")
 @_experiment_option
 @_config_option
 @_json_out_option
@@ -470,21 +488,10 @@ def compare(
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
+@_model_option()
 @click.option("--batch", required=True, help="A labelled batch of live data (CSV/Parquet).")
-@click.option(
-    "--challenger",
-    default="challenger",
-    show_default=True,
-    callback=_blank_to_none,
-    help="Version number or alias of the version in shadow.",
-)
-@click.option(
-    "--target",
-    default=None,
-    callback=_blank_to_none,
-    help="Label column (default: the one the challenger was trained on).",
-)
+@_challenger_option("Version number or alias of the version in shadow.")
+@_target_option("Label column (default: the one the challenger was trained on).")
 @_experiment_option
 @_config_option
 @_json_out_option
@@ -519,13 +526,7 @@ def shadow(
     callback=_blank_to_none,
     help="The new batch (default: the newest in the configured history).",
 )
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    callback=_blank_to_none,
-    help="Registered model (default: model_name in retrain.yaml).",
-)
+@_model_option(required=False)
 @_create_option
 @_experiment_option
 @_config_option
@@ -565,13 +566,7 @@ def run_command(
     show_default=True,
     help="First batch to check (1-based); earlier batches are only history.",
 )
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    callback=_blank_to_none,
-    help="Registered model (default: model_name in retrain.yaml).",
-)
+@_model_option(required=False)
 @_create_option
 @_experiment_option
 @_config_option
@@ -601,7 +596,7 @@ def replay(
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
+@_model_option()
 @_json_out_option
 @_handle_errors
 def resume(model_name: str, json_out: str | None) -> None:
@@ -619,7 +614,7 @@ def policy() -> None:
 
 
 @policy.command("show")
-@click.option("--model", "model_name", required=True, help="Registered model name.")
+@_model_option()
 @click.option(
     "--task",
     type=click.Choice(["classification", "regression"]),
@@ -640,7 +635,7 @@ def policy_show(model_name: str, task: str, json_out: str | None) -> None:
 
 
 @policy.command("set")
-@click.option("--model", "model_name", required=True, help="Registered model name.")
+@_model_option()
 @click.option(
     "--file",
     "path",
@@ -661,13 +656,8 @@ def policy_set(model_name: str, path: str, json_out: str | None) -> None:
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option(
-    "--version",
-    default=None,
-    callback=_blank_to_none,
-    help="Version or alias to promote (default: the challenger).",
-)
+@_model_option()
+@_version_option(required=False, help="Version or alias to promote (default: the challenger).")
 @_json_out_option
 @_handle_errors
 def promote(model_name: str, version: str | None, json_out: str | None) -> None:
@@ -680,8 +670,8 @@ def promote(model_name: str, version: str | None, json_out: str | None) -> None:
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option("--reason", required=True, help="Why production goes back (audited).")
+@_model_option()
+@_reason_option("Why production goes back (audited).")
 @_json_out_option
 @_handle_errors
 def rollback(model_name: str, reason: str, json_out: str | None) -> None:
@@ -694,9 +684,9 @@ def rollback(model_name: str, reason: str, json_out: str | None) -> None:
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option("--version", required=True, help="Version to force to champion.")
-@click.option("--reason", required=True, help="Why the evidence rules are bypassed (audited).")
+@_model_option()
+@_version_option(required=True, help="Version to force to champion.")
+@_reason_option("Why the evidence rules are bypassed (audited).")
 @_json_out_option
 @_handle_errors
 def override(model_name: str, version: str, reason: str, json_out: str | None) -> None:
