@@ -2,13 +2,15 @@
 
 Exit codes: 0 done (also "no drift"), 1 failure or an open circuit breaker, 2 usage error
 (bad options or an invalid ``retrain.yaml``). Errors print one line on stderr.
+
+Each command parses its options, calls one function, writes ``--json-out`` and prints the
+result's ``format_*`` text, which lives beside the function that produced the result.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -21,10 +23,8 @@ from mlflow.exceptions import MlflowException
 
 from mlflow_retrain._version import __version__
 from mlflow_retrain.config import RetrainConfig, load_config
-from mlflow_retrain.data.io import describe_uri, redact_text
-from mlflow_retrain.drift.report import DriftReport
+from mlflow_retrain.data.io import redact_text
 from mlflow_retrain.exceptions import InvalidConfigError
-from mlflow_retrain.report.html import format_number, format_pvalue
 from mlflow_retrain.tracking_check import TrackingServerUnreachable, check_tracking_server
 
 __all__ = ["main"]
@@ -125,6 +125,47 @@ _json_out_option = click.option(
 )
 
 
+def _model_option(*, required: bool = True) -> Callable[[F], F]:
+    """``--model``: required, or defaulting to ``model_name`` in ``retrain.yaml``."""
+    if required:
+        return click.option("--model", "model_name", required=True, help="Registered model name.")
+    return click.option(
+        "--model",
+        "model_name",
+        default=None,
+        callback=_blank_to_none,
+        help="Registered model (default: model_name in retrain.yaml).",
+    )
+
+
+def _target_option(help: str) -> Callable[[F], F]:
+    """``--target``, the label column; unset (``None``) unless given."""
+    return click.option("--target", default=None, callback=_blank_to_none, help=help)
+
+
+def _challenger_option(help: str) -> Callable[[F], F]:
+    """``--challenger``, a version number or alias (default: the alias ``challenger``)."""
+    return click.option(
+        "--challenger",
+        default="challenger",
+        show_default=True,
+        callback=_blank_to_none,
+        help=help,
+    )
+
+
+def _version_option(*, required: bool, help: str) -> Callable[[F], F]:
+    """``--version``, a version number or alias."""
+    if required:
+        return click.option("--version", required=True, help=help)
+    return click.option("--version", default=None, callback=_blank_to_none, help=help)
+
+
+def _reason_option(help: str) -> Callable[[F], F]:
+    """``--reason``, the audited reason of a manual alias move."""
+    return click.option("--reason", required=True, help=help)
+
+
 def _handle_errors(func: F) -> F:
     """Turn domain errors into one line on stderr and the documented exit code."""
 
@@ -184,31 +225,11 @@ def _needed_permission(endpoint: str) -> tuple[str, str]:
 def _fail(message: str, code: int, *, record: bool = True) -> None:
     first_line = redact_text(" ".join(message.split()))
     if record:
-        _record_on_project_run(first_line)
+        from mlflow_retrain.pipeline.steps import record_project_run_failure
+
+        record_project_run_failure(first_line)
     click.echo(f"mlflow-retrain: error: {first_line}", err=True)
     sys.exit(code)
-
-
-def _record_on_project_run(reason: str) -> None:
-    """Under ``mlflow run``, put the reason on the project's run when no step did.
-
-    ``mlflow run`` starts the run before the entry point runs and marks it FAILED when the
-    entry point fails; an error raised before any step resumed the run (an invalid
-    ``retrain.yaml``, an unknown model) would otherwise leave it without a reason.
-    """
-    run_id = os.environ.get("MLFLOW_RUN_ID")
-    if not run_id:
-        return
-    from mlflow.tracking import MlflowClient
-
-    from mlflow_retrain import lineage
-
-    try:
-        client = MlflowClient()
-        if lineage.TAG_FAILURE_REASON not in client.get_run(run_id).data.tags:
-            client.set_tag(run_id, lineage.TAG_FAILURE_REASON, lineage.truncate_tag(reason))
-    except MlflowException:
-        logging.getLogger(__name__).warning("Could not record the failure on run %s.", run_id)
 
 
 def _load(config_path: str | None, overrides: Mapping[str, Any] | None = None) -> RetrainConfig:
@@ -221,6 +242,12 @@ def _write_json(path: str | None, data: Mapping[str, Any]) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _done(json_out: str | None, data: Mapping[str, Any], text: str) -> None:
+    """Write the result to ``--json-out`` (if given) and print its text."""
+    _write_json(json_out, data)
+    click.echo(text)
 
 
 def _split(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -245,12 +272,7 @@ def main(verbose: int) -> None:
 @main.command()
 @click.option("--reference", required=True, help="Reference table (CSV/Parquet) or profile.")
 @click.option("--current", required=True, help="The new batch (CSV/Parquet).")
-@click.option(
-    "--target",
-    default=None,
-    callback=_blank_to_none,
-    help="Label column (tested for label shift; default: target in retrain.yaml).",
-)
+@_target_option("Label column (tested for label shift; default: target in retrain.yaml).")
 @click.option(
     "--ignore",
     multiple=True,
@@ -278,31 +300,24 @@ def drift(
     json_out: str | None,
 ) -> None:
     """Validate a batch and test it for data drift against a reference; log an MLflow run."""
-    from mlflow_retrain.pipeline import run_drift
+    from mlflow_retrain.pipeline.drift import format_drift, run_drift
 
-    config = _load(config_path)
     report = run_drift(
         reference,
         current,
-        config=config,
+        config=_load(config_path),
         target=target,
         ignore=_split(ignore),
         require_labels=require_labels,
         experiment_name=experiment_name,
     )
-    _write_json(json_out, report.to_dict())
-    click.echo(_drift_summary(report))
+    _done(json_out, report.to_dict(), format_drift(report))
 
 
 @main.command()
 @click.option("--data", required=True, help="Reference table (CSV/Parquet) to summarise.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Profile JSON.")
-@click.option(
-    "--target",
-    default=None,
-    callback=_blank_to_none,
-    help="Label column; must be in the table (checked, then profiled like every column).",
-)
+@_target_option("Label column; must be in the table (checked, then profiled like every column).")
 @click.option(
     "--max-points",
     type=_OptionalInt(16),
@@ -321,23 +336,17 @@ def profile(
     json_out: str | None,
 ) -> None:
     """Summarise a reference table into a compact, mergeable profile."""
-    from mlflow_retrain.pipeline import run_profile
+    from mlflow_retrain.pipeline.drift import format_profile, run_profile
 
     config = _load(config_path, {"profile.max_points": max_points})
     result = run_profile(data, out, config=config, target=target)
-    _write_json(json_out, result.to_dict())
-    click.echo(
-        f"Profile of {result.n_rows} rows x {result.n_columns} columns written to "
-        f"{result.out} ({result.size_bytes:,} bytes, digest {result.digest})."
-    )
+    _done(json_out, result.to_dict(), format_profile(result))
 
 
 @main.command()
 @click.option("--train", required=True, help="Training data (history plus new data).")
-@click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option(
-    "--target", default=None, callback=_blank_to_none, help="Label column (default: config)."
-)
+@_model_option()
+@_target_option("Label column (default: config).")
 @click.option(
     "--timestamp",
     default=None,
@@ -383,7 +392,7 @@ def retrain(
     json_out: str | None,
 ) -> None:
     """Tune and train a new model with Optuna; register it with the alias `challenger`."""
-    from mlflow_retrain.pipeline.retrain import run_retrain
+    from mlflow_retrain.pipeline.retrain import format_retrain, run_retrain
 
     config = _load(
         config_path,
@@ -404,24 +413,7 @@ def retrain(
         experiment_name=experiment_name,
         trigger=trigger,
     )
-    _write_json(json_out, result.to_dict())
-    study = result.study
-    counts = (
-        f" ({study.n_complete} complete, {study.n_pruned} pruned, {study.n_failed} failed)"
-        if study
-        else ""
-    )
-    again = " (registered by an earlier attempt)" if result.reused else ""
-    if result.new_model:
-        again += f" (a new registered model: '{result.model_name}' did not exist)"
-    click.echo(
-        f"Registered {result.model_name} version {result.version} as "
-        f"@{result.alias}{again}: best cross-validated {result.metric} "
-        f"{format_number(result.cv_score)} over the trials{counts}.\n"
-        f"Training window {result.n_train} rows, gate split {result.n_gate} rows "
-        f"(kept for the comparison step at {result.gate_uri}).\n"
-        f"MLflow run: {result.run_id}"
-    )
+    _done(json_out, result.to_dict(), format_retrain(result))
 
 
 @main.command("tune-worker")
@@ -446,43 +438,28 @@ def tune_worker(
     json_out: str | None,
 ) -> None:
     """Join a running `retrain` study as one more tuning process (any machine)."""
-    from mlflow_retrain.pipeline.retrain import run_tune_worker
+    from mlflow_retrain.pipeline.retrain import format_tuning, run_tune_worker
 
     config = _load(config_path, {"tuning.storage": storage})
-    if not config.tuning.storage:
+    if not config.tuning.storage:  # a missing option, though it may come from the environment
         raise InvalidConfigError(
             "tune-worker needs the study's storage: pass --storage or set "
             "MLFLOW_RETRAIN_TUNING__STORAGE (an in-memory study cannot be shared)."
         )
     result = run_tune_worker(study_name, storage=config.tuning.storage, n_trials=n_trials)
-    _write_json(json_out, result.to_dict())
-    click.echo(
-        f"Study {result.study_name}: {result.n_complete} complete, {result.n_pruned} pruned, "
-        f"{result.n_failed} failed; best {result.metric} {format_number(result.best_value)}."
-    )
+    _done(json_out, result.to_dict(), format_tuning(result))
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option(
-    "--challenger",
-    default="challenger",
-    show_default=True,
-    callback=_blank_to_none,
-    help="Version number or alias of the challenger.",
-)
+@_model_option()
+@_challenger_option("Version number or alias of the challenger.")
 @click.option(
     "--data",
     default=None,
     callback=_blank_to_none,
     help="Rows to compare on (default: the challenger's recorded gate split).",
 )
-@click.option(
-    "--target",
-    default=None,
-    callback=_blank_to_none,
-    help="Label column (default: the one the challenger was trained on).",
-)
+@_target_option("Label column (default: the one the challenger was trained on).")
 @_experiment_option
 @_config_option
 @_json_out_option
@@ -497,61 +474,24 @@ def compare(
     json_out: str | None,
 ) -> None:
     """Test the challenger against the champion; write the evidence on the version."""
-    from mlflow_retrain.pipeline.compare import run_compare
+    from mlflow_retrain.pipeline.compare import format_comparison, run_compare
 
-    config = _load(config_path)
     result = run_compare(
         model_name,
         challenger=challenger or "challenger",
         data=data,
         target=target,
-        config=config,
+        config=_load(config_path),
         experiment_name=experiment_name,
     )
-    _write_json(json_out, result.to_dict())
-    against = (
-        f"champion version {result.champion_version}"
-        if result.champion_version
-        else "no champion (policy floor)"
-    )
-    lines = [
-        f"{result.decision.upper()}: version {result.challenger_version} of "
-        f"{result.model_name} against {against}. {result.evidence.reason}",
-        f"{'metric':<10} {'role':<9} {'champion':>9} {'challenger':>10} {'difference':>11} "
-        f"{'interval':>21} {'adj. p':>9}  result",
-    ]
-    for m in result.evidence.metrics:
-        interval = (
-            f"[{format_number(m.ci_low)}, {format_number(m.ci_high)}]"
-            if m.ci_low is not None
-            else ""
-        )
-        lines.append(
-            f"{m.name:<10} {m.role:<9} {format_number(m.champion):>9} "
-            f"{format_number(m.challenger):>10} {format_number(m.difference):>11} "
-            f"{interval:>21} {format_pvalue(m.p_value_adjusted):>9}  "
-            f"{'pass' if m.passed else 'fail'}"
-        )
-    lines.append(f"MLflow run: {result.run_id}")
-    click.echo("\n".join(lines))
+    _done(json_out, result.to_dict(), format_comparison(result))
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
+@_model_option()
 @click.option("--batch", required=True, help="A labelled batch of live data (CSV/Parquet).")
-@click.option(
-    "--challenger",
-    default="challenger",
-    show_default=True,
-    callback=_blank_to_none,
-    help="Version number or alias of the version in shadow.",
-)
-@click.option(
-    "--target",
-    default=None,
-    callback=_blank_to_none,
-    help="Label column (default: the one the challenger was trained on).",
-)
+@_challenger_option("Version number or alias of the version in shadow.")
+@_target_option("Label column (default: the one the challenger was trained on).")
 @_experiment_option
 @_config_option
 @_json_out_option
@@ -566,41 +506,17 @@ def shadow(
     json_out: str | None,
 ) -> None:
     """Score a labelled batch with champion and challenger; promote, reject or wait."""
-    from mlflow_retrain.pipeline.shadow import run_shadow
+    from mlflow_retrain.pipeline.shadow import format_shadow, run_shadow
 
-    config = _load(config_path)
     result = run_shadow(
         model_name,
         batch=batch,
         challenger=challenger or "challenger",
         target=target,
-        config=config,
+        config=_load(config_path),
         experiment_name=experiment_name,
     )
-    _write_json(json_out, result.to_dict())
-    s = result.state
-    interval = (
-        f"[{format_number(s.cs_low)}, {format_number(s.cs_high)}]" if s.looks else "(no look yet)"
-    )
-    lines = [
-        f"{result.decision.upper()}: version {result.challenger_version} of {result.model_name} "
-        f"in shadow beside champion {result.champion_version}. {result.reason}",
-        f"after {s.batches} batch{'es' if s.batches != 1 else ''} ({s.n:,} rows): improvement in "
-        f"{result.loss} {format_number(s.mean)}, {1 - s.alpha:.0%} confidence sequence "
-        f"{interval}, always-valid p {format_pvalue(s.p_value)} "
-        f"(margin {result.min_improvement:g})",
-        f"this batch: {result.batch['rows']:,} rows, champion {result.loss} "
-        f"{format_number(result.batch['champion_loss'])}, challenger "
-        f"{format_number(result.batch['challenger_loss'])}",
-    ]
-    if result.move is not None:
-        move = result.move
-        lines.append(
-            f"Promoted: {move.model_name}: champion is version {move.champion}, "
-            f"previous-champion is version {move.previous_champion} ({move.kind})."
-        )
-    lines.append(f"Shadow run: {result.run_id}")
-    click.echo("\n".join(lines))
+    _done(json_out, result.to_dict(), format_shadow(result))
 
 
 @main.command("run")
@@ -610,13 +526,7 @@ def shadow(
     callback=_blank_to_none,
     help="The new batch (default: the newest in the configured history).",
 )
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    callback=_blank_to_none,
-    help="Registered model (default: model_name in retrain.yaml).",
-)
+@_model_option(required=False)
 @_create_option
 @_experiment_option
 @_config_option
@@ -631,7 +541,7 @@ def run_command(
     json_out: str | None,
 ) -> None:
     """One cycle of the loop: check the batch, retrain, compare and promote when triggered."""
-    from mlflow_retrain.pipeline.loop import run_cycle
+    from mlflow_retrain.pipeline.loop import format_cycle, run_cycle
 
     result = run_cycle(
         _load(config_path, {"model.create": create}),
@@ -639,32 +549,7 @@ def run_command(
         model_name=model_name,
         experiment_name=experiment_name,
     )
-    _write_json(json_out, result.to_dict())
-    drift = {None: "no champion", True: "drift", False: "no drift"}[result.drift_detected]
-    decay = ""
-    if result.decay is not None:
-        d = result.decay
-        decay = (
-            f", {d['metric']} {format_number(d['value'])} "
-            f"[{format_number(d['ci_low'])}, {format_number(d['ci_high'])}] vs reference "
-            f"{format_number(d['reference'])}{' (decayed)' if d['decayed'] else ''}"
-        )
-    lines = [
-        f"{result.outcome.upper()}: {result.model_name}, batch {result.batch}: {drift}{decay}.",
-        f"Trigger: {result.trigger.trigger}. {result.trigger.reason}",
-    ]
-    if result.challenger_version is not None:
-        lines.append(
-            f"Retrained: version {result.challenger_version}, comparison: {result.decision}."
-        )
-    lines.append(f"Champion: version {result.champion_version or 'none'}.")
-    if result.halted:
-        lines.append(
-            f"HALTED: too many rejected challengers. Run `mlflow-retrain resume --model "
-            f"{result.model_name}` after checking."
-        )
-    lines.append(f"MLflow run: {result.run_id}")
-    click.echo("\n".join(lines))
+    _done(json_out, result.to_dict(), format_cycle(result))
 
 
 @main.command()
@@ -681,13 +566,7 @@ def run_command(
     show_default=True,
     help="First batch to check (1-based); earlier batches are only history.",
 )
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    callback=_blank_to_none,
-    help="Registered model (default: model_name in retrain.yaml).",
-)
+@_model_option(required=False)
 @_create_option
 @_experiment_option
 @_config_option
@@ -703,9 +582,7 @@ def replay(
     json_out: str | None,
 ) -> None:
     """Feed every batch of the history through the loop, oldest first; print the timeline."""
-    import mlflow
-
-    from mlflow_retrain.pipeline.timeline import format_timeline, rows_to_dicts
+    from mlflow_retrain.pipeline.timeline import format_replay, rows_to_dicts
     from mlflow_retrain.pipeline.timeline import replay as do_replay
 
     overrides: dict[str, Any] = {
@@ -715,29 +592,20 @@ def replay(
     }
     config = _load(config_path, overrides)
     rows = do_replay(config, model_name=model_name, experiment_name=experiment_name, start=start)
-    _write_json(json_out, {"timeline": rows_to_dicts(rows)})
-    uri = mlflow.get_tracking_uri()
-    look = (
-        f"Open it: {uri.rstrip('/')}"
-        if uri.startswith(("http://", "https://"))
-        else f"Look at it: mlflow ui --backend-store-uri {describe_uri(uri)}"
-    )
-    click.echo(format_timeline(rows) + "\n" + look)
+    _done(json_out, {"timeline": rows_to_dicts(rows)}, format_replay(rows))
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
+@_model_option()
 @_json_out_option
 @_handle_errors
 def resume(model_name: str, json_out: str | None) -> None:
     """Clear a halt set by the loop after repeated rejections (a person's decision)."""
+    from mlflow_retrain.registry.halt import format_resume
     from mlflow_retrain.registry.halt import resume as do_resume
 
     result = do_resume(model_name)
-    _write_json(json_out, result.to_dict())
-    click.echo(
-        f"Resumed retraining of '{model_name}' (it was halted: {result.was_halted_because})"
-    )
+    _done(json_out, result.to_dict(), format_resume(result))
 
 
 @main.group()
@@ -746,7 +614,7 @@ def policy() -> None:
 
 
 @policy.command("show")
-@click.option("--model", "model_name", required=True, help="Registered model name.")
+@_model_option()
 @click.option(
     "--task",
     type=click.Choice(["classification", "regression"]),
@@ -760,15 +628,14 @@ def policy_show(model_name: str, task: str, json_out: str | None) -> None:
     """Print the policy the gate applies to MODEL (stored, or the task default)."""
     from mlflow.tracking import MlflowClient
 
-    from mlflow_retrain.registry.policies import load_policy
+    from mlflow_retrain.registry.policies import format_policy, load_policy
 
     found = load_policy(MlflowClient(), model_name, task=task)
-    _write_json(json_out, found.to_dict())
-    click.echo(json.dumps(found.to_dict(), indent=2))
+    _done(json_out, found.to_dict(), format_policy(found))
 
 
 @policy.command("set")
-@click.option("--model", "model_name", required=True, help="Registered model name.")
+@_model_option()
 @click.option(
     "--file",
     "path",
@@ -780,122 +647,55 @@ def policy_show(model_name: str, task: str, json_out: str | None) -> None:
 @_handle_errors
 def policy_set(model_name: str, path: str, json_out: str | None) -> None:
     """Validate a policy file and store it on MODEL (tag mlflow_retrain.policy)."""
-    import yaml
-
-    from mlflow_retrain.policy import PromotionPolicy
     from mlflow_retrain.registry.lifecycle import set_policy
+    from mlflow_retrain.registry.policies import format_stored_policy, policy_from_file
 
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidConfigError(
-            f"Policy file '{path}' is not valid YAML or JSON{line}. Fix the syntax and run "
-            "`mlflow-retrain policy set` again."
-        ) from err
-    try:
-        found = PromotionPolicy.from_dict(data if data is not None else {})
-    except InvalidConfigError as err:
-        raise InvalidConfigError(
-            f"Policy file '{path}': {err.message} Fix it in the file (docs/commands/policy.md "
-            "lists every key) and run `mlflow-retrain policy set` again."
-        ) from err
+    found = policy_from_file(path)
     set_policy(model_name, found)
-    _write_json(json_out, found.to_dict())
-    click.echo(f"Stored the promotion policy on '{model_name}':\n{found.to_json()}")
-
-
-def _echo_move(move: Any, json_out: str | None) -> None:
-    _write_json(json_out, move.to_dict())
-    previous = (
-        f", previous-champion is version {move.previous_champion}"
-        if move.previous_champion
-        else ""
-    )
-    reason = f" {move.audit['reason']}" if move.audit else ""
-    click.echo(
-        f"{move.model_name}: champion is version {move.champion}{previous} ({move.kind}).{reason}"
-    )
+    _done(json_out, found.to_dict(), format_stored_policy(model_name, found))
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option(
-    "--version",
-    default=None,
-    callback=_blank_to_none,
-    help="Version or alias to promote (default: the challenger).",
-)
+@_model_option()
+@_version_option(required=False, help="Version or alias to promote (default: the challenger).")
 @_json_out_option
 @_handle_errors
 def promote(model_name: str, version: str | None, json_out: str | None) -> None:
     """Move `champion` to the challenger, if the promotion gate accepts its evidence."""
+    from mlflow_retrain.registry.lifecycle import format_move
     from mlflow_retrain.registry.lifecycle import promote as do_promote
 
-    _echo_move(do_promote(model_name, version=version), json_out)
+    move = do_promote(model_name, version=version)
+    _done(json_out, move.to_dict(), format_move(move))
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option("--reason", required=True, help="Why production goes back (audited).")
+@_model_option()
+@_reason_option("Why production goes back (audited).")
 @_json_out_option
 @_handle_errors
 def rollback(model_name: str, reason: str, json_out: str | None) -> None:
     """Move `champion` back to `previous-champion`."""
+    from mlflow_retrain.registry.lifecycle import format_move
     from mlflow_retrain.registry.lifecycle import rollback as do_rollback
 
-    _echo_move(do_rollback(model_name, reason=reason), json_out)
+    move = do_rollback(model_name, reason=reason)
+    _done(json_out, move.to_dict(), format_move(move))
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option("--version", required=True, help="Version to force to champion.")
-@click.option("--reason", required=True, help="Why the evidence rules are bypassed (audited).")
+@_model_option()
+@_version_option(required=True, help="Version to force to champion.")
+@_reason_option("Why the evidence rules are bypassed (audited).")
 @_json_out_option
 @_handle_errors
 def override(model_name: str, version: str, reason: str, json_out: str | None) -> None:
     """Force a version to `champion` without evidence; audited, reason required."""
+    from mlflow_retrain.registry.lifecycle import format_move
     from mlflow_retrain.registry.lifecycle import override as do_override
 
-    _echo_move(do_override(model_name, version=version, reason=reason), json_out)
-
-
-def _drift_summary(report: DriftReport) -> str:
-    import mlflow
-
-    verdict = "DRIFT DETECTED" if report.drift_detected else "No dataset drift"
-    lines = [
-        f"{verdict}: {report.reason}",
-        f"Reference {report.n_reference} rows ({report.reference_source}), "
-        f"current {report.n_current} rows.",
-    ]
-    drifted = [f for f in report.features if f.drifted]
-    if drifted:
-        lines.append(
-            f"{'column':<24} {'kind':<12} {'effect metric':<15} {'effect':>7} {'adj. p':>10}"
-            "  signal"
-        )
-        for f in sorted(drifted, key=lambda f: -abs(f.effect_size or 0)):
-            signal = "+".join(
-                s for s, on in (("distribution", f.distribution_drifted),
-                                ("missing rate", f.missing_drifted)) if on
-            )  # fmt: skip
-            lines.append(
-                f"{f.name[:24]:<24} {f.kind:<12} {f.effect_metric:<15} "
-                f"{format_number(f.effect_size):>7} {format_pvalue(f.p_value_adjusted):>10}"
-                f"  {signal}"
-            )
-    if report.target is not None:
-        state = "shifted" if report.target.drifted else "stable"
-        lines.append(f"Target '{report.target.name}': {state}.")
-    uri = mlflow.get_tracking_uri()
-    lines.append(f"MLflow run: {report.run_id}")
-    if uri.startswith(("http://", "https://")):
-        lines.append(f"Open it: {uri.rstrip('/')}/#/runs/{report.run_id}")
-    else:
-        lines.append(f"Look at it: mlflow ui --backend-store-uri {describe_uri(uri)}")
-    return "\n".join(lines)
+    move = do_override(model_name, version=version, reason=reason)
+    _done(json_out, move.to_dict(), format_move(move))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""Data loading (local paths, S3, MLflow artifacts) and batch validation (the circuit breaker).
+"""Data loading (local paths, S3, MLflow artifacts), tables handed between steps, and batch
+validation (the circuit breaker).
 
 Names are imported on first use: reading a file does not load the drift statistics that
 validation needs.
@@ -12,6 +13,7 @@ from mlflow_retrain._lazy import lazy_namespace
 
 if TYPE_CHECKING:
     from mlflow_retrain.data.io import describe_uri, load_table, read_bytes
+    from mlflow_retrain.data.table import Table, as_table
     from mlflow_retrain.data.validate import (
         ValidationReport,
         validate_batch,
@@ -22,13 +24,17 @@ _MODULES = {
     "describe_uri": "mlflow_retrain.data.io",
     "load_table": "mlflow_retrain.data.io",
     "read_bytes": "mlflow_retrain.data.io",
+    "Table": "mlflow_retrain.data.table",
+    "as_table": "mlflow_retrain.data.table",
     "ValidationReport": "mlflow_retrain.data.validate",
     "validate_batch": "mlflow_retrain.data.validate",
     "validate_reference": "mlflow_retrain.data.validate",
 }
 
 __all__ = [
+    "Table",
     "ValidationReport",
+    "as_table",
     "describe_uri",
     "load_table",
     "read_bytes",

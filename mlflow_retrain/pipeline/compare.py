@@ -27,7 +27,8 @@ from mlflow.tracking import MlflowClient
 from mlflow_retrain import lineage
 from mlflow_retrain.comparison import Evidence, ModelOutput, compare_models
 from mlflow_retrain.config import RetrainConfig
-from mlflow_retrain.data.io import describe_uri, load_table
+from mlflow_retrain.data.io import describe_uri
+from mlflow_retrain.data.table import Table, as_table, source_of
 from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.pipeline.steps import (
@@ -40,14 +41,14 @@ from mlflow_retrain.pipeline.steps import (
 from mlflow_retrain.policy import PromotionPolicy
 from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
 from mlflow_retrain.registry.evidence import write_offline_evidence
-from mlflow_retrain.registry.policies import load_policy
+from mlflow_retrain.registry.policies import ModelPolicy, read_policy
 from mlflow_retrain.registry.versions import alias_version, resolve_version
 from mlflow_retrain.report.figures import plot_comparison_curves, plot_differences
-from mlflow_retrain.report.html import render_evidence_html
+from mlflow_retrain.report.html import format_number, format_pvalue, render_evidence_html
 from mlflow_retrain.report.markdown import evidence_markdown
 from mlflow_retrain.tuning.metrics import infer_task
 
-__all__ = ["CompareResult", "run_compare", "score_version"]
+__all__ = ["CompareResult", "format_comparison", "run_compare", "score_version"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +94,43 @@ class CompareResult:
         }
 
 
+def format_comparison(result: CompareResult) -> str:
+    """What ``mlflow-retrain compare`` prints: the decision, one row per metric, the run."""
+    against = (
+        f"champion version {result.champion_version}"
+        if result.champion_version
+        else "no champion (policy floor)"
+    )
+    lines = [
+        f"{result.decision.upper()}: version {result.challenger_version} of "
+        f"{result.model_name} against {against}. {result.evidence.reason}",
+        f"{'metric':<10} {'role':<9} {'champion':>9} {'challenger':>10} {'difference':>11} "
+        f"{'interval':>21} {'adj. p':>9}  result",
+    ]
+    for m in result.evidence.metrics:
+        interval = (
+            f"[{format_number(m.ci_low)}, {format_number(m.ci_high)}]"
+            if m.ci_low is not None
+            else ""
+        )
+        lines.append(
+            f"{m.name:<10} {m.role:<9} {format_number(m.champion):>9} "
+            f"{format_number(m.challenger):>10} {format_number(m.difference):>11} "
+            f"{interval:>21} {format_pvalue(m.p_value_adjusted):>9}  "
+            f"{'pass' if m.passed else 'fail'}"
+        )
+    lines.append(f"MLflow run: {result.run_id}")
+    return "\n".join(lines)
+
+
 def run_compare(
     model_name: str,
     *,
     challenger: str = lineage.ALIAS_CHALLENGER,
-    data: str | None = None,
+    data: str | Table | None = None,
     target: str | None = None,
     config: RetrainConfig | None = None,
+    policy: ModelPolicy | None = None,
     experiment_name: str | None = None,
     run_name: str = "compare",
 ) -> CompareResult:
@@ -114,9 +145,14 @@ def run_compare(
     Args:
         model_name: Registered model.
         challenger: Version number or alias of the challenger.
-        data: Rows to compare on (default: the challenger's recorded gate split).
+        data: Rows to compare on: a URI, or the rows already read (a
+            :class:`~mlflow_retrain.data.table.Table`, such as ``RetrainResult.gate``; its
+            ``source`` is recorded as the data's origin). Default: the challenger's recorded
+            gate split.
         target: Label column (default: the challenger's recorded target, then config).
         config: Settings (its ``policy`` is used when the model stores none).
+        policy: The model's policy as already read
+            (:func:`~mlflow_retrain.registry.policies.read_policy`); default: read it now.
         experiment_name: Experiment of the comparison run.
         run_name: Name of the comparison run.
 
@@ -136,7 +172,7 @@ def run_compare(
             "another version with --challenger."
         )
     tags = chall.tags
-    data_uri = data or tags.get(lineage.TAG_GATE_URI)
+    data_uri = (None if data is None else source_of(data)) or tags.get(lineage.TAG_GATE_URI)
     if not data_uri:
         raise InvalidInputError(
             f"Version {chall.version} of '{model_name}' has no recorded gate split (it was not "
@@ -146,7 +182,7 @@ def run_compare(
     if not target:
         raise InvalidInputError("No target column: pass --target or set 'target' in retrain.yaml.")
     with step_run("compare", run_name=run_name, experiment_name=experiment_name) as run_id:
-        frame = load_table(data_uri)
+        frame = (data if isinstance(data, Table) else as_table(data_uri)).frame
         validate_reference(frame, name="comparison data")
         if target not in frame.columns:
             raise InvalidInputError(
@@ -155,11 +191,13 @@ def run_compare(
             )
         frame = frame[frame[target].notna()]
         task = tags.get(lineage.TAG_TASK) or infer_task(frame[target])
-        policy = load_policy(client, model_name, task=task, config_policy=config.policy)
+        if policy is None:
+            policy = read_policy(client, model_name, config_policy=config.policy)
+        applied = policy.for_task(task)
         X, y = frame.drop(columns=[target]), frame[target].to_numpy()
         out_chall = score_version(model_name, chall, X, task)
         out_champ = None if champ is None else score_version(model_name, champ, X, task)
-        evidence = compare_models(y, out_chall, out_champ, policy=policy)
+        evidence = compare_models(y, out_chall, out_champ, policy=applied)
         champion_version = None if champ is None else str(champ.version)
         result = CompareResult(
             model_name=model_name,
@@ -172,7 +210,7 @@ def run_compare(
         outputs = {f"challenger v{chall.version}": out_chall}
         if out_champ is not None and champ is not None:
             outputs[f"champion v{champ.version}"] = out_champ
-        _log_comparison(client, result, frame, target=target, policy=policy, outputs=outputs)
+        _log_comparison(client, result, frame, target=target, policy=applied, outputs=outputs)
     _write_evidence(client, result, data_digest=frame_digest(frame))
     return result
 

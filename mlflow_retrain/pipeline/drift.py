@@ -20,6 +20,7 @@ from mlflow_retrain import lineage
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri, load_table, read_bytes
 from mlflow_retrain.data.sources import dataset_source
+from mlflow_retrain.data.table import Table, as_table, source_of
 from mlflow_retrain.data.validate import validate_batch, validate_reference
 from mlflow_retrain.drift.detect import detect_drift
 from mlflow_retrain.drift.profile import (
@@ -39,11 +40,20 @@ from mlflow_retrain.pipeline.steps import (
     step_params,
     step_run,
     urlpath,
+    where_to_look,
 )
 from mlflow_retrain.report import plot_categorical_drift, plot_numeric_drift, render_drift_html
+from mlflow_retrain.report.html import format_number, format_pvalue
 from mlflow_retrain.report.markdown import drift_summary_markdown
 
-__all__ = ["ProfileResult", "load_reference", "run_drift", "run_profile"]
+__all__ = [
+    "ProfileResult",
+    "format_drift",
+    "format_profile",
+    "load_reference",
+    "run_drift",
+    "run_profile",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +93,19 @@ class ProfileResult:
         }
 
 
-def load_reference(uri: str) -> ReferenceProfile | pd.DataFrame:
+def load_reference(reference: str | Table) -> ReferenceProfile | pd.DataFrame:
     """Load a reference: a saved profile (``.json``) or a table (CSV, Parquet).
 
+    Args:
+        reference: The URI of a profile or a table, or a table already read.
+
     Raises:
-        InvalidInputError: If the file cannot be read or is not a valid profile.
+        InvalidInputError: If the file cannot be read or is not a valid profile, or the table
+            is not a valid reference.
     """
-    if urlpath(uri).lower().endswith(_PROFILE_SUFFIXES):
-        return ReferenceProfile.from_json(read_bytes(uri))
-    table = load_table(uri)
+    if not isinstance(reference, Table) and urlpath(reference).lower().endswith(_PROFILE_SUFFIXES):
+        return ReferenceProfile.from_json(read_bytes(reference))
+    table = as_table(reference).frame
     validate_reference(table)
     return table
 
@@ -147,8 +161,8 @@ def run_profile(
 
 
 def run_drift(
-    reference: str,
-    current: str,
+    reference: str | Table,
+    current: str | Table,
     *,
     config: RetrainConfig | None = None,
     target: str | None = None,
@@ -164,8 +178,10 @@ def run_drift(
     artifacts ``drift/report.json``, ``drift/report.html`` and ``drift/plots/<column>.png``.
 
     Args:
-        reference: URI of the reference table or saved profile (``.json``).
-        current: URI of the current batch.
+        reference: URI of the reference table or saved profile (``.json``), or a reference
+            table already read (a :class:`~mlflow_retrain.data.table.Table`).
+        current: URI of the current batch, or the batch already read (a ``Table``: the loop
+            hands on the batch it read; the run records the table's ``source`` either way).
         config: Settings; ``RetrainConfig()`` defaults when ``None``.
         target: Label column (defaults to ``config.target``).
         ignore: Columns to leave out, besides ``config.drift.ignore``.
@@ -188,12 +204,13 @@ def run_drift(
     ignored = tuple(dict.fromkeys([*config.drift.ignore, *time_column, *ignore]))
     with step_run("drift", run_name=run_name, experiment_name=experiment_name) as run_id:
         ref = load_reference(reference)
-        batch = load_table(current)
+        batch = as_table(current).frame
+        reference_uri, current_uri = source_of(reference), source_of(current)
         if explicit_target is not None:
             _check_target(
                 explicit_target,
-                [(ref, f"reference {describe_uri(reference)}"),
-                 (batch, f"current batch {describe_uri(current)}")],
+                [(ref, f"reference {describe_uri(reference_uri)}"),
+                 (batch, f"current batch {describe_uri(current_uri)}")],
             )  # fmt: skip
         # Validation needs the reference's schema and missing rates, not an exact sketch;
         # detection then streams a table reference column by column to bound memory.
@@ -221,12 +238,14 @@ def run_drift(
         html = render_drift_html(
             report,
             figures=figures,
-            reference_uri=describe_uri(reference),
-            current_uri=describe_uri(current),
+            reference_uri=describe_uri(reference_uri),
+            current_uri=describe_uri(current_uri),
         )
         # Everything is computed: now record it.
-        _log_datasets(ref, batch, reference=reference, current=current, target=target)
-        _log_drift(run_id, report, config, reference=reference, current=current, target=target)
+        _log_datasets(ref, batch, reference=reference_uri, current=current_uri, target=target)
+        _log_drift(
+            run_id, report, config, reference=reference_uri, current=current_uri, target=target
+        )
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / "report.json").write_text(
@@ -240,6 +259,46 @@ def run_drift(
                     (plots / f"{file_safe(name)}.png").write_bytes(png)
             mlflow.log_artifacts(str(folder), artifact_path="drift")
     return report
+
+
+def format_drift(report: DriftReport) -> str:
+    """What ``mlflow-retrain drift`` prints: the verdict, the drifted columns, the run."""
+    verdict = "DRIFT DETECTED" if report.drift_detected else "No dataset drift"
+    lines = [
+        f"{verdict}: {report.reason}",
+        f"Reference {report.n_reference} rows ({report.reference_source}), "
+        f"current {report.n_current} rows.",
+    ]
+    drifted = [f for f in report.features if f.drifted]
+    if drifted:
+        lines.append(
+            f"{'column':<24} {'kind':<12} {'effect metric':<15} {'effect':>7} {'adj. p':>10}"
+            "  signal"
+        )
+        for f in sorted(drifted, key=lambda f: -abs(f.effect_size or 0)):
+            signal = "+".join(
+                s for s, on in (("distribution", f.distribution_drifted),
+                                ("missing rate", f.missing_drifted)) if on
+            )  # fmt: skip
+            lines.append(
+                f"{f.name[:24]:<24} {f.kind:<12} {f.effect_metric:<15} "
+                f"{format_number(f.effect_size):>7} {format_pvalue(f.p_value_adjusted):>10}"
+                f"  {signal}"
+            )
+    if report.target is not None:
+        state = "shifted" if report.target.drifted else "stable"
+        lines.append(f"Target '{report.target.name}': {state}.")
+    lines.append(f"MLflow run: {report.run_id}")
+    lines.append(where_to_look(report.run_id))
+    return "\n".join(lines)
+
+
+def format_profile(result: ProfileResult) -> str:
+    """What ``mlflow-retrain profile`` prints: what was summarised, and where it went."""
+    return (
+        f"Profile of {result.n_rows} rows x {result.n_columns} columns written to "
+        f"{result.out} ({result.size_bytes:,} bytes, digest {result.digest})."
+    )
 
 
 def _columns(table: ReferenceProfile | pd.DataFrame) -> list[str]:

@@ -7,6 +7,12 @@ promote through the registry gate. Each step is a child run of one pipeline run;
 runnable alone. Safety: a halted model does not retrain; after ``max_consecutive_rejections``
 rejected challengers the loop halts the model; a batch already processed is skipped; a
 pipeline run that died is resumed under the same key, so no version is registered twice.
+
+A cycle reads its batch and its policy once and hands them to its steps: the batch as a
+:class:`~mlflow_retrain.data.table.Table`, the policy as a
+:class:`~mlflow_retrain.registry.policies.ModelPolicy`. The training window is logged on the
+cycle's run (``window/training.parquet``) and handed to ``retrain`` in memory; the gate split
+``retrain`` stored goes to ``compare`` in memory too.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +36,17 @@ from mlflow.tracking import MlflowClient
 from mlflow_retrain import lineage
 from mlflow_retrain.config import HistoryConfig, RetrainConfig
 from mlflow_retrain.data.io import describe_uri, list_s3_uris, load_table
+from mlflow_retrain.data.table import Table, as_table, write_parquet
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError, InvalidInputError
 from mlflow_retrain.pipeline.lease import SETTLE_SECONDS, Lease, LeaseHolder
 from mlflow_retrain.pipeline.steps import frame_digest, step_params, step_run
 from mlflow_retrain.pipeline.triggers import CheckFacts, TriggerDecision, decide_trigger
+from mlflow_retrain.policy import PromotionPolicy
 from mlflow_retrain.registry.halt import check_not_halted, count_rejection, reset_rejections
+from mlflow_retrain.registry.policies import ModelPolicy, read_policy
+from mlflow_retrain.report.html import format_number
 
-__all__ = ["CycleResult", "list_batches", "require_model", "run_cycle"]
+__all__ = ["CycleResult", "format_cycle", "list_batches", "require_model", "run_cycle"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +110,35 @@ class CycleResult:
         }
 
 
+def format_cycle(result: CycleResult) -> str:
+    """What ``mlflow-retrain run`` prints: the outcome, the trigger, the champion after."""
+    drift = {None: "no champion", True: "drift", False: "no drift"}[result.drift_detected]
+    decay = ""
+    if result.decay is not None:
+        d = result.decay
+        decay = (
+            f", {d['metric']} {format_number(d['value'])} "
+            f"[{format_number(d['ci_low'])}, {format_number(d['ci_high'])}] vs reference "
+            f"{format_number(d['reference'])}{' (decayed)' if d['decayed'] else ''}"
+        )
+    lines = [
+        f"{result.outcome.upper()}: {result.model_name}, batch {result.batch}: {drift}{decay}.",
+        f"Trigger: {result.trigger.trigger}. {result.trigger.reason}",
+    ]
+    if result.challenger_version is not None:
+        lines.append(
+            f"Retrained: version {result.challenger_version}, comparison: {result.decision}."
+        )
+    lines.append(f"Champion: version {result.champion_version or 'none'}.")
+    if result.halted:
+        lines.append(
+            f"HALTED: too many rejected challengers. Run `mlflow-retrain resume --model "
+            f"{result.model_name}` after checking."
+        )
+    lines.append(f"MLflow run: {result.run_id}")
+    return "\n".join(lines)
+
+
 def list_batches(history: HistoryConfig) -> list[str]:
     """The batch URIs of ``history``, oldest first.
 
@@ -136,7 +175,7 @@ def list_batches(history: HistoryConfig) -> list[str]:
 def run_cycle(
     config: RetrainConfig,
     *,
-    batch: str | None = None,
+    batch: str | Table | None = None,
     model_name: str | None = None,
     experiment_name: str | None = None,
     settle_seconds: float = SETTLE_SECONDS,
@@ -149,7 +188,8 @@ def run_cycle(
     Args:
         config: Settings (``model_name``, ``target``, ``history``, ``triggers``, ``safety``,
             and every step's settings).
-        batch: The new batch (default: the newest in ``history``).
+        batch: The new batch: a URI, or the batch already read (a
+            :class:`~mlflow_retrain.data.table.Table`); default: the newest in ``history``.
         model_name: Registered model (default ``config.model_name``).
         experiment_name: Experiment of the pipeline run.
         settle_seconds: Wait between claiming the model and reading rival claims.
@@ -177,10 +217,11 @@ def run_cycle(
         if not batches:
             list_batches(config.history)  # raises the configuration error
         batch = batches[-1]
+    current = as_table(batch)  # the one read of the batch: every step is handed it
+    batch = current.source
     history = batches[: batches.index(batch)] if batch in batches else batches
     client = MlflowClient()
-    frame = load_table(batch)
-    digest = frame_digest(frame)
+    digest = frame_digest(current.frame)
     done, resumed = _previous_cycles(client, model_name, digest)
     if done is not None:
         return _already_processed(client, done, model_name, batch)
@@ -209,9 +250,7 @@ def run_cycle(
                 result = _busy(client, model_name, batch, run_id, rival)
             else:
                 check_not_halted(client, model_name)
-                result = _cycle(
-                    client, config, model_name, batch, frame, history, run_id, cycle_id
-                )
+                result = _cycle(client, config, model_name, current, history, run_id, cycle_id)
         except (CircuitBreakerOpen, InvalidInputError) as err:
             _describe_failed_cycle(client, run_id, batch, err)
             raise
@@ -311,12 +350,38 @@ def _describe_failed_cycle(
     describe_run(client, run_id, text)
 
 
+class _CyclePolicy:
+    """The model's promotion policy, read from the registry at most once per cycle.
+
+    It is read on first use: a first deployment has no registered model to read it from until
+    ``retrain`` has registered one.
+    """
+
+    def __init__(
+        self, client: MlflowClient, model_name: str, config_policy: Mapping[str, Any] | None
+    ) -> None:
+        self._client, self._model_name, self._config_policy = client, model_name, config_policy
+        self._policy: ModelPolicy | None = None
+
+    def get(self) -> ModelPolicy:
+        """The policy, read now if no step needed it before."""
+        if self._policy is None:
+            self._policy = read_policy(
+                self._client, self._model_name, config_policy=self._config_policy
+            )
+        return self._policy
+
+    def stored(self, policy: PromotionPolicy) -> None:
+        """Note that this cycle stored ``policy`` on the model (it is known without a read)."""
+        known = self._policy or ModelPolicy(config_policy=self._config_policy)
+        self._policy = known.with_stored(policy)
+
+
 def _cycle(
     client: MlflowClient,
     config: RetrainConfig,
     model_name: str,
-    batch: str,
-    frame: pd.DataFrame,
+    current: Table,
     history: Sequence[str],
     run_id: str,
     cycle_id: str,
@@ -325,11 +390,13 @@ def _cycle(
     from mlflow_retrain.pipeline.drift import run_drift
     from mlflow_retrain.pipeline.retrain import run_retrain
     from mlflow_retrain.registry.lifecycle import promote
-    from mlflow_retrain.registry.policies import load_policy
+    from mlflow_retrain.registry.policies import policy_from_config
     from mlflow_retrain.registry.versions import alias_version
 
+    batch, frame = current.source, current.frame
+    policy = _CyclePolicy(client, model_name, config.policy)
     champ = _champion(client, model_name)
-    shadow = _shadow_step(client, config, model_name, batch, frame, champ)
+    shadow = _shadow_step(client, config, model_name, current, champ, policy)
     if shadow is not None and shadow["decision"] != lineage.DECISION_CONTINUE:
         succeeded = shadow["decision"] == lineage.DECISION_PROMOTE
         _record_outcome(client, model_name, succeeded=succeeded,
@@ -346,9 +413,9 @@ def _cycle(
         if period is not None and len(history) >= period:
             reference = history[-period]  # the same season, one cycle earlier
         if reference:
-            report = run_drift(reference, batch, config=config, run_name="drift")
+            report = run_drift(reference, current, config=config, run_name="drift")
             drift_detected = report.drift_detected
-        decay = _decay(model_name, champ, frame, config)
+        decay = _decay(model_name, champ, frame, config, policy)
     else:
         from mlflow_retrain.data.validate import validate_reference
 
@@ -382,9 +449,12 @@ def _cycle(
         outcome = "held" if trigger.held_by_cooldown else "no_change"
         return CycleResult(**base, outcome=outcome, challenger_version=None, decision=None,
                            champion_version=champion_version)  # fmt: skip
-    train_uri = _training_window(run_id, [*history, batch], frame, config)
-    retrained = run_retrain(train_uri, model_name=model_name, config=config,
+    window = _training_window(run_id, [*history, batch], frame, config)
+    retrained = run_retrain(window, model_name=model_name, config=config,
                             trigger=trigger.trigger, pipeline_run_id=cycle_id)  # fmt: skip
+    configured = policy_from_config(retrained.task, config.policy)
+    if configured is not None:
+        policy.stored(configured)  # `retrain` stores retrain.yaml's policy on the model
     version = str(retrained.version)
     if champ is not None and str(champ.version) == version:
         # A resumed cycle whose first attempt had already promoted its version.
@@ -392,17 +462,20 @@ def _cycle(
                            decision=lineage.DECISION_PROMOTE,
                            champion_version=version)  # fmt: skip
     _describe_trigger(client, model_name, version, report=report, trigger=trigger, run_id=run_id)
-    compared = run_compare(model_name, challenger=version, config=config)
+    # The gate split as `retrain` stored it (`None` if an earlier attempt registered the
+    # version: then `compare` reads it from the store).
+    compared = run_compare(model_name, challenger=version, data=retrained.gate, config=config,
+                           policy=policy.get())  # fmt: skip
     decision = compared.decision
-    policy = load_policy(client, model_name, task=retrained.task, config_policy=config.policy)
+    mode = policy.get().for_task(retrained.task).mode
     outcome = {lineage.DECISION_PROMOTE: "promoted", lineage.DECISION_REJECT: "rejected"}.get(
         decision, "inconclusive"
     )
     # Under mode shadow every challenger not rejected offline goes to shadow; under both,
     # only one that passed offline. A first deployment has no champion to shadow.
     to_shadow = champ is not None and (
-        (policy.mode == "shadow" and decision != lineage.DECISION_REJECT)
-        or (policy.mode == "both" and decision == lineage.DECISION_PROMOTE)
+        (mode == "shadow" and decision != lineage.DECISION_REJECT)
+        or (mode == "both" and decision == lineage.DECISION_PROMOTE)
     )
     if to_shadow:
         outcome = "challenger_in_shadow"
@@ -448,22 +521,22 @@ def _shadow_step(
     client: MlflowClient,
     config: RetrainConfig,
     model_name: str,
-    batch: str,
-    frame: pd.DataFrame,
+    current: Table,
     champ: Any,
+    policy: _CyclePolicy,
 ) -> dict[str, Any] | None:
     """Run ``shadow`` on the batch for a challenger waiting in shadow, if there is one."""
     from mlflow_retrain.pipeline.shadow import run_shadow
-    from mlflow_retrain.registry.policies import load_policy
     from mlflow_retrain.registry.versions import alias_version
 
+    frame = current.frame
     if champ is None or not config.target or config.target not in frame.columns:
         return None
     if frame[config.target].notna().sum() == 0:
         return None
     task = champ.tags.get(lineage.TAG_TASK, "classification")
-    policy = load_policy(client, model_name, task=task, config_policy=config.policy)
-    if policy.mode == "offline":
+    mode = policy.get().for_task(task).mode
+    if mode == "offline":
         return None
     waiting = alias_version(client, model_name, lineage.ALIAS_CHALLENGER)
     if waiting is None or str(waiting.version) == str(champ.version):
@@ -471,13 +544,13 @@ def _shadow_step(
     tags = waiting.tags
     if tags.get(lineage.TAG_STATUS) in (lineage.STATUS_REJECTED, lineage.STATUS_PROMOTED):
         return None
-    if policy.mode == "both" and (
+    if mode == "both" and (
         tags.get(lineage.TAG_OFFLINE_DECISION) != lineage.DECISION_PROMOTE
         or tags.get(lineage.TAG_OFFLINE_BASELINE) != str(champ.version)
     ):
         return None
-    result = run_shadow(model_name, batch=batch, challenger=str(waiting.version),
-                        config=config, run_name="shadow")  # fmt: skip
+    result = run_shadow(model_name, batch=current, challenger=str(waiting.version),
+                        config=config, policy=policy.get(), run_name="shadow")  # fmt: skip
     data = result.to_dict()
     return {
         "version": result.challenger_version,
@@ -587,12 +660,17 @@ def _since_retrain(earlier: Sequence[Any]) -> dict[str, Any]:
     return {"checks_since_retrain": None, "hours_since_retrain": None}
 
 
-def _decay(model_name: str, champ: Any, frame: pd.DataFrame, config: RetrainConfig) -> Any:
+def _decay(
+    model_name: str,
+    champ: Any,
+    frame: pd.DataFrame,
+    config: RetrainConfig,
+    policy: _CyclePolicy,
+) -> Any:
     """The champion's metric on the labelled batch against its reference, or ``None``."""
     from mlflow_retrain.comparison import metric_interval
     from mlflow_retrain.metrics import lookup_metric
     from mlflow_retrain.pipeline.compare import score_version
-    from mlflow_retrain.registry.policies import load_policy
 
     target = config.target
     assert target is not None
@@ -600,8 +678,7 @@ def _decay(model_name: str, champ: Any, frame: pd.DataFrame, config: RetrainConf
         return None
     tags = champ.tags
     task = tags.get(lineage.TAG_TASK) or "classification"
-    policy = load_policy(MlflowClient(), model_name, task=task, config_policy=config.policy)
-    metric = config.triggers.decay_metric or policy.primary[0].metric
+    metric = config.triggers.decay_metric or policy.get().for_task(task).primary[0].metric
     confidence = config.triggers.decay_confidence
     found = _reference_value(champ, metric, task, confidence)
     if found is None:
@@ -660,26 +737,29 @@ def _reference_value(
 
 def _training_window(
     run_id: str, uris: Sequence[str], current: pd.DataFrame, config: RetrainConfig
-) -> str:
-    """The newest batches the retrain needs, as one Parquet artifact of the pipeline run.
+) -> Table:
+    """The newest batches the retrain needs, logged as one Parquet artifact of the pipeline run.
 
     ``retrain`` holds out the newest ``tuning.gate_fraction`` of what it is given as the gate
     split and applies ``window`` to the rest. With a ``last_rows`` or ``last_days`` window,
     the loop reads batches newest first until they cover the window plus its gate share, so
     the gate is recent data sized to the window, and older batches are never read. Other
     windows read the whole history.
+
+    Returns:
+        The window as the artifact holds it, with the artifact's ``runs:/`` URI as its source:
+        ``retrain`` is handed the rows and records the URI, without downloading them again.
     """
     frames = [current]
     for uri in reversed(uris[:-1]):
         if _window_covered(frames, config):
             break
         frames.insert(0, load_table(uri))
-    window = pd.concat(frames, ignore_index=True)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "training.parquet"
-        window.to_parquet(path, index=False)
+        window = write_parquet(pd.concat(frames, ignore_index=True), path)
         MlflowClient().log_artifact(run_id, str(path), artifact_path="window")
-    return f"runs:/{run_id}/window/training.parquet"
+    return Table(window, f"runs:/{run_id}/window/training.parquet")
 
 
 def _window_covered(frames: Sequence[pd.DataFrame], config: RetrainConfig) -> bool:

@@ -11,7 +11,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from mlflow_retrain import lineage
 from mlflow_retrain.config import ENV_PREFIX, RetrainConfig, load_config
 from mlflow_retrain.data.io import describe_uri, load_table
+from mlflow_retrain.data.table import Table, as_table, write_parquet
 from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
@@ -42,6 +43,7 @@ from mlflow_retrain.report.figures import (
     plot_param_importances,
     plot_slice,
 )
+from mlflow_retrain.report.html import format_number
 from mlflow_retrain.report.markdown import training_markdown
 from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
 from mlflow_retrain.tuning.objective import WINDOW_FRACTION_PARAM, most_recent
@@ -62,7 +64,14 @@ from mlflow_retrain.tuning.study import (
 from mlflow_retrain.tuning.threads import limit_threads, resolve_threads
 from mlflow_retrain.tuning.tracking import MlflowTrialLogger
 
-__all__ = ["RetrainResult", "fit_best", "run_retrain", "run_tune_worker"]
+__all__ = [
+    "RetrainResult",
+    "fit_best",
+    "format_retrain",
+    "format_tuning",
+    "run_retrain",
+    "run_tune_worker",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +98,9 @@ class RetrainResult:
         study: The study's summary.
         reused: The version had been registered by an earlier attempt of the same run.
         new_model: The registered model was created for this version (it did not exist).
+        gate: The gate split as stored at ``gate_uri``, for a comparison in the same process
+            (``run_compare(data=result.gate)`` reads nothing); ``None`` when an earlier
+            attempt registered the version. Not part of the JSON form.
     """
 
     model_name: str
@@ -108,6 +120,7 @@ class RetrainResult:
     study: TuningResult | None
     reused: bool = False
     new_model: bool = False
+    gate: Table | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form documented in docs/schemas.md."""
@@ -132,8 +145,37 @@ class RetrainResult:
         }
 
 
+def format_retrain(result: RetrainResult) -> str:
+    """What ``mlflow-retrain retrain`` prints: the version registered, its score, the split."""
+    study = result.study
+    counts = (
+        f" ({study.n_complete} complete, {study.n_pruned} pruned, {study.n_failed} failed)"
+        if study
+        else ""
+    )
+    again = " (registered by an earlier attempt)" if result.reused else ""
+    if result.new_model:
+        again += f" (a new registered model: '{result.model_name}' did not exist)"
+    return (
+        f"Registered {result.model_name} version {result.version} as "
+        f"@{result.alias}{again}: best cross-validated {result.metric} "
+        f"{format_number(result.cv_score)} over the trials{counts}.\n"
+        f"Training window {result.n_train} rows, gate split {result.n_gate} rows "
+        f"(kept for the comparison step at {result.gate_uri}).\n"
+        f"MLflow run: {result.run_id}"
+    )
+
+
+def format_tuning(result: TuningResult) -> str:
+    """What ``mlflow-retrain tune-worker`` prints: the study's trials and best score."""
+    return (
+        f"Study {result.study_name}: {result.n_complete} complete, {result.n_pruned} pruned, "
+        f"{result.n_failed} failed; best {result.metric} {format_number(result.best_value)}."
+    )
+
+
 def run_retrain(
-    train: str,
+    train: str | Table,
     *,
     model_name: str,
     config: RetrainConfig | None = None,
@@ -153,7 +195,10 @@ def run_retrain(
     alias ``challenger`` and lineage tags. A pipeline run registers at most one version.
 
     Args:
-        train: URI of the training data (history plus new data).
+        train: URI of the training data (history plus new data), or the data already read (a
+            :class:`~mlflow_retrain.data.table.Table`, whose ``source`` the run and the version
+            record as the training data's origin, and which tuning workers in other processes
+            read).
         model_name: Registered model name.
         config: Settings (tuning, window, ...); CLI options are applied by the caller.
         target: Label column (default ``config.target``).
@@ -186,7 +231,8 @@ def run_retrain(
         run = client.get_run(run_id)
         parent = run.data.tags.get("mlflow.parentRunId")
         pipeline_run_id = pipeline_run_id or parent
-        data = load_table(train)
+        table = as_table(train)
+        train_uri, data = table.source, table.frame
         validate_reference(data, name="training data")
         prepared = prepare_data(data, target=target, timestamp=timestamp, config=config)
         policy_from_config(prepared.task, config.policy)  # a bad policy fails now, not later
@@ -201,7 +247,7 @@ def run_retrain(
                 study_name, storage=storage, direction=prepared.metric.direction, config=config
             )
             spec = TuningSpec(
-                train_uri=train,
+                train_uri=train_uri,
                 target=target,
                 timestamp=timestamp,
                 config=_without_storage(config),
@@ -255,7 +301,7 @@ def run_retrain(
             prepared=prepared,
             summary=summary,
             figures=figures,
-            train_uri=train,
+            train_uri=train_uri,
             target=target,
             timestamp=timestamp,
             config=config,
@@ -340,12 +386,12 @@ def _record_retrain(
     from mlflow.models import infer_signature
 
     features = prepared.features
+    gate_uri = f"runs:/{run_id}/gate/gate.parquet"
     with tempfile.TemporaryDirectory() as tmp:
         # The gate split's digest is that of the stored gate.parquet as `compare` reads it
-        # back, so the version, both runs and the evidence show one digest.
+        # back (or is handed it), so the version, both runs and the evidence show one digest.
         gate_path = Path(tmp) / "gate.parquet"
-        prepared.gate.to_parquet(gate_path, index=False)
-        gate = load_table(str(gate_path))
+        gate = write_parquet(prepared.gate, gate_path)
         mlflow.log_artifact(str(gate_path), artifact_path="gate")
     train_ds = log_dataset(prepared.train, source=train_uri, name="training",
                            context=lineage.CONTEXT_TRAINING, targets=target)  # fmt: skip
@@ -408,7 +454,6 @@ def _record_retrain(
         profile_path.write_text(profile.to_json(), encoding="utf-8")
         mlflow.log_artifact(str(profile_path), artifact_path="profile")
         info = _log_model(model, example=example, signature=signature, extra=[profile_path])
-    gate_uri = f"runs:/{run_id}/gate/gate.parquet"
     tags = {
         lineage.TAG_STATUS: lineage.STATUS_CANDIDATE,
         lineage.TAG_TRAINING_RUN: run_id,
@@ -463,6 +508,7 @@ def _record_retrain(
         study=summary,
         reused=version.reused,
         new_model=version.new_model,
+        gate=Table(gate, gate_uri),
     )
 
 

@@ -34,7 +34,8 @@ from mlflow.tracking import MlflowClient
 from mlflow_retrain import lineage
 from mlflow_retrain.comparison import ModelOutput, per_row_loss
 from mlflow_retrain.config import RetrainConfig
-from mlflow_retrain.data.io import describe_uri, load_table
+from mlflow_retrain.data.io import describe_uri
+from mlflow_retrain.data.table import Table, as_table, source_of
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.pipeline.compare import score_version
 from mlflow_retrain.pipeline.steps import (
@@ -48,13 +49,14 @@ from mlflow_retrain.policy import PromotionPolicy, ShadowRule
 from mlflow_retrain.registry.describe import describe_status, describe_version, experiment_of
 from mlflow_retrain.registry.evidence import write_shadow_evidence
 from mlflow_retrain.registry.lifecycle import AliasMove, promote
-from mlflow_retrain.registry.policies import load_policy
+from mlflow_retrain.registry.policies import ModelPolicy, read_policy
 from mlflow_retrain.registry.versions import alias_version, resolve_version
+from mlflow_retrain.report.html import format_number, format_pvalue
 from mlflow_retrain.report.markdown import shadow_markdown
 from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
 from mlflow_retrain.tuning.metrics import infer_task
 
-__all__ = ["ShadowResult", "decide", "run_shadow"]
+__all__ = ["ShadowResult", "decide", "format_shadow", "run_shadow"]
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +170,33 @@ class ShadowResult:
         }
 
 
+def format_shadow(result: ShadowResult) -> str:
+    """What ``mlflow-retrain shadow`` prints: the decision, the evidence so far, this batch."""
+    s = result.state
+    interval = (
+        f"[{format_number(s.cs_low)}, {format_number(s.cs_high)}]" if s.looks else "(no look yet)"
+    )
+    lines = [
+        f"{result.decision.upper()}: version {result.challenger_version} of {result.model_name} "
+        f"in shadow beside champion {result.champion_version}. {result.reason}",
+        f"after {s.batches} batch{'es' if s.batches != 1 else ''} ({s.n:,} rows): improvement in "
+        f"{result.loss} {format_number(s.mean)}, {1 - s.alpha:.0%} confidence sequence "
+        f"{interval}, always-valid p {format_pvalue(s.p_value)} "
+        f"(margin {result.min_improvement:g})",
+        f"this batch: {result.batch['rows']:,} rows, champion {result.loss} "
+        f"{format_number(result.batch['champion_loss'])}, challenger "
+        f"{format_number(result.batch['challenger_loss'])}",
+    ]
+    if result.move is not None:
+        move = result.move
+        lines.append(
+            f"Promoted: {move.model_name}: champion is version {move.champion}, "
+            f"previous-champion is version {move.previous_champion} ({move.kind})."
+        )
+    lines.append(f"Shadow run: {result.run_id}")
+    return "\n".join(lines)
+
+
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
@@ -183,10 +212,11 @@ class _Loaded:
 def run_shadow(
     model_name: str,
     *,
-    batch: str,
+    batch: str | Table,
     challenger: str = lineage.ALIAS_CHALLENGER,
     target: str | None = None,
     config: RetrainConfig | None = None,
+    policy: ModelPolicy | None = None,
     experiment_name: str | None = None,
     run_name: str = "shadow",
 ) -> ShadowResult:
@@ -194,10 +224,14 @@ def run_shadow(
 
     Args:
         model_name: Registered model.
-        batch: The labelled batch (any URI :func:`~mlflow_retrain.data.io.load_table` reads).
+        batch: The labelled batch: any URI :func:`~mlflow_retrain.data.io.load_table` reads,
+            or the batch already read (a :class:`~mlflow_retrain.data.table.Table`; its
+            ``source`` is recorded as the batch's origin).
         challenger: Version number or alias of the challenger (any registered version).
         target: Label column (default: the challenger's recorded target, then config).
         config: Settings (its ``policy`` is used when the model stores none).
+        policy: The model's policy as already read
+            (:func:`~mlflow_retrain.registry.policies.read_policy`); default: read it now.
         experiment_name: Experiment of this call's run and of a new shadow run.
         run_name: Name of this call's run.
 
@@ -239,16 +273,19 @@ def run_shadow(
         )
     task = tags.get(lineage.TAG_TASK)
     with step_run("shadow", run_name=run_name, experiment_name=experiment_name) as step_id:
-        frame = _load_batch(batch, target)
+        batch_uri = source_of(batch)
+        frame = _labelled(as_table(batch), target)
         task = task or infer_task(frame[target])
-        policy = load_policy(client, model_name, task=task, config_policy=config.policy)
-        if policy.mode == "both":
+        if policy is None:
+            policy = read_policy(client, model_name, config_policy=config.policy)
+        applied = policy.for_task(task)
+        if applied.mode == "both":
             _require_offline_pass(tags, version=version, champion=champion)
-        rule = policy.shadow
+        rule = applied.shadow
         X, y = frame.drop(columns=[target]), frame[target].to_numpy()
         out_champ = _score(model_name, champ, X, task)
         out_chall = _score(model_name, chall, X, task)
-        loss = rule.loss_for(task, policy.primary, has_scores=_has_scores(out_champ, out_chall))
+        loss = rule.loss_for(task, applied.primary, has_scores=_has_scores(out_champ, out_chall))
         loss_champ = per_row_loss(loss, y, out_champ)
         loss_chall = per_row_loss(loss, y, out_chall)
         differences = loss_champ - loss_chall  # > 0: the challenger is better
@@ -261,12 +298,12 @@ def run_shadow(
                 f"{loaded.run_id}: counting it twice would fake evidence. Pass a new batch."
             )
         restarted = loaded.run_id is None
-        state = loaded.state or _start_state(policy, rule)
+        state = loaded.state or _start_state(applied, rule)
         state = state.update(differences)
         decision, reason = decide(state, rule)
         summary_before = tags.get(lineage.TAG_SHADOW_SUMMARY)
         batch_info = {
-            "uri": describe_uri(batch),
+            "uri": describe_uri(batch_uri),
             "digest": digest,
             "rows": len(differences),
             "champion_loss": float(loss_champ.mean()),
@@ -282,9 +319,8 @@ def run_shadow(
         history = [*loaded.history, _history_row(state, batch_info)]
         _save_state(client, run_id, state, [*loaded.digests, digest], history, loss=loss)
         _log_batch(client, run_id, step_id, state, batch_info, model_name=model_name,
-                   decision=decision, frame=frame,
-                   target=target, batch_uri=batch, policy=policy, loss=loss, version=version,
-                   champion=champion)  # fmt: skip
+                   decision=decision, frame=frame, target=target, batch_uri=batch_uri,
+                   policy=applied, loss=loss, version=version, champion=champion)  # fmt: skip
         result = ShadowResult(
             model_name=model_name,
             challenger_version=version,
@@ -310,8 +346,9 @@ def run_shadow(
     return result
 
 
-def _load_batch(uri: str, target: str) -> pd.DataFrame:
-    frame = load_table(uri)
+def _labelled(batch: Table, target: str) -> pd.DataFrame:
+    """The batch's labelled rows; a batch without the target column or labels is refused."""
+    frame, uri = batch.frame, batch.source
     if target not in frame.columns:
         raise InvalidInputError(
             f"Target column '{target}' is not in the batch {describe_uri(uri)}. Shadow mode "

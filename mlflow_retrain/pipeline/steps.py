@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -31,9 +32,11 @@ __all__ = [
     "log_dataset",
     "now_ms",
     "pandas_dataset",
+    "record_project_run_failure",
     "step_params",
     "step_run",
     "urlpath",
+    "where_to_look",
 ]
 
 logger = logging.getLogger(__name__)
@@ -80,6 +83,42 @@ def _fail(run_id: str, tags: Mapping[str, str]) -> None:
     except MlflowException:  # The reason is also on stderr; never mask the real error.
         logger.warning("Could not record the failure reason on run %s.", run_id)
     mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+
+
+def record_project_run_failure(reason: str) -> None:
+    """Under ``mlflow run``, put the reason on the project's run when no step did.
+
+    ``mlflow run`` starts the run before the entry point runs and marks it FAILED when the
+    entry point fails; an error raised before any step resumed the run (an invalid
+    ``retrain.yaml``, an unknown model) would otherwise leave it without a reason. Outside
+    ``mlflow run`` (no ``MLFLOW_RUN_ID``) this does nothing; a failure to write only warns.
+
+    Args:
+        reason: The one-line reason, as printed on stderr.
+    """
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return
+    try:
+        client = MlflowClient()
+        if lineage.TAG_FAILURE_REASON not in client.get_run(run_id).data.tags:
+            client.set_tag(run_id, lineage.TAG_FAILURE_REASON, lineage.truncate_tag(reason))
+    except MlflowException:
+        logger.warning("Could not record the failure on run %s.", run_id)
+
+
+def where_to_look(run_id: str | None = None) -> str:
+    """The line that tells a person where to see what a command logged.
+
+    ``Open it: <server>`` (``/#/runs/<run_id>`` when a run is given) on an ``http(s)``
+    tracking server; else the ``mlflow ui`` call that shows the local store.
+    """
+    from mlflow_retrain.data.io import describe_uri
+
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return f"Open it: {uri.rstrip('/')}" + (f"/#/runs/{run_id}" if run_id else "")
+    return f"Look at it: mlflow ui --backend-store-uri {describe_uri(uri)}"
 
 
 def flatten(data: Mapping[str, Any], prefix: str) -> dict[str, Any]:

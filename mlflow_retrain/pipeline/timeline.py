@@ -4,7 +4,8 @@
 through :func:`~mlflow_retrain.pipeline.loop.run_cycle` in order, as a scheduler would feed
 them, and after each cycle the champion is scored on the *next* batch, the month it will
 actually serve. The result is a month-by-month timeline: drift, trigger, retrain, decision,
-champion version, and the champion's metric on the next month.
+champion version, and the champion's metric on the next month. The next batch, once read for
+that metric, is handed to its own cycle, which does not read it again.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
 from mlflow_retrain.config import RetrainConfig
-from mlflow_retrain.data.io import load_table
+from mlflow_retrain.data.table import Table, source_of
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidConfigError
 from mlflow_retrain.pipeline.loop import list_batches, require_model, run_cycle
-from mlflow_retrain.pipeline.steps import step_run
+from mlflow_retrain.pipeline.steps import step_run, where_to_look
 from mlflow_retrain.registry.describe import describe_run, experiment_of
 from mlflow_retrain.report.html import format_number
 from mlflow_retrain.report.markdown import timeline_markdown
 
-__all__ = ["TimelineRow", "format_timeline", "replay", "rows_to_dicts"]
+__all__ = ["TimelineRow", "format_replay", "format_timeline", "replay", "rows_to_dicts"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,12 +103,14 @@ def replay(
     total = len(batches) - start + 1
     with step_run("replay", run_name="replay", experiment_name=experiment_name) as run_id:
         experiment_id = experiment_of(client, run_id)
+        read: Table | None = None  # the next batch, when the last row's metric read it
         for i, batch in enumerate(batches):
             if i + 1 < start:
                 continue
             nxt = batches[i + 1] if i + 1 < len(batches) else None
-            rows.append(_one(config, name, batch, nxt))
-            row = rows[-1]
+            carried = read if read is not None and read.source == batch else batch
+            row, read = _one(config, name, carried, nxt)
+            rows.append(row)
             if row.next_value is not None:
                 mlflow.log_metric(f"champion.next_{row.metric}", row.next_value, step=i + 1)
             if len(rows) < total:  # the timeline so far, for whoever watches the run
@@ -137,16 +140,19 @@ def _describe(
     describe_run(client, run_id, text)
 
 
-def _one(config: RetrainConfig, name: str, batch: str, nxt: str | None) -> TimelineRow:
-    label = batch.rstrip("/").rsplit("/", 1)[-1]
+def _one(
+    config: RetrainConfig, name: str, batch: str | Table, nxt: str | None
+) -> tuple[TimelineRow, Table | None]:
+    """One cycle's row, and the next batch if the row's metric read it."""
+    label = source_of(batch).rstrip("/").rsplit("/", 1)[-1]
     try:
         result = run_cycle(config, batch=batch, model_name=name, settle_seconds=0.0)
     except CircuitBreakerOpen as err:
         logger.warning("%s: %s", label, err.message)
         champion = _champion_version(name)
-        metric, value = _next_metric(config, name, champion, nxt)
+        metric, value, read = _next_metric(config, name, champion, nxt)
         return TimelineRow(label, "-", "-", None, "circuit breaker open", champion, metric,
-                           value, None)  # fmt: skip
+                           value, None), read  # fmt: skip
     trigger = result.trigger.trigger
     if result.trigger.held_by_cooldown:
         trigger = f"{trigger} (held)"
@@ -162,9 +168,9 @@ def _one(config: RetrainConfig, name: str, batch: str, nxt: str | None) -> Timel
         decision = note if decision == "-" else f"{note}; {decision}"
     if result.halted:
         decision += ", halted"
-    metric, value = _next_metric(config, name, result.champion_version, nxt)
+    metric, value, read = _next_metric(config, name, result.champion_version, nxt)
     return TimelineRow(label, drift, trigger, result.challenger_version, decision,
-                       result.champion_version, metric, value, result.run_id)  # fmt: skip
+                       result.champion_version, metric, value, result.run_id), read  # fmt: skip
 
 
 def _champion_version(name: str) -> str | None:
@@ -179,8 +185,8 @@ def _champion_version(name: str) -> str | None:
 
 def _next_metric(
     config: RetrainConfig, name: str, champion: str | None, nxt: str | None
-) -> tuple[str, float | None]:
-    """The champion's metric on the next batch (the one it will serve)."""
+) -> tuple[str, float | None, Table | None]:
+    """The champion's metric on the next batch (the one it will serve), and that batch if read."""
     from mlflow_retrain.comparison import metric_value
     from mlflow_retrain.pipeline.compare import score_version
     from mlflow_retrain.registry.policies import load_policy, unstored_policy
@@ -197,12 +203,12 @@ def _next_metric(
         policy = unstored_policy(task, config.policy)
     metric = config.triggers.decay_metric or policy.primary[0].metric
     if version is None or nxt is None or not config.target:
-        return metric, None
-    frame = load_table(nxt)
-    frame = frame[frame[config.target].notna()]
+        return metric, None, None
+    read = Table.read(nxt)
+    frame = read.frame[read.frame[config.target].notna()]
     output = score_version(name, version, frame.drop(columns=[config.target]), task)
     value = metric_value(metric, frame[config.target].to_numpy(), output)
-    return metric, value if math.isfinite(value) else None
+    return metric, value if math.isfinite(value) else None, read
 
 
 def format_timeline(rows: list[TimelineRow]) -> str:
@@ -221,6 +227,11 @@ def format_timeline(rows: list[TimelineRow]) -> str:
             f"{'v' + r.champion if r.champion else '-':<9} {value:>18}"
         )
     return "\n".join(lines)
+
+
+def format_replay(rows: list[TimelineRow]) -> str:
+    """What ``mlflow-retrain replay`` prints: the timeline, and where to look at it."""
+    return format_timeline(rows) + "\n" + where_to_look()
 
 
 def _log_timeline(run_id: str, rows: list[TimelineRow]) -> None:

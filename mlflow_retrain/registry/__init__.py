@@ -6,7 +6,8 @@ The registry owns its state; pipeline steps hand it values and never write its t
 - ``store``: the store plugins (``retrain+sqlite|postgresql|mysql|mssql|http|https``); each
   asks the gate and applies its plan.
 - ``versions``: look versions up (by alias, number or tag) and check that a model exists.
-- ``policies``: the model's stored promotion policy, else ``retrain.yaml``'s, else the default.
+- ``policies``: the model's stored promotion policy, else ``retrain.yaml``'s, else the default
+  (read once per cycle as a ``ModelPolicy``).
 - ``evidence``: the gate's evidence tags (offline and shadow) and the champion's decay reference.
 - ``halt``: the loop's consecutive rejections, the halt, and ``resume``.
 - ``lifecycle``: register challengers; promote, roll back and override through the gate; set the
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
         rollback,
         set_policy,
     )
-    from mlflow_retrain.registry.policies import load_policy
+    from mlflow_retrain.registry.policies import ModelPolicy, load_policy, read_policy
     from mlflow_retrain.registry.versions import alias_version, find_version, resolve_version
 
 _MODULES = {
@@ -63,7 +64,9 @@ _MODULES = {
     "register_challenger": "mlflow_retrain.registry.lifecycle",
     "rollback": "mlflow_retrain.registry.lifecycle",
     "set_policy": "mlflow_retrain.registry.lifecycle",
+    "ModelPolicy": "mlflow_retrain.registry.policies",
     "load_policy": "mlflow_retrain.registry.policies",
+    "read_policy": "mlflow_retrain.registry.policies",
     "alias_version": "mlflow_retrain.registry.versions",
     "find_version": "mlflow_retrain.registry.versions",
     "resolve_version": "mlflow_retrain.registry.versions",
@@ -75,6 +78,7 @@ __all__ = [
     "AuditEntry",
     "GateDecision",
     "ModelFacts",
+    "ModelPolicy",
     "MovePlan",
     "RegisteredVersion",
     "ResumeResult",
@@ -84,6 +88,7 @@ __all__ = [
     "load_policy",
     "override",
     "promote",
+    "read_policy",
     "register_challenger",
     "resolve_version",
     "resume",

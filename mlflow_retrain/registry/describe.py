@@ -18,7 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
-from mlflow_retrain.registry.policies import load_policy, stored_policy
+from mlflow_retrain.registry.policies import ModelPolicy, stored_policy
 from mlflow_retrain.report.markdown import (
     alias_history_markdown,
     model_description,
@@ -164,7 +164,8 @@ def describe_model(client: MlflowClient, name: str) -> bool:
         model = client.get_registered_model(name)
         tags = model.tags
         stored = stored_policy(tags) is not None
-        policy = load_policy(client, name, task=_task(client, name, model.aliases))
+        # The model just read carries its policy: no second read of the registered model.
+        policy = ModelPolicy(stored_policy(tags)).for_task(_task(client, name, model.aliases))
         records = []
         for key, value in tags.items():
             if key.startswith(lineage.TAG_AUDIT_PREFIX):

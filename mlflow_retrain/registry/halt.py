@@ -24,6 +24,7 @@ __all__ = [
     "ResumeResult",
     "check_not_halted",
     "count_rejection",
+    "format_resume",
     "reset_rejections",
     "resume",
 ]
@@ -94,6 +95,13 @@ class ResumeResult:
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form (``resume --json-out``)."""
         return asdict(self)
+
+
+def format_resume(result: ResumeResult) -> str:
+    """What ``mlflow-retrain resume`` prints: the halt that was cleared."""
+    return (
+        f"Resumed retraining of '{result.model_name}' (it was halted: {result.was_halted_because})"
+    )
 
 
 def resume(model_name: str) -> ResumeResult:

@@ -30,6 +30,7 @@ from mlflow_retrain.registry.versions import alias_version, find_version, resolv
 __all__ = [
     "AliasMove",
     "RegisteredVersion",
+    "format_move",
     "gated_client",
     "gated_registry_uri",
     "override",
@@ -179,6 +180,19 @@ class AliasMove:
             "kind": self.kind,
             "audit": None if self.audit is None else dict(self.audit),
         }
+
+
+def format_move(move: AliasMove) -> str:
+    """What ``promote``, ``rollback`` and ``override`` print: who holds which alias now, why."""
+    previous = (
+        f", previous-champion is version {move.previous_champion}"
+        if move.previous_champion
+        else ""
+    )
+    reason = f" {move.audit['reason']}" if move.audit else ""
+    return (
+        f"{move.model_name}: champion is version {move.champion}{previous} ({move.kind}).{reason}"
+    )
 
 
 _DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")

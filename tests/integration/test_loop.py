@@ -11,6 +11,8 @@ import importlib.util
 import json
 import logging
 import re
+import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,14 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain.cli import main
-from mlflow_retrain.lineage import TAG_DRIFT_REASON, TAG_HALTED, TAG_RUN_NOTE, TAG_STEP
+from mlflow_retrain.lineage import (
+    TAG_DRIFT_REASON,
+    TAG_GATE_URI,
+    TAG_HALTED,
+    TAG_POLICY,
+    TAG_RUN_NOTE,
+    TAG_STEP,
+)
 from mlflow_retrain.report.html import format_number
 from mlflow_retrain.report.markdown import CELL_GAP, section_text
 
@@ -302,6 +311,80 @@ def test_a_cycle_against_a_tracking_server_registers_and_promotes(
     version = client.get_model_version("credit-default-served", "1")
     assert version.source.startswith("models:/m-")
     assert version.aliases == ["champion"]
+
+
+# --- one read per cycle -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Counter[str]]:
+    """Every data read (by URI) and every registry read of the policy, counted as they happen.
+
+    Every table and file a step reads goes through ``data.io._fetch`` (``load_table`` and
+    ``read_bytes`` both do), and every read of a model's policy through ``read_policy``
+    (``load_policy`` too), wherever a module imported it from.
+    """
+    from mlflow_retrain.data import io
+    from mlflow_retrain.registry import policies
+
+    found: dict[str, Counter[str]] = {"data": Counter(), "policy": Counter()}
+    fetch, read_policy = io._fetch, policies.read_policy
+
+    def counted_fetch(uri: str, **kwargs: Any) -> Any:
+        found["data"][uri] += 1
+        return fetch(uri, **kwargs)
+
+    def counted_read_policy(client: Any, name: str, **kwargs: Any) -> Any:
+        found["policy"][name] += 1
+        return read_policy(client, name, **kwargs)
+
+    monkeypatch.setattr(io, "_fetch", counted_fetch)
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("mlflow_retrain") and (
+            getattr(module, "read_policy", None) is read_policy
+        ):
+            monkeypatch.setattr(module, "read_policy", counted_read_policy)
+    return found
+
+
+def test_a_cycle_reads_its_batch_and_its_policy_once(
+    tracking_uri: str, project: Path, reads: dict[str, Counter[str]]
+) -> None:
+    config = yaml.safe_load(project.read_text())
+    config["triggers"] = {"max_model_age_days": 1e-9}  # month 2 retrains and compares too
+    project.write_text(yaml.safe_dump(config))
+    data_dir = project.parent / "data"
+    _generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
+    assert _run(project, "--batch", str(data_dir / "month_01.csv"))[0] == 0
+    # Under mode shadow, month 2's challenger waits in shadow and month 3 runs the shadow step.
+    policy = {"task": "classification", "mode": "shadow", "shadow": {"min_rows": 100_000}}
+    MlflowClient(tracking_uri).set_registered_model_tag(MODEL, TAG_POLICY, json.dumps(policy))
+
+    cycles = {}
+    for month in (2, 3):
+        reads["data"].clear()
+        reads["policy"].clear()
+        code, data, stderr = _run(project, "--batch", str(data_dir / f"month_{month:02d}.csv"))
+        assert code == 0, stderr
+        assert data is not None
+        cycles[month] = (data, dict(reads["data"]), dict(reads["policy"]))
+
+    retrained, data_reads, policy_reads = cycles[2]
+    assert (retrained["outcome"], retrained["challenger_version"]) == ("challenger_in_shadow", "2")
+    assert policy_reads == {MODEL: 1}  # the shadow check, the decay check and compare share it
+    assert data_reads[str(data_dir / "month_02.csv")] == 1  # not again by drift
+    assert set(data_reads.values()) == {1}
+    # Neither the window the cycle logged nor the gate split retrain stored is downloaded.
+    gate_uri = MlflowClient(tracking_uri).get_model_version(MODEL, "2").tags[TAG_GATE_URI]
+    assert f"runs:/{retrained['run_id']}/window/training.parquet" not in data_reads
+    assert gate_uri not in data_reads
+
+    shadowed, data_reads, policy_reads = cycles[3]
+    assert shadowed["shadow"] is not None
+    assert shadowed["shadow"]["decision"] == "continue"
+    assert policy_reads == {MODEL: 1}
+    assert data_reads[str(data_dir / "month_03.csv")] == 1  # not again by shadow or drift
+    assert set(data_reads.values()) == {1}
 
 
 # --- what a reviewer reads on the run pages --------------------------------------------------
