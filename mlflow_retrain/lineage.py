@@ -22,6 +22,7 @@ __all__ = [
     "CONTEXT_TRAINING",
     "DECISION_CONTINUE",
     "DECISION_INCONCLUSIVE",
+    "DECISION_PENDING",
     "DECISION_PROMOTE",
     "DECISION_REJECT",
     "MAX_NOTE_LENGTH",
@@ -241,6 +242,9 @@ DECISION_PROMOTE: Final = "promote"
 DECISION_REJECT: Final = "reject"
 DECISION_INCONCLUSIVE: Final = "inconclusive"
 DECISION_CONTINUE: Final = "continue"
+#: The decision tag while the evidence is being (re)written: the facts follow, the decision
+#: comes last. A writer that died midway leaves it, and the gate refuses it like no evidence.
+DECISION_PENDING: Final = "pending"
 
 #: Values of :data:`TAG_EVIDENCE_SOURCE`: the step whose evidence the gate reads.
 SOURCE_COMPARE: Final = "compare"

@@ -608,6 +608,24 @@ def _write_version_tags(client: MlflowClient, result: ShadowResult) -> None:
 
 
 def _retire_challenger_alias(client: MlflowClient, name: str, version: str) -> None:
+    """Take ``challenger`` off a version rejected in shadow, where the user may.
+
+    MLflow's basic-auth lets only MANAGE delete an alias, and the pipeline account holds EDIT:
+    there the alias stays until the next challenger takes it. The version's status is
+    ``rejected`` either way, and shadow mode never runs a rejected version again.
+    """
     holder = alias_version(client, name, lineage.ALIAS_CHALLENGER)
-    if holder is not None and str(holder.version) == version:
+    if holder is None or str(holder.version) != version:
+        return
+    try:
         client.delete_registered_model_alias(name, lineage.ALIAS_CHALLENGER)
+    except MlflowException as err:
+        # A server's 403 arrives as PERMISSION_DENIED, or (a non-JSON body from the auth
+        # app) as "... failed with error code 403 != 200".
+        denied = err.error_code == "PERMISSION_DENIED" or "error code 403 " in err.message
+        if not denied:
+            raise
+        logger.info(
+            "Version %s of '%s' keeps the challenger alias: deleting an alias needs MANAGE.",
+            version, name,
+        )  # fmt: skip

@@ -163,8 +163,14 @@ def write_shadow_evidence(
 def _write_evidence(
     client: MlflowClient, name: str, version: str, facts: Mapping[str, str], *, decision: str
 ) -> None:
-    """Write ``facts`` and then ``decision``, with no decision on the version in between."""
-    client.delete_model_version_tag(name, version, lineage.TAG_DECISION)
+    """Write ``facts`` and then ``decision``, with no usable decision on the version between.
+
+    The decision is first set to ``pending`` (an overwrite, not a delete: MLflow's basic-auth
+    lets EDIT set tags, and deleting one needs MANAGE, which the pipeline account never has),
+    so a crash midway leaves a decision the gate refuses, never an old ``promote`` beside new
+    facts.
+    """
+    client.set_model_version_tag(name, version, lineage.TAG_DECISION, lineage.DECISION_PENDING)
     tags = dict(facts)
     if decision == lineage.DECISION_REJECT:
         tags[lineage.TAG_STATUS] = lineage.STATUS_REJECTED

@@ -296,12 +296,13 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
         )
     decision = tags.get(lineage.TAG_DECISION)
     baseline = tags.get(lineage.TAG_EVIDENCE_BASELINE)
-    if decision is None:
+    if decision is None or decision == lineage.DECISION_PENDING:
+        written = "" if decision is None else " complete"
         return GateDecision(
             False,
             "refused",
-            f"Version {target} has no comparison evidence. Run `mlflow-retrain compare "
-            f"--challenger {target}` first.",
+            f"Version {target} has no{written} comparison evidence. Run `mlflow-retrain "
+            f"compare --challenger {target}` first.",
         )
     if decision != lineage.DECISION_PROMOTE:
         return GateDecision(

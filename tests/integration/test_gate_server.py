@@ -424,3 +424,41 @@ def test_override_needs_manage_permission_under_basic_auth(auth_server: str) -> 
     assert _aliases(client, model) == {"champion": v2, "previous-champion": v1}
     record = _audit(client, model)[-1]
     assert (record["to"], record["kind"], record["user"]) == (v2, "override", "alice")
+
+
+def test_an_edit_account_writes_evidence_and_retires_a_rejected_challenger(
+    auth_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pipeline account holds EDIT, never MANAGE; MLflow's basic-auth lets only MANAGE
+    # delete a tag or an alias. Writing evidence must not need either, and a challenger
+    # rejected in shadow keeps its alias (status rejected) rather than failing the step.
+    from mlflow_retrain.comparison import Evidence
+    from mlflow_retrain.pipeline.shadow import _retire_challenger_alias
+    from mlflow_retrain.registry.evidence import write_offline_evidence
+
+    client = MlflowClient(tracking_uri=auth_server)
+    model = "fraud"
+    client.create_registered_model(model)
+    (v1,) = _versions(client, model, 1)
+    client.set_registered_model_alias(model, lineage.ALIAS_CHALLENGER, v1)
+    auth = AuthServiceClient(auth_server)  # as admin: the fixture sets the credentials
+    auth.create_user("pipeline", "pipeline-password-42")
+    auth.grant_user_permission("pipeline", "registered_model", model, "EDIT")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "pipeline")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pipeline-password-42")
+    pipeline = MlflowClient(tracking_uri=auth_server)
+    evidence = Evidence(decision="reject", reason="worse", metrics=(), n=100, alpha=0.05,
+                        first_deployment=False, policy={})  # fmt: skip
+
+    write_offline_evidence(pipeline, model, v1, evidence, baseline="none", run_id="r",
+                           data_digest="d")  # fmt: skip
+    write_offline_evidence(
+        pipeline, model, v1, evidence, baseline="none", run_id="r2", data_digest="d"
+    )  # fmt: skip  (rewriting sets, never deletes)
+    _retire_challenger_alias(pipeline, model, v1)
+
+    tags = client.get_model_version(model, v1).tags
+    assert tags[lineage.TAG_DECISION] == lineage.DECISION_REJECT
+    assert tags[lineage.TAG_EVIDENCE_RUN] == "r2"
+    assert tags[lineage.TAG_STATUS] == lineage.STATUS_REJECTED
+    assert _aliases(client, model) == {lineage.ALIAS_CHALLENGER: v1}  # kept: EDIT cannot delete

@@ -78,6 +78,18 @@ def test_the_policy_sets_the_evidence_age_limit() -> None:
     assert decision.allowed
 
 
+def test_evidence_still_being_written_is_refused() -> None:
+    tags = {**_evidence(), lineage.TAG_DECISION: lineage.DECISION_PENDING}
+
+    decision = decide_alias_change(_set("2"), _facts(tags))
+
+    assert not decision.allowed
+    assert decision.reason == (
+        "Version 2 has no complete comparison evidence. Run `mlflow-retrain compare "
+        "--challenger 2` first."
+    )
+
+
 @pytest.mark.parametrize("damaged", ["{oops", '{"max_evidence_age_days": "soon"}', "[]"])
 def test_a_damaged_policy_keeps_the_strict_default_age(damaged: str) -> None:
     # Evidence that satisfies the strictest mode ("both": shadow evidence after a passing
