@@ -16,16 +16,18 @@ import sys
 from collections.abc import Callable, Mapping
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from mlflow.exceptions import MlflowException
 
+from mlflow_retrain import _errors as errors
 from mlflow_retrain._version import __version__
 from mlflow_retrain.config import RetrainConfig, load_config
-from mlflow_retrain.data.io import redact_text
-from mlflow_retrain.exceptions import InvalidConfigError
+from mlflow_retrain.redaction import redact_text
 from mlflow_retrain.tracking_check import TrackingServerUnreachable, check_tracking_server
+
+if TYPE_CHECKING:
+    from mlflow.exceptions import MlflowException
 
 __all__ = ["main"]
 
@@ -177,9 +179,15 @@ def _handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except TrackingServerUnreachable as err:
             _fail(err.message, EXIT_FAILURE, record=False)
-        except InvalidConfigError as err:
+        except errors.InvalidConfigError as err:
             _fail(err.message, EXIT_USAGE)
-        except MlflowException as err:
+        except Exception as err:
+            # Named here, not at the top: importing mlflow costs a second that --help and a
+            # usage error need not pay.
+            from mlflow.exceptions import MlflowException
+
+            if not isinstance(err, MlflowException):
+                raise
             _fail(_explain(err), EXIT_FAILURE)
 
     return wrapper  # type: ignore[return-value]
@@ -442,7 +450,7 @@ def tune_worker(
 
     config = _load(config_path, {"tuning.storage": storage})
     if not config.tuning.storage:  # a missing option, though it may come from the environment
-        raise InvalidConfigError(
+        raise errors.InvalidConfigError(
             "tune-worker needs the study's storage: pass --storage or set "
             "MLFLOW_RETRAIN_TUNING__STORAGE (an in-memory study cannot be shared)."
         )

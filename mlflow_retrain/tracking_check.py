@@ -7,32 +7,23 @@ server listens. Two callers:
 
 - every ``mlflow-retrain`` command checks first (:func:`check_tracking_server`);
 - ``mlflow run`` contacts the server itself, to create the project's run, before the entry
-  point's command starts. :class:`FailFastHeaderProvider`, registered under MLflow's
-  ``mlflow.request_header_provider`` entry point, is the hook MLflow calls before each REST
-  request; in an ``mlflow run`` process it checks the server once, before the first request,
-  and ends the process with the one-line error when nothing answers. In every other process
-  it does nothing.
+  point's command starts: :class:`mlflow_retrain.tracking_plugin.FailFastHeaderProvider`
+  checks there.
 
-This module imports only the standard library and MLflow's header-provider base class, since
-MLflow loads it into every process that uses the MLflow client.
+This module imports only the standard library (mlflow only to read the current tracking URI,
+when none is given), so ``mlflow-retrain --help`` and a usage error load no mlflow.
 """
 
 from __future__ import annotations
 
 import socket
-import sys
-import threading
-from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
-from mlflow.tracking.request_header.abstract_request_header_provider import (
-    RequestHeaderProvider,
-)
+from mlflow_retrain.redaction import describe_uri
 
 __all__ = [
     "TRACKING_CONNECT_TIMEOUT_S",
-    "FailFastHeaderProvider",
     "TrackingServerUnreachable",
     "check_tracking_server",
 ]
@@ -51,13 +42,6 @@ class TrackingServerUnreachable(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def _redacted(uri: str) -> str:
-    parts = urlsplit(uri)
-    if "@" not in parts.netloc:
-        return uri
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 def check_tracking_server(uri: str | None = None) -> None:
@@ -99,53 +83,6 @@ def check_tracking_server(uri: str | None = None) -> None:
     except OSError as err:
         why = err.strerror or err.__class__.__name__
     raise TrackingServerUnreachable(
-        f"Cannot reach the MLflow tracking server at {_redacted(uri)} ({why}). Start the "
+        f"Cannot reach the MLflow tracking server at {describe_uri(uri)} ({why}). Start the "
         "server or fix MLFLOW_TRACKING_URI (and check the network or VPN)."
     )
-
-
-def _is_mlflow_run(argv: list[str]) -> bool:
-    """Whether ``argv`` is the ``mlflow run`` command (``mlflow run`` or ``python -m mlflow``)."""
-    if len(argv) < 2 or argv[1] != "run":
-        return False
-    program = Path(argv[0])
-    return program.name == "mlflow" or (
-        program.name == "__main__.py" and program.parent.name == "mlflow"
-    )
-
-
-class FailFastHeaderProvider(RequestHeaderProvider):
-    """MLflow request-header plugin that makes ``mlflow run`` fail fast on a dead server.
-
-    It adds no headers. In an ``mlflow run`` process, the first REST request first checks
-    that the tracking server accepts a TCP connection; when it does not, the process prints
-    ``mlflow-retrain: error: Cannot reach the MLflow tracking server at ...`` on stderr and
-    exits with code 1, in seconds rather than after minutes of MLflow's retries. MLflow calls
-    header providers inside ``except Exception``, so the exit is a ``SystemExit``; no other
-    process is ever stopped.
-    """
-
-    _lock = threading.Lock()
-    _checked: set[str] = set()  # noqa: RUF012 - per process, shared by design
-
-    def in_context(self) -> bool:
-        """Check the server once per process and URI under ``mlflow run``; never adds headers."""
-        if not _is_mlflow_run(sys.argv):
-            return False
-        import mlflow
-
-        uri = mlflow.get_tracking_uri()
-        with self._lock:
-            if uri in self._checked:
-                return False
-            try:
-                check_tracking_server(uri)
-            except TrackingServerUnreachable as err:
-                sys.stderr.write(f"mlflow-retrain: error: {err.message}\n")
-                raise SystemExit(1) from None
-            self._checked.add(uri)
-        return False
-
-    def request_headers(self) -> dict[str, str]:
-        """No headers."""
-        return {}

@@ -50,51 +50,55 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 
 #: Markers whose tests are counted in the terminal summary, with the label printed for each.
 _COUNTED_MARKERS = {"bad_input": "bad-input corpus", "fault": "fault cases"}
-_COUNTED_KEY = pytest.StashKey[dict[str, set[str]]]()
+#: The ``user_properties`` key under which a collected test names its counted marker. Reports
+#: carry their user properties from pytest-xdist's workers to the controller, which collects
+#: nothing itself, so the summary reads the marker from each report.
+_COUNTED_PROPERTY = "mlflow_retrain_counted"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Remember which collected tests carry a counted marker (the summary reads their ids)."""
-    counted: dict[str, set[str]] = {marker: set() for marker in _COUNTED_MARKERS}
+    """Mark each collected test that carries a counted marker (the summary reads the mark)."""
     for item in items:
         for marker in _COUNTED_MARKERS:
             if item.get_closest_marker(marker) is not None:
-                counted[marker].add(item.nodeid)
-    config.stash[_COUNTED_KEY] = counted
+                item.user_properties.append((_COUNTED_PROPERTY, marker))
+
+
+def _counted_marker(report: pytest.TestReport) -> str | None:
+    for key, value in getattr(report, "user_properties", ()):
+        if key == _COUNTED_PROPERTY:
+            return str(value)
+    return None
 
 
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
-    """Print ``bad-input corpus: N cases, N passed`` (and the same for faults) when collected.
+    """Print ``bad-input corpus: N cases, N passed`` (and the same for faults) when any ran.
 
     A case passed when its call phase passed; a failure or error in any phase, or a skip,
     counts against it.
     """
-    counted = config.stash.get(_COUNTED_KEY, {})
-    outcomes: dict[str, dict[str, str]] = {marker: {} for marker in counted}
+    outcomes: dict[str, dict[str, str]] = {marker: {} for marker in _COUNTED_MARKERS}
     for reports in terminalreporter.stats.values():
         for report in reports:
             nodeid = getattr(report, "nodeid", None)
             when = getattr(report, "when", None)
-            if nodeid is None or when is None:
+            marker = _counted_marker(report) if isinstance(report, pytest.TestReport) else None
+            if nodeid is None or when is None or marker is None:
                 continue
-            for marker, ids in counted.items():
-                if nodeid not in ids:
-                    continue
-                seen = outcomes[marker]
-                if report.failed:
-                    seen[nodeid] = "failed"
-                elif report.skipped:
-                    seen.setdefault(nodeid, "skipped")
-                elif when == "call" and report.passed:
-                    seen.setdefault(nodeid, "passed")
+            seen = outcomes[marker]
+            if report.failed:
+                seen[nodeid] = "failed"
+            elif report.skipped:
+                seen.setdefault(nodeid, "skipped")
+            elif when == "call" and report.passed:
+                seen.setdefault(nodeid, "passed")
     for marker, label in _COUNTED_MARKERS.items():
-        ran = outcomes.get(marker, {})
-        if not counted.get(marker) or not ran:
+        states = list(outcomes[marker].values())
+        if not states:
             continue
-        states = list(ran.values())
-        line = f"{label}: {len(ran)} cases, {states.count('passed')} passed"
+        line = f"{label}: {len(states)} cases, {states.count('passed')} passed"
         for state in ("failed", "skipped"):
             if states.count(state):
                 line += f", {states.count(state)} {state}"

@@ -38,7 +38,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import boto3
@@ -51,6 +51,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from mlflow_retrain.exceptions import InvalidInputError, MlflowRetrainError
+from mlflow_retrain.redaction import describe_uri, redact_text
+from mlflow_retrain.redaction import scheme_of as _scheme_of
 
 __all__ = [
     "MAX_CELL_CHARS",
@@ -69,11 +71,9 @@ SUPPORTED_SCHEMES = ("file", "s3", "runs", "models", "mlflow-artifacts")
 #: Environment variables naming the S3 endpoint, highest precedence first.
 S3_ENDPOINT_ENV_VARS = ("MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
-_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
 # A logged model's ID, as in ``models:/m-<32 hex>``; registered model names never look like this
 # in practice, so the first path segment decides between the two forms.
 _LOGGED_MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
-_USERINFO_IN_TEXT = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
 _PARQUET_MAGIC = b"PAR1"
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_DETAIL = 200
@@ -100,50 +100,6 @@ _S3_AUTH_REASONS = {
 
 _Format = Literal["csv", "parquet"]
 _Compression = Literal["gzip"] | None
-
-
-def describe_uri(uri: str | os.PathLike[str]) -> str:
-    """Return ``uri`` in a form that is safe to log and to put in an error message.
-
-    The user information of a URI (``user:password@``, or a bare token) becomes ``***`` and every
-    query value becomes ``***`` (pre-signed URLs carry their signature there). Local paths and
-    URIs without secrets come back unchanged.
-
-    Args:
-        uri: A local path or a URI.
-
-    Returns:
-        The redacted URI.
-    """
-    text = os.fspath(uri)
-    if not _scheme_of(text):
-        return text
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        # Unparsable (e.g. a broken IPv6 host): redact by pattern and drop the query wholesale.
-        head, sep, _ = text.partition("?")
-        return _USERINFO_IN_TEXT.sub(r"\g<scheme>***@", head) + (sep and "?***")
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    query = "&".join(
-        f"{key}=***" if sep else "***"
-        for key, sep, _ in (item.partition("=") for item in parts.query.split("&"))
-        if key or sep
-    )
-    if netloc == parts.netloc and query == parts.query:
-        return text
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def redact_text(text: str) -> str:
-    """Return ``text`` with the user information of every URI in it replaced by ``***``.
-
-    For free text such as an error message from MLflow or boto3, which may quote a URI with
-    ``user:password@`` in it.
-    """
-    return _USERINFO_IN_TEXT.sub(r"\g<scheme>***@", text)
 
 
 def read_bytes(uri: str | os.PathLike[str], *, tracking_uri: str | None = None) -> bytes:
@@ -251,14 +207,6 @@ class _Blob:
         """Return the whole content."""
         with self.open() as handle:
             return handle.read()
-
-
-def _scheme_of(uri: str) -> str:
-    """Return the lower-cased URI scheme, or ``""`` for a local path (``C:\\`` included)."""
-    match = _SCHEME.match(uri)
-    if match is None or len(match["scheme"]) == 1:
-        return ""
-    return match["scheme"].lower()
 
 
 @contextlib.contextmanager

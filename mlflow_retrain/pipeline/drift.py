@@ -42,8 +42,7 @@ from mlflow_retrain.pipeline.steps import (
     urlpath,
     where_to_look,
 )
-from mlflow_retrain.report import plot_categorical_drift, plot_numeric_drift, render_drift_html
-from mlflow_retrain.report.html import format_number, format_pvalue
+from mlflow_retrain.report.html import format_number, format_pvalue, render_drift_html
 from mlflow_retrain.report.markdown import drift_summary_markdown
 
 __all__ = [
@@ -436,6 +435,9 @@ def _figures(
             max_points=config.profile.max_points,
             max_levels=config.drift.categorical.max_levels,
         )
+    # Imported here: a batch without drift draws nothing and need not load matplotlib.
+    from mlflow_retrain.report.figures import plot_categorical_drift, plot_numeric_drift
+
     figures: dict[str, bytes] = {}
     for feature in drifted:
         summary = profile.columns[feature.name]

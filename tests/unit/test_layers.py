@@ -43,7 +43,7 @@ def _pythonpath() -> list[str]:
 def _loaded_after(module: str, statement: str = "pass") -> list[str]:
     """The heavy libraries loaded after importing ``module`` and running ``statement``."""
     code = (
-        f"import json, sys, {module}; {statement}; "
+        f"import json, sys, {module}\n{statement}\n"
         f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))"
     )
     done = subprocess.run(
@@ -68,6 +68,22 @@ def test_loading_a_valid_configuration_loads_no_mlflow() -> None:
     load = "mlflow_retrain.config.load_config(overrides={'tuning.threads': 2}, environ={})"
 
     assert _loaded_after("mlflow_retrain.config", load) == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["drift", "--no-such-option"]])
+def test_the_command_lines_help_and_usage_errors_load_no_mlflow(argv: list[str]) -> None:
+    # `mlflow-retrain --help` and a mistyped option answer without paying mlflow's second.
+    run = (
+        "from contextlib import redirect_stderr, redirect_stdout\n"
+        "from io import StringIO\n"
+        "with redirect_stdout(StringIO()), redirect_stderr(StringIO()):\n"
+        "    try:\n"
+        f"        mlflow_retrain.cli.main({argv!r}, standalone_mode=False)\n"
+        "    except Exception as err:\n"
+        "        assert type(err).__name__ == 'NoSuchOption', err\n"
+    )
+
+    assert "mlflow" not in _loaded_after("mlflow_retrain.cli", run)
 
 
 def test_raising_through_the_lazy_errors_gives_the_one_hierarchy() -> None:

@@ -10,11 +10,8 @@ from importlib import metadata
 
 import pytest
 
-from mlflow_retrain.tracking_check import (
-    FailFastHeaderProvider,
-    TrackingServerUnreachable,
-    check_tracking_server,
-)
+from mlflow_retrain.tracking_check import TrackingServerUnreachable, check_tracking_server
+from mlflow_retrain.tracking_plugin import FailFastHeaderProvider
 
 
 def _closed_port() -> int:
@@ -106,7 +103,7 @@ def test_a_live_server_is_checked_once_per_process(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setattr(sys, "argv", ["/venv/bin/mlflow", "run", "."])
     calls: list[str] = []
-    monkeypatch.setattr("mlflow_retrain.tracking_check.check_tracking_server", calls.append)
+    monkeypatch.setattr("mlflow_retrain.tracking_plugin.check_tracking_server", calls.append)
 
     provider = FailFastHeaderProvider()
     assert provider.in_context() is False
