@@ -15,7 +15,10 @@ and no rules of its own. The rules, from the design:
 - or the version carries an override reason (audited).
 - Deleting ``champion`` is refused (roll back, or override onto another version).
 - ``previous-champion`` is maintained by the gate alone; nobody sets or deletes it directly.
-- Every other alias (``challenger`` included) is not gated.
+- Every other alias (``challenger`` included) is not gated, except a spelling of a gated
+  alias (``Champion``, ``CHAMPION``, ``chámpion``): MySQL's and SQL Server's usual collations
+  compare aliases without case or accents, so such a spelling *is* ``champion`` there, and
+  it is refused on every backend (:func:`gated_alias`).
 
 A permitted move of ``champion`` comes with its :class:`MovePlan`: every alias and tag the move
 writes (the old holder becomes ``previous-champion`` with status ``retired`` or
@@ -27,6 +30,7 @@ store in its transaction, the REST store call by call), so they cannot drift apa
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,13 +38,18 @@ from typing import Any, Literal
 from mlflow_retrain import lineage
 
 __all__ = [
+    "GATED_ALIASES",
     "AliasChange",
     "AuditEntry",
     "GateDecision",
     "ModelFacts",
     "MovePlan",
     "decide_alias_change",
+    "gated_alias",
 ]
+
+#: The aliases only the gate moves.
+GATED_ALIASES = (lineage.ALIAS_CHAMPION, lineage.ALIAS_PREVIOUS_CHAMPION)
 
 DAY_MS = 86_400_000
 
@@ -181,6 +190,27 @@ class GateDecision:
 DEFAULT_MAX_AGE_DAYS = 30.0
 
 
+def _fold(alias: str) -> str:
+    """``alias`` without case, accents or compatibility forms (NFKD, marks dropped, casefold)."""
+    decomposed = unicodedata.normalize("NFKD", alias)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def gated_alias(alias: str, gated: tuple[str, ...] = GATED_ALIASES) -> str | None:
+    """The gated alias that ``alias`` spells, exactly or as a look-alike; ``None`` if none.
+
+    A look-alike differs only in case, accents or Unicode compatibility forms (``Champion``,
+    ``CHAMPION``, ``chámpion``, a full-width letter). The stores send every such change to
+    :func:`decide_alias_change`, which refuses the look-alikes.
+
+    Args:
+        alias: The alias as the client spelled it.
+        gated: The gated aliases.
+    """
+    folded = _fold(alias)
+    return next((g for g in gated if alias == g or folded == _fold(g)), None)
+
+
 def _max_age_days(policy: str | None) -> float:
     if not policy:
         return DEFAULT_MAX_AGE_DAYS
@@ -263,6 +293,15 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
     """
     champion = facts.aliases.get(facts.champion_alias)
     previous = facts.aliases.get(facts.previous_alias)
+    spelled = gated_alias(change.alias, (facts.champion_alias, facts.previous_alias))
+    if spelled is not None and spelled != change.alias:
+        return GateDecision(
+            False,
+            "refused",
+            f"The alias '{change.alias}' is a spelling of the gated alias '{spelled}', which "
+            "some databases treat as the same alias. Use another name, or move "
+            f"'{spelled}' itself with `mlflow-retrain promote`.",
+        )
     if change.alias == facts.previous_alias:
         return GateDecision(
             False,

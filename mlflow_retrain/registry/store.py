@@ -38,11 +38,13 @@ from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 from mlflow_retrain import lineage
 from mlflow_retrain.exceptions import PromotionRejected
 from mlflow_retrain.registry.gate import (
+    GATED_ALIASES,
     AliasChange,
     GateDecision,
     ModelFacts,
     MovePlan,
     decide_alias_change,
+    gated_alias,
 )
 from mlflow_retrain.registry.policies import stored_policy
 
@@ -51,7 +53,6 @@ __all__ = ["PLUGIN_PREFIX", "RetrainRestStore", "RetrainSqlAlchemyStore", "inner
 logger = logging.getLogger(__name__)
 
 PLUGIN_PREFIX = "retrain+"
-GATED_ALIASES = (lineage.ALIAS_CHAMPION, lineage.ALIAS_PREVIOUS_CHAMPION)
 
 
 def inner_uri(store_uri: str) -> str:
@@ -122,17 +123,36 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
 
     def set_registered_model_alias(self, name: str, alias: str, version: Any) -> None:
         """Set an alias; ``champion`` only through the gate, ``previous-champion`` never."""
-        if alias not in GATED_ALIASES:
+        if gated_alias(alias) is None:
+            self._refuse_collated_alias(alias)
             super().set_registered_model_alias(name, alias, version)
             return
         self._change_alias(name, AliasChange("set", alias, str(version)))
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         """Delete an alias; the gated ones are refused (roll back or override instead)."""
-        if alias not in GATED_ALIASES:
+        if gated_alias(alias) is None:
+            self._refuse_collated_alias(alias)
             super().delete_registered_model_alias(name, alias)
             return
         self._change_alias(name, AliasChange("delete", alias))
+
+    def _refuse_collated_alias(self, alias: str) -> None:
+        """Refuse an alias the database's collation equates with a gated one.
+
+        :func:`gated_alias` already sends case, accent and compatibility spellings to the gate;
+        a collation may equate more (MariaDB's ``utf8mb4_general_ci``: ß = s), so the database
+        is asked too.
+        """
+        equal = sqlalchemy.text("SELECT CASE WHEN :alias = :gated THEN 1 ELSE 0 END")
+        with self.ManagedSessionMaker() as session:
+            for gated in GATED_ALIASES:
+                if session.execute(equal, {"alias": alias, "gated": gated}).scalar() == 1:
+                    raise PromotionRejected(
+                        f"Promotion gate: The alias '{alias}' is the gated alias '{gated}' in "
+                        "this database's collation. Use another name, or move "
+                        f"'{gated}' itself with `mlflow-retrain promote`."
+                    )
 
     def _change_alias(self, name: str, change: AliasChange) -> GateDecision:
         with self.ManagedSessionMaker(read_only=False) as session:
@@ -232,7 +252,7 @@ class RetrainRestStore(RestStore):
 
     def set_registered_model_alias(self, name: str, alias: str, version: Any) -> None:
         """Set an alias; ``champion`` only through the gate, ``previous-champion`` never."""
-        if alias not in GATED_ALIASES:
+        if gated_alias(alias) is None:
             super().set_registered_model_alias(name, alias, version)
             return
         model = self.get_registered_model(name)
@@ -270,7 +290,7 @@ class RetrainRestStore(RestStore):
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         """Delete an alias; the gated ones are refused (roll back or override instead)."""
-        if alias not in GATED_ALIASES:
+        if gated_alias(alias) is None:
             super().delete_registered_model_alias(name, alias)
             return
         model = self.get_registered_model(name)

@@ -35,7 +35,7 @@ TIMEOUT_S = 30
 ADMIN_PASSWORD = "admin-password-42"  # MLflow requires at least 12 characters
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mysql"])
 def server(
     request: pytest.FixtureRequest,
     start_module_mlflow_server: Any,
@@ -46,7 +46,8 @@ def server(
         backend = f"sqlite:///{tmp_path_factory.mktemp('gate-db') / 'mlflow.db'}"
         workers = "1"  # SQLite serialises writes; several processes would only add lock errors
     else:
-        backend = request.getfixturevalue("module_postgres_url")
+        fixture = {"postgresql": "module_postgres_url", "mysql": "module_mysql_url"}
+        backend = request.getfixturevalue(fixture[request.param])
         workers = "2"  # promotions race across server processes, not only threads
     return start_module_mlflow_server(
         backend_store_uri=backend,
@@ -124,6 +125,68 @@ def _first_champion(server: str, client: MlflowClient, name: str, version: str) 
     _evidence(client, name, version, baseline="none")
     response = _set(server, name, "champion", version)
     assert response.status_code == 200, response.text
+
+
+# --- one identity per alias and version ----------------------------------------------------------
+
+#: Spellings of the gated aliases. MariaDB's utf8mb4_general_ci compares without case and
+#: accents and takes ß for s, so there each of these *is* the gated alias.
+LOOK_ALIKES = [
+    "Champion",
+    "CHAMPION",
+    "chámpion",
+    "\uff43hampion",  # a full-width c
+    "Previous-Champion",
+    "previouß-champion",
+]
+
+
+@pytest.mark.parametrize("alias", LOOK_ALIKES)
+def test_a_spelling_of_a_gated_alias_is_refused_and_changes_nothing(
+    request: pytest.FixtureRequest, server: str, client: MlflowClient, model: str, alias: str
+) -> None:
+    # The REST and the UI's ajax routes reach the same store call (tested above for both).
+    endpoint = AJAX if alias.isupper() else REST
+    v1, v2 = _versions(client, model, 2)
+    _first_champion(server, client, model, v1)
+    before = (_aliases(client, model), _audit(client, model))
+
+    set_response = _set(server, model, alias, v2, endpoint)
+    delete_response = _delete(server, model, alias, endpoint)
+
+    if alias == "previouß-champion" and request.node.callspec.params["server"] != "mysql":
+        # Only MariaDB's collation takes ß for s: elsewhere it is another alias, and harmless.
+        assert set_response.status_code == 200, set_response.text
+        aliases = _aliases(client, model)
+        assert (aliases["champion"], "previous-champion" in aliases) == (v1, False)
+        assert _audit(client, model) == before[1]
+        return
+    _assert_refused(set_response, "gated alias")
+    _assert_refused(delete_response, "gated alias")
+    assert (_aliases(client, model), _audit(client, model)) == before
+    assert client.get_model_version_by_alias(model, "champion").version == v1
+
+
+@pytest.mark.parametrize("spelling", ["0{}", " {}", "+{}", "{}_0"])
+def test_a_version_spelt_another_way_is_still_the_version_the_gate_judges(
+    server: str, client: MlflowClient, model: str, spelling: str
+) -> None:
+    v1, v2 = _versions(client, model, 2)
+    _first_champion(server, client, model, v1)
+    spelt = spelling.format(v2)
+
+    response = _set(server, model, "champion", spelt)
+
+    # v2 has no evidence: however it is spelt, the gate judges v2 (or MLflow refuses the
+    # spelling), and champion stays on v1.
+    assert 400 <= response.status_code < 500, response.text
+    assert _aliases(client, model)["champion"] == v1
+    _evidence(client, model, v2, baseline=v1)
+    if spelling == "{}_0":
+        return  # int("2_0") is 20: not v2, and MLflow has no version 20
+    response = _set(server, model, "champion", spelt)
+    assert response.status_code == 200, response.text
+    assert _aliases(client, model) == {"champion": v2, "previous-champion": v1}
 
 
 # --- refusals ------------------------------------------------------------------------------------

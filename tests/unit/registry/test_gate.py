@@ -367,3 +367,33 @@ def test_the_audit_record_gets_the_time_and_user_the_store_knows() -> None:
 )
 def test_only_a_permitted_move_of_champion_has_a_plan(change: AliasChange) -> None:
     assert decide_alias_change(change, _facts({})).plan is None
+
+
+@pytest.mark.parametrize(
+    ("alias", "spells"),
+    [
+        ("champion", "champion"),
+        ("Champion", "champion"),
+        ("CHAMPION", "champion"),
+        ("chámpion", "champion"),  # composed a-acute
+        ("cha\u0301mpion", "champion"),  # a + combining acute
+        ("\uff43hampion", "champion"),  # a full-width c
+        ("Previous-Champion", "previous-champion"),
+        ("challenger", None),
+        ("champions", None),
+        ("previous_champion", None),
+    ],
+)
+def test_gated_alias_knows_the_spellings_of_the_gated_aliases(
+    alias: str, spells: str | None
+) -> None:
+    assert gate.gated_alias(alias) == spells
+
+
+@pytest.mark.parametrize("alias", ["Champion", "chámpion", "PREVIOUS-CHAMPION"])
+def test_a_look_alike_of_a_gated_alias_is_refused_even_with_evidence(alias: str) -> None:
+    for change in (AliasChange("set", alias, "3"), AliasChange("delete", alias)):
+        decision = decide_alias_change(change, _facts(_evidence()))
+
+        assert not decision.allowed
+        assert f"'{alias}' is a spelling of the gated alias" in decision.reason
