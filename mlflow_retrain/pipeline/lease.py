@@ -13,6 +13,11 @@ guarantees at most one promotion whatever happens.
 A lease is live while its heartbeat renews it (every third of ``lease_seconds``). A holder on
 this host whose process is gone releases it at once, so a cycle killed by a crash is resumed
 without waiting for the lease to run out; a holder on another host releases it when it expires.
+
+A lease this package did not write binds nothing: one that runs further ahead than
+``lease_seconds`` (plus :data:`CLOCK_SLACK_MS` for clocks that disagree), or was claimed in the
+future, is ignored with a warning, so a planted lease cannot hold a model for longer than a
+real one could. Only the pipeline's own experiment is searched for rivals (the loop).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between writing the claim and reading the rivals' claims.
 SETTLE_SECONDS = 1.0
+#: How far two hosts' clocks may disagree before a lease from the other counts as forged.
+CLOCK_SLACK_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -76,9 +83,26 @@ class Lease:
         except (ValueError, KeyError, TypeError):
             return None
 
-    def is_live(self, now_ms: int) -> bool:
-        """Whether the lease still binds: not expired, and its holder not known to be dead."""
+    def is_live(self, now_ms: int, *, max_ms: int) -> bool:
+        """Whether the lease still binds: not expired, and its holder not known to be dead.
+
+        Args:
+            now_ms: The time now (epoch ms).
+            max_ms: The longest a lease may run ahead (``lease_seconds``, in ms): a lease
+                further ahead, or claimed after ``now_ms``, was not written by a cycle and is
+                ignored (both up to :data:`CLOCK_SLACK_MS`).
+        """
         if self.expires_ms <= now_ms:
+            return False
+        if (
+            self.expires_ms - now_ms > max_ms + CLOCK_SLACK_MS
+            or self.claimed_ms > now_ms + CLOCK_SLACK_MS
+        ):
+            logger.warning(
+                "Ignoring the lease on run %s: it runs longer than safety.lease_seconds allows "
+                "or was claimed in the future, so no cycle wrote it.",
+                self.run_id,
+            )
             return False
         if self.host == socket.gethostname():
             # This process runs one cycle at a time, so an older lease of its own is a leftover
@@ -133,12 +157,15 @@ class LeaseHolder:
     def rival(self, runs: Iterable[Any]) -> Lease | None:
         """The live lease among ``runs`` (other running cycles of the model) that beats ours."""
         now = _now_ms()
+        longest = int(self._seconds * 1000)
         winners = [
             lease
             for run in runs
             if run.info.run_id != self.lease.run_id and run.info.status == "RUNNING"
             for lease in [Lease.from_run(run)]
-            if lease is not None and lease.is_live(now) and lease.precedes(self.lease)
+            if lease is not None
+            and lease.is_live(now, max_ms=longest)
+            and lease.precedes(self.lease)
         ]
         return min(winners, key=lambda lease: (lease.claimed_ms, lease.run_id), default=None)
 

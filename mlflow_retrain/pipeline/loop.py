@@ -222,7 +222,9 @@ def run_cycle(
     history = batches[: batches.index(batch)] if batch in batches else batches
     client = MlflowClient()
     digest = frame_digest(current.frame)
-    done, resumed = _previous_cycles(client, model_name, digest)
+    done, resumed = _previous_cycles(
+        client, model_name, digest, experiment_id=_pipeline_experiment(client, experiment_name)
+    )
     if done is not None:
         return _already_processed(client, done, model_name, batch)
     with step_run("run", run_name=f"cycle {Path(batch).name}",
@@ -244,7 +246,12 @@ def run_cycle(
         holder.claim()
         try:
             time.sleep(settle_seconds)
-            running = _cycles(client, model_name, " and attributes.status = 'RUNNING'")
+            running = _cycles(
+                client,
+                model_name,
+                " and attributes.status = 'RUNNING'",
+                experiment_id=client.get_run(run_id).info.experiment_id,
+            )
             rival = holder.rival(running)
             if rival is not None:
                 result = _busy(client, model_name, batch, run_id, rival)
@@ -421,8 +428,9 @@ def _cycle(
 
         validate_reference(frame, name="batch")
     # The earlier finished checks of this model, newest first (read once).
-    earlier = [r for r in _cycles(client, model_name, " and attributes.status = 'FINISHED'")
-               if r.info.run_id != run_id]  # fmt: skip
+    finished = _cycles(client, model_name, " and attributes.status = 'FINISHED'",
+                       experiment_id=client.get_run(run_id).info.experiment_id)  # fmt: skip
+    earlier = [r for r in finished if r.info.run_id != run_id]
     facts = CheckFacts(
         has_champion=champ is not None,
         drift_now=bool(drift_detected),
@@ -559,20 +567,47 @@ def _shadow_step(
     }  # fmt: skip
 
 
-def _cycles(client: MlflowClient, model_name: str, extra: str = "") -> list[Any]:
-    """The model's cycles, newest first, without those that stepped back (outcome ``busy``)."""
-    experiments = [e.experiment_id for e in client.search_experiments()]
+def _cycles(
+    client: MlflowClient, model_name: str, extra: str = "", *, experiment_id: str | None
+) -> list[Any]:
+    """The model's cycles, newest first, without those that stepped back (outcome ``busy``).
+
+    Only the pipeline's own experiment is searched: a run planted in any other experiment
+    (where a colleague may write) cannot mark a batch processed, hold the model with a lease or
+    make drift look persistent. ``None`` (no such experiment yet) means no cycles.
+    """
+    if experiment_id is None:
+        return []
     query = (
         f"tags.`{lineage.TAG_STEP}` = 'run' and tags.`{lineage.TAG_MODEL_NAME}` = '{model_name}'"
         + extra
     )
     runs = client.search_runs(
-        experiments,
+        [experiment_id],
         filter_string=query,
         order_by=["attributes.start_time DESC"],
         max_results=500,
     )
     return [run for run in runs if run.data.tags.get(lineage.TAG_OUTCOME) != OUTCOME_BUSY]
+
+
+def _pipeline_experiment(client: MlflowClient, experiment_name: str | None) -> str | None:
+    """The id of the experiment this cycle's run will open in, or ``None`` if it does not exist.
+
+    As :func:`~mlflow_retrain.pipeline.steps.step_run` chooses it: the named experiment, else
+    MLflow's current one (an active ``mlflow run`` project run's, ``MLFLOW_EXPERIMENT_ID`` or
+    ``_NAME``, ``mlflow.set_experiment``, or the default).
+    """
+    if experiment_name and mlflow.active_run() is None:
+        found = client.get_experiment_by_name(experiment_name)
+        return None if found is None else str(found.experiment_id)
+    active = mlflow.active_run()
+    if active is not None:
+        return str(active.info.experiment_id)
+    # MLflow names no public call for "the experiment a new run would open in".
+    from mlflow.tracking.fluent import _get_experiment_id
+
+    return str(_get_experiment_id())
 
 
 def _busy(
@@ -598,9 +633,12 @@ def _busy(
     )
 
 
-def _previous_cycles(client: MlflowClient, model_name: str, digest: str) -> tuple[Any, Any]:
+def _previous_cycles(
+    client: MlflowClient, model_name: str, digest: str, *, experiment_id: str | None
+) -> tuple[Any, Any]:
     """The newest finished and the newest unfinished cycle of this batch, each or ``None``."""
-    runs = _cycles(client, model_name, f" and tags.`{lineage.TAG_BATCH_DIGEST}` = '{digest}'")
+    batch = f" and tags.`{lineage.TAG_BATCH_DIGEST}` = '{digest}'"
+    runs = _cycles(client, model_name, batch, experiment_id=experiment_id)
     finished = next((r for r in runs if r.info.status == "FINISHED"), None)
     unfinished = next((r for r in runs if r.info.status != "FINISHED"), None)
     return finished, unfinished

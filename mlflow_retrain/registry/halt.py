@@ -65,13 +65,21 @@ def count_rejection(client: MlflowClient, name: str, *, limit: int) -> bool:
         limit: Consecutive rejections that halt the model (``max_consecutive_rejections``).
 
     Returns:
-        Whether the model is halted now.
+        Whether the model is halted now. A counter that is not a whole number of zero or more
+        (damaged, or written by hand) halts the model: the loop fails closed.
     """
     tags = client.get_registered_model(name).tags
-    count = int(tags.get(lineage.TAG_REJECTIONS, "0") or 0) + 1
+    stored = tags.get(lineage.TAG_REJECTIONS, "0") or "0"
+    damaged = not (stored.isascii() and stored.isdigit())
+    count = limit if damaged else int(stored) + 1
     client.set_registered_model_tag(name, lineage.TAG_REJECTIONS, str(count))
     if count >= limit:
-        reason = f"{count} challengers in a row were not better than the champion."
+        reason = (
+            f"The rejection counter {lineage.TAG_REJECTIONS} held {stored!r}, not a count, "
+            "so the loop stops rather than trust it."
+            if damaged
+            else f"{count} challengers in a row were not better than the champion."
+        )
         client.set_registered_model_tag(name, lineage.TAG_HALTED, reason)
         logger.warning("Halting retraining of '%s': %s", name, reason)
         return True

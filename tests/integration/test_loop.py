@@ -165,6 +165,8 @@ def test_a_cycle_killed_mid_retrain_resumes_without_a_duplicate_version(
     first = str(project.parent / "data" / "month_01.csv")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["MLFLOW_TRACKING_URI"] = tracking_uri
+    # The same experiment as the run that resumes it: the loop trusts only its own experiment.
+    env["MLFLOW_EXPERIMENT_NAME"] = "test"
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow_retrain.cli", "run", "--config", str(project),
          "--batch", first],
@@ -184,7 +186,7 @@ def test_a_cycle_killed_mid_retrain_resumes_without_a_duplicate_version(
             process.kill()
     assert len(_versions(client)) == 1
     (killed,) = client.search_runs(
-        [client.get_experiment_by_name("Default").experiment_id],
+        [client.get_experiment_by_name("test").experiment_id],
         filter_string="tags.`mlflow_retrain.step` = 'run'",
     )
     assert killed.info.status == "RUNNING"  # it died; nobody closed it

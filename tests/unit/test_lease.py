@@ -54,17 +54,17 @@ def test_unreadable_or_missing_tag_is_no_lease() -> None:
 def test_an_expired_lease_does_not_bind() -> None:
     lease = Lease("abc", "another-host", 42, NOW - 10_000, NOW - 1)
 
-    assert not lease.is_live(NOW)
-    assert Lease("abc", "another-host", 42, NOW - 10_000, NOW + 1).is_live(NOW)
+    assert not lease.is_live(NOW, max_ms=60_000)
+    assert Lease("abc", "another-host", 42, NOW - 10_000, NOW + 1).is_live(NOW, max_ms=60_000)
 
 
 def test_a_lease_of_a_dead_process_on_this_host_is_released_at_once() -> None:
     host = socket.gethostname()
 
-    assert not Lease("abc", host, _dead_pid(), NOW, NOW + 60_000).is_live(NOW)
-    assert Lease("abc", host, os.getppid(), NOW, NOW + 60_000).is_live(NOW)
+    assert not Lease("abc", host, _dead_pid(), NOW, NOW + 60_000).is_live(NOW, max_ms=60_000)
+    assert Lease("abc", host, os.getppid(), NOW, NOW + 60_000).is_live(NOW, max_ms=60_000)
     # This process runs one cycle at a time: an older lease of its own is a leftover.
-    assert not Lease("abc", host, os.getpid(), NOW, NOW + 60_000).is_live(NOW)
+    assert not Lease("abc", host, os.getpid(), NOW, NOW + 60_000).is_live(NOW, max_ms=60_000)
 
 
 def test_the_earlier_claim_wins_and_ties_go_to_the_smaller_run_id() -> None:
@@ -94,3 +94,14 @@ def test_rival_is_the_earliest_live_running_claim_before_ours() -> None:
     assert rival is not None
     assert rival.run_id == "earliest"
     assert holder.rival([_run(after), _run(expired), _run(holder.lease)]) is None
+
+
+def test_a_lease_running_longer_than_lease_seconds_allows_binds_nothing() -> None:
+    host = "another-host"
+    an_hour = 3_600_000
+
+    assert Lease("abc", host, 42, NOW, NOW + an_hour).is_live(NOW, max_ms=an_hour)
+    # Further ahead than any cycle's heartbeat writes (beyond the clock slack): planted.
+    assert not Lease("abc", host, 42, NOW, NOW + 2 * an_hour).is_live(NOW, max_ms=an_hour)
+    # Claimed in the future, so it would win every tie of "the earlier claim".
+    assert not Lease("abc", host, 42, NOW + an_hour, NOW + an_hour).is_live(NOW, max_ms=an_hour)

@@ -70,3 +70,16 @@ def test_resuming_a_model_that_is_not_halted_is_an_error(
 
     with pytest.raises(InvalidInputError, match=r"is not halted"):
         resume(model)
+
+
+@pytest.mark.parametrize("planted", ["-1000", "abc", "1.5", "\u0663"])
+def test_a_rejection_counter_that_is_not_a_count_halts_the_model(
+    client: MlflowClient, model: str, planted: str
+) -> None:
+    client.set_registered_model_tag(model, lineage.TAG_REJECTIONS, planted)
+
+    assert count_rejection(client, model, limit=3) is True
+
+    assert "not a count" in _tags(client, model)[lineage.TAG_HALTED]
+    with pytest.raises(CircuitBreakerOpen, match="halted"):
+        check_not_halted(client, model)
