@@ -26,7 +26,6 @@ import contextlib
 import os
 import pickle
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from helpers.servers import free_port
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
@@ -816,12 +816,6 @@ def test_bad_input(corpus: dict[str, tuple[Case, Outcome]], name: str) -> None:
 # --- cases that run alone ------------------------------------------------------------------------
 
 
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed again with the socket
-
-
 def _dead_server_command(world: World, how: str, out: Path) -> list[str]:
     if how == "cli":
         return [str(CLI), *_drift(world, str(world.good)), "--json-out", str(out)]
@@ -833,7 +827,7 @@ def _dead_server_command(world: World, how: str, out: Path) -> list[str]:
 
 @pytest.mark.parametrize("how", ["cli", "mlflow_run"])
 def test_unreachable_tracking_server(world: World, tmp_path: Path, how: str) -> None:
-    uri = f"http://pipeline:s3cret-password@127.0.0.1:{_closed_port()}"
+    uri = f"http://pipeline:s3cret-password@127.0.0.1:{free_port()}"
     out = tmp_path / "result.json"
     started = time.monotonic()
     result = subprocess.run(
