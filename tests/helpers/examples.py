@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
@@ -30,8 +31,12 @@ def load_module(path: Path, name: str, *, register: bool = False) -> ModuleType:
     return module
 
 
+@functools.cache
 def example_generator(example: str = "credit_default") -> ModuleType:
-    """The ``generate.py`` of ``projects/<example>``, with its ``generate_month``."""
+    """The ``generate.py`` of ``projects/<example>``, with its ``generate_month``.
+
+    Loaded once per process: the generators keep no state (each month seeds its own).
+    """
     return load_module(PROJECTS / example / "generate.py", f"{example}_generate")
 
 

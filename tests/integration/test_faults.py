@@ -28,13 +28,13 @@ import optuna
 import psycopg
 import pytest
 import yaml
+from helpers.examples import credit_month
 from mlflow.tracking import MlflowClient
 from teamserver import (
     ADMIN_PASSWORD,
     DB_PASSWORD,
     S3FaultProxy,
     TeamServer,
-    credit_month,
     run_client,
     running,
     with_password,

@@ -7,7 +7,6 @@ person resumes it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import re
@@ -20,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers.examples import example_generator
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -38,23 +38,13 @@ from mlflow_retrain.report.markdown import CELL_GAP, section_text
 pytestmark = pytest.mark.integration
 
 MODEL = "credit-default"
-GENERATOR = Path(__file__).parents[2] / "projects" / "credit_default" / "generate.py"
-
-
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("credit_generate", GENERATOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
 def project(tracking_uri: str, tmp_path: Path) -> Path:
     data = tmp_path / "data"
     data.mkdir()
-    generate = _generator()
+    generate = example_generator()
     for month in (1, 2):
         generate.generate_month(month, rows=1500).to_csv(data / f"month_{month:02d}.csv",
                                                          index=False)  # fmt: skip
@@ -121,7 +111,7 @@ def test_a_corrupt_batch_opens_the_circuit_breaker_and_changes_nothing(
 ) -> None:
     assert _run(project, "--batch", str(project.parent / "data" / "month_01.csv"))[0] == 0
     bad = project.parent / "bad.csv"
-    frame = _generator().generate_month(2, rows=500)
+    frame = example_generator().generate_month(2, rows=500)
     frame["income"] = "n/a"
     frame.to_csv(bad, index=False)
 
@@ -213,7 +203,7 @@ def test_repeated_rejections_halt_the_loop(tracking_uri: str, project: Path) -> 
     config["policy"] = {"primary": [{"metric": "roc_auc", "min_improvement": 0.5}]}  # unreachable
     project.write_text(yaml.safe_dump(config))
     data_dir = project.parent / "data"
-    _generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
+    example_generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
     assert _run(project, "--batch", str(data_dir / "month_01.csv"))[0] == 0
 
     code, second, _ = _run(project, "--batch", str(data_dir / "month_02.csv"))
@@ -231,7 +221,7 @@ def test_repeated_rejections_halt_the_loop(tracking_uri: str, project: Path) -> 
     versions = len(_versions(client))
     code, _, stderr = _run(project, "--batch", str(data_dir / "month_01.csv"))
     assert code == 0  # an already processed batch is still reported, halted or not
-    _generator().generate_month(4, rows=1500).to_csv(data_dir / "month_04.csv", index=False)
+    example_generator().generate_month(4, rows=1500).to_csv(data_dir / "month_04.csv", index=False)
     code, _, stderr = _run(project)
     assert code == 1
     assert "is halted" in stderr
@@ -271,7 +261,7 @@ def test_only_the_batches_the_window_needs_are_read(tracking_uri: str, project: 
     config["window"] = {"kind": "last_rows", "rows": 1500}
     project.write_text(yaml.safe_dump(config))
     data_dir = project.parent / "data"
-    _generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
+    example_generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
 
     code, data, stderr = _run(project)  # month 3, with months 1 and 2 as history
 
@@ -354,7 +344,7 @@ def test_a_cycle_reads_its_batch_and_its_policy_once(
     config["triggers"] = {"max_model_age_days": 1e-9}  # month 2 retrains and compares too
     project.write_text(yaml.safe_dump(config))
     data_dir = project.parent / "data"
-    _generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
+    example_generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
     assert _run(project, "--batch", str(data_dir / "month_01.csv"))[0] == 0
     # Under mode shadow, month 2's challenger waits in shadow and month 3 runs the shadow step.
     policy = {"task": "classification", "mode": "shadow", "shadow": {"min_rows": 100_000}}
@@ -466,7 +456,7 @@ def test_each_cycle_run_describes_what_it_found_and_what_it_did(
 def test_a_failed_cycle_run_says_why_it_stopped(tracking_uri: str, project: Path) -> None:
     assert _run(project, "--batch", str(project.parent / "data" / "month_01.csv"))[0] == 0
     bad = project.parent / "bad.csv"
-    frame = _generator().generate_month(2, rows=500)
+    frame = example_generator().generate_month(2, rows=500)
     frame["income"] = "n/a"
     frame.to_csv(bad, index=False)
 

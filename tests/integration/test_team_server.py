@@ -23,6 +23,7 @@ import boto3
 import pytest
 import requests
 import yaml
+from helpers.examples import credit_month
 from mlflow.tracking import MlflowClient
 from teamserver import (
     ADMIN_PASSWORD,
@@ -32,7 +33,6 @@ from teamserver import (
     SECRETS,
     USER_PASSWORD,
     TeamServer,
-    credit_month,
     run_client,
     running,
     with_password,
