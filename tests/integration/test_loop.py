@@ -20,6 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from helpers.examples import example_generator
+from helpers.registry import version_numbers
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -164,7 +165,11 @@ def test_a_cycle_killed_mid_retrain_resumes_without_a_duplicate_version(
     deadline = time.monotonic() + 120
     try:
         # Kill it the moment the version is registered: mid-cycle, before compare and promote.
-        while not _versions(client) and process.poll() is None and time.monotonic() < deadline:
+        while (
+            not version_numbers(client, MODEL)
+            and process.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         assert process.poll() is None, "the cycle ended before it could be killed"
         process.send_signal(signal.SIGKILL)
@@ -172,7 +177,7 @@ def test_a_cycle_killed_mid_retrain_resumes_without_a_duplicate_version(
     finally:
         if process.poll() is None:
             process.kill()
-    assert len(_versions(client)) == 1
+    assert len(version_numbers(client, MODEL)) == 1
     (killed,) = client.search_runs(
         [client.get_experiment_by_name("Default").experiment_id],
         filter_string="tags.`mlflow_retrain.step` = 'run'",
@@ -184,16 +189,12 @@ def test_a_cycle_killed_mid_retrain_resumes_without_a_duplicate_version(
     assert code == 0, stderr
     assert data is not None
     assert data["outcome"] == "promoted"
-    assert len(_versions(client)) == 1  # the version of the killed attempt was reused
+    assert len(version_numbers(client, MODEL)) == 1  # the version of the killed attempt was reused
     resumed = client.get_run(data["run_id"])
     assert resumed.data.tags["mlflow_retrain.cycle_id"] == killed.info.run_id
     assert {k: str(v) for k, v in client.get_registered_model(MODEL).aliases.items()} == {
         "champion": "1"
     }
-
-
-def _versions(client: MlflowClient) -> list[Any]:
-    return list(client.search_model_versions(f"name = '{MODEL}'"))
 
 
 def test_repeated_rejections_halt_the_loop(tracking_uri: str, project: Path) -> None:
@@ -218,14 +219,14 @@ def test_repeated_rejections_halt_the_loop(tracking_uri: str, project: Path) -> 
 
     client = MlflowClient(tracking_uri)
     assert TAG_HALTED in client.get_registered_model(MODEL).tags
-    versions = len(_versions(client))
+    versions = len(version_numbers(client, MODEL))
     code, _, stderr = _run(project, "--batch", str(data_dir / "month_01.csv"))
     assert code == 0  # an already processed batch is still reported, halted or not
     example_generator().generate_month(4, rows=1500).to_csv(data_dir / "month_04.csv", index=False)
     code, _, stderr = _run(project)
     assert code == 1
     assert "is halted" in stderr
-    assert len(_versions(client)) == versions  # nothing was trained
+    assert len(version_numbers(client, MODEL)) == versions  # nothing was trained
 
 
 def test_a_history_in_s3_is_listed_in_time_order_and_read_from_there(
@@ -544,12 +545,10 @@ def test_no_text_a_reviewer_reads_shows_more_than_four_significant_digits(
     _replay(project)
 
     client = MlflowClient(tracking_uri)
-    assert len(_versions(client)) == 2
+    assert len(version_numbers(client, MODEL)) == 2
     texts = {f"model {MODEL}": client.get_registered_model(MODEL).description or ""}
-    for version in _versions(client):
-        texts[f"version {version.version}"] = client.get_model_version(
-            MODEL, version.version
-        ).description
+    for version in version_numbers(client, MODEL):
+        texts[f"version {version}"] = client.get_model_version(MODEL, version).description
     for run in _runs(client):
         texts[f"run {run.info.run_name} {run.info.run_id}"] = run.data.tags.get(TAG_RUN_NOTE, "")
     # The model, both versions, the replay, both cycles, the drift run, both comparisons.

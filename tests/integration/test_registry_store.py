@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
+from helpers.cli import invoke
+from helpers.registry import aliases, audit_records, register_versions, write_evidence
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -40,93 +41,66 @@ def client(
         mlflow.set_registry_uri(None)
 
 
-def _versions(client: MlflowClient, n: int) -> list[str]:
-    client.create_registered_model(MODEL)
-    with mlflow.start_run() as run:
-        mlflow.log_text("model", "model/weights.txt")
-    source = f"runs:/{run.info.run_id}/model"
-    return [str(client.create_model_version(MODEL, source).version) for _ in range(n)]
-
-
-def _evidence(client: MlflowClient, version: str, *, baseline: str, decision: str = "promote"):
-    for key, value in {
-        lineage.TAG_DECISION: decision,
-        lineage.TAG_EVIDENCE_BASELINE: baseline,
-        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-        lineage.TAG_EVIDENCE_RUN: "run-x",
-    }.items():
-        client.set_model_version_tag(MODEL, version, key, value)
-
-
-def _aliases(client: MlflowClient) -> dict[str, str]:
-    return {k: str(v) for k, v in client.get_registered_model(MODEL).aliases.items()}
-
-
 def test_the_plugin_is_the_registry_store(client: MlflowClient) -> None:
     assert isinstance(client._get_registry_client().store, RetrainSqlAlchemyStore)
 
 
 def test_champion_without_evidence_is_refused_and_nothing_changes(client: MlflowClient) -> None:
-    (v1,) = _versions(client, 1)
+    (v1,) = register_versions(client, MODEL, 1, create=True)
 
     with pytest.raises(MlflowException, match=r"Promotion gate: Version 1 has no comparison"):
         client.set_registered_model_alias(MODEL, "champion", v1)
 
-    assert _aliases(client) == {}
+    assert aliases(client, MODEL) == {}
 
 
 def test_first_deployment_then_promotion_moves_every_alias(client: MlflowClient) -> None:
-    v1, v2 = _versions(client, 2)
-    _evidence(client, v1, baseline="none")
+    v1, v2 = register_versions(client, MODEL, 2, create=True)
+    write_evidence(client, MODEL, v1, baseline="none")
     client.set_registered_model_alias(MODEL, "champion", v1)
     client.set_registered_model_alias(MODEL, "challenger", v2)
-    _evidence(client, v2, baseline=v1)
+    write_evidence(client, MODEL, v2, baseline=v1)
 
     client.set_registered_model_alias(MODEL, "champion", v2)
 
-    assert _aliases(client) == {"champion": v2, "previous-champion": v1}
+    assert aliases(client, MODEL) == {"champion": v2, "previous-champion": v1}
     assert client.get_model_version(MODEL, v2).tags[lineage.TAG_STATUS] == "promoted"
     assert client.get_model_version(MODEL, v1).tags[lineage.TAG_STATUS] == "retired"
-    audit = [
-        json.loads(v)
-        for k, v in sorted(client.get_registered_model(MODEL).tags.items())
-        if k.startswith("mlflow_retrain.audit.")
-    ]
-    assert [(a["from"], a["to"], a["kind"]) for a in audit] == [
+    assert [(a["from"], a["to"], a["kind"]) for a in audit_records(client, MODEL)] == [
         (None, v1, "first_deployment"),
         (v1, v2, "promotion"),
     ]
 
 
 def test_stale_evidence_is_refused(client: MlflowClient) -> None:
-    v1, v2, v3 = _versions(client, 3)
-    _evidence(client, v1, baseline="none")
+    v1, v2, v3 = register_versions(client, MODEL, 3, create=True)
+    write_evidence(client, MODEL, v1, baseline="none")
     client.set_registered_model_alias(MODEL, "champion", v1)
-    _evidence(client, v2, baseline=v1)
-    _evidence(client, v3, baseline=v1)
+    write_evidence(client, MODEL, v2, baseline=v1)
+    write_evidence(client, MODEL, v3, baseline=v1)
     client.set_registered_model_alias(MODEL, "champion", v2)
 
     with pytest.raises(MlflowException, match=r"computed against version 1, but the champion "
                                               r"is now 2: it is stale"):  # fmt: skip
         client.set_registered_model_alias(MODEL, "champion", v3)
 
-    assert _aliases(client)["champion"] == v2
+    assert aliases(client, MODEL)["champion"] == v2
 
 
 def test_rollback_and_override(client: MlflowClient) -> None:
-    v1, v2, v3 = _versions(client, 3)
-    _evidence(client, v1, baseline="none")
+    v1, v2, v3 = register_versions(client, MODEL, 3, create=True)
+    write_evidence(client, MODEL, v1, baseline="none")
     client.set_registered_model_alias(MODEL, "champion", v1)
-    _evidence(client, v2, baseline=v1)
+    write_evidence(client, MODEL, v2, baseline=v1)
     client.set_registered_model_alias(MODEL, "champion", v2)
 
     client.set_registered_model_alias(MODEL, "champion", v1)  # rollback to previous-champion
-    assert _aliases(client) == {"champion": v1, "previous-champion": v2}
+    assert aliases(client, MODEL) == {"champion": v1, "previous-champion": v2}
     assert client.get_model_version(MODEL, v2).tags[lineage.TAG_STATUS] == "rolled_back"
 
     client.set_model_version_tag(MODEL, v3, lineage.TAG_OVERRIDE_REASON, "incident 42 hotfix")
     client.set_registered_model_alias(MODEL, "champion", v3)
-    assert _aliases(client)["champion"] == v3
+    assert aliases(client, MODEL)["champion"] == v3
 
 
 @pytest.mark.parametrize(
@@ -139,35 +113,26 @@ def test_rollback_and_override(client: MlflowClient) -> None:
     ids=["delete_champion", "set_previous"],
 )  # fmt: skip
 def test_gated_aliases_cannot_be_forced(client: MlflowClient, call, message: str) -> None:
-    v1, _ = _versions(client, 2)
-    _evidence(client, v1, baseline="none")
+    v1, _ = register_versions(client, MODEL, 2, create=True)
+    write_evidence(client, MODEL, v1, baseline="none")
     client.set_registered_model_alias(MODEL, "champion", v1)
 
     with pytest.raises(MlflowException, match=message):
         call(client)
 
-    assert _aliases(client) == {"champion": v1}
+    assert aliases(client, MODEL) == {"champion": v1}
 
 
 def test_other_operations_behave_like_the_stock_store(client: MlflowClient) -> None:
-    v1, v2 = _versions(client, 2)
+    v1, v2 = register_versions(client, MODEL, 2, create=True)
     client.set_registered_model_alias(MODEL, "challenger", v2)
     client.set_registered_model_alias(MODEL, "challenger", v1)
     client.delete_registered_model_alias(MODEL, "challenger")
     client.set_model_version_tag(MODEL, v1, "k", "v")
 
-    assert _aliases(client) == {}
+    assert aliases(client, MODEL) == {}
     assert client.get_model_version(MODEL, v1).tags["k"] == "v"
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == 2
-
-
-def _invoke(*args: str) -> tuple[int, str, str]:
-    from click.testing import CliRunner
-
-    from mlflow_retrain.cli import main
-
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_cli_promote_rollback_and_override_go_through_the_gate(
@@ -182,30 +147,30 @@ def test_cli_promote_rollback_and_override_go_through_the_gate(
     v1, v2, v3 = (str(plain.create_model_version(MODEL, source).version) for _ in range(3))
     plain.set_registered_model_alias(MODEL, "challenger", v1)
 
-    code, _, stderr = _invoke("promote", "--model", MODEL)
+    code, _, stderr = invoke("promote", "--model", MODEL)
     assert code == 1
     assert "Promotion gate: Version 1 has no comparison evidence" in stderr
     assert plain.get_registered_model(MODEL).aliases == {"challenger": 1}
 
-    _evidence(plain, v1, baseline="none")
+    write_evidence(plain, MODEL, v1, baseline="none")
     out = tmp_path / "move.json"
-    code, stdout, _ = _invoke("promote", "--model", MODEL, "--json-out", str(out))
+    code, stdout, _ = invoke("promote", "--model", MODEL, "--json-out", str(out))
     assert code == 0
     assert stdout.startswith(f"{MODEL}: champion is version 1 (first_deployment).")
     assert json.loads(out.read_text())["kind"] == "first_deployment"
 
-    code, stdout, _ = _invoke("override", "--model", MODEL, "--version", v2,
+    code, stdout, _ = invoke("override", "--model", MODEL, "--version", v2,
                               "--reason", "vendor model mandated")  # fmt: skip
     assert code == 0
     assert "champion is version 2, previous-champion is version 1 (override)" in stdout
     assert lineage.TAG_OVERRIDE_REASON not in plain.get_model_version(MODEL, v2).tags
 
-    code, stdout, _ = _invoke("rollback", "--model", MODEL, "--reason", "latency regression")
+    code, stdout, _ = invoke("rollback", "--model", MODEL, "--reason", "latency regression")
     assert code == 0
     assert "champion is version 1, previous-champion is version 2 (rollback)" in stdout
     assert "latency regression" in stdout
 
-    code, _, stderr = _invoke("promote", "--model", MODEL, "--version", v3)
+    code, _, stderr = invoke("promote", "--model", MODEL, "--version", v3)
     assert code == 1
     assert "Version 3 has no comparison evidence" in stderr
 
@@ -213,7 +178,7 @@ def test_cli_promote_rollback_and_override_go_through_the_gate(
 def test_cli_rollback_without_a_previous_champion_is_a_clear_error(tracking_uri: str) -> None:
     MlflowClient(tracking_uri).create_registered_model(MODEL)
 
-    code, _, stderr = _invoke("rollback", "--model", MODEL, "--reason", "x")
+    code, _, stderr = invoke("rollback", "--model", MODEL, "--reason", "x")
 
     assert code == 1
     assert "has no previous champion to roll back to" in stderr
@@ -237,22 +202,13 @@ def test_the_rest_plugin_gates_a_server_without_the_plugin(mlflow_server: str) -
     plain.set_model_version_tag(name, v1, lineage.TAG_OVERRIDE_REASON, "bootstrap the model")
     gated.set_registered_model_alias(name, "champion", v1)
     plain.set_registered_model_alias(name, "challenger", v2)
-    for key, value in {
-        lineage.TAG_DECISION: "promote",
-        lineage.TAG_EVIDENCE_BASELINE: v1,
-        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-    }.items():
-        plain.set_model_version_tag(name, v2, key, value)
+    write_evidence(plain, name, v2, baseline=v1)
     gated.set_registered_model_alias(name, "champion", v2)
 
-    model = plain.get_registered_model(name)
-    assert {k: str(v) for k, v in model.aliases.items()} == {
-        "champion": v2,
-        "previous-champion": v1,
-    }
-    audit = [json.loads(v) for k, v in model.tags.items() if k.startswith("mlflow_retrain.audit.")]
-    assert sorted(a["kind"] for a in audit) == ["override", "promotion"]
-    assert all(a["client_side"] for a in audit)
+    assert aliases(plain, name) == {"champion": v2, "previous-champion": v1}
+    records = audit_records(plain, name)
+    assert sorted(a["kind"] for a in records) == ["override", "promotion"]
+    assert all(a["client_side"] for a in records)
     assert lineage.TAG_OVERRIDE_REASON not in plain.get_model_version(name, v1).tags
     with pytest.raises(MlflowException, match=r"cannot be removed"):
         gated.delete_registered_model_alias(name, "champion")
@@ -275,13 +231,13 @@ def test_the_database_password_is_never_logged_or_echoed(
     batch.write_text("amount,channel\n" + "".join(f"{i % 17},web\n" for i in range(200)))
 
     outputs = [
-        _invoke("-vv", "drift", "--reference", str(batch), "--current", str(batch)),
-        _invoke("-vv", "promote", "--model", MODEL, "--version", v1),  # refused: no evidence
-        _invoke("-vv", "promote", "--model", MODEL, "--version", "99"),  # no such version
-        _invoke("-vv", "override", "--model", MODEL, "--version", v1, "--reason", "bootstrap"),
-        _invoke("-vv", "override", "--model", MODEL, "--version", v2, "--reason", "hotfix",
+        invoke("-vv", "drift", "--reference", str(batch), "--current", str(batch)),
+        invoke("-vv", "promote", "--model", MODEL, "--version", v1),  # refused: no evidence
+        invoke("-vv", "promote", "--model", MODEL, "--version", "99"),  # no such version
+        invoke("-vv", "override", "--model", MODEL, "--version", v1, "--reason", "bootstrap"),
+        invoke("-vv", "override", "--model", MODEL, "--version", v2, "--reason", "hotfix",
                 "--json-out", str(out)),
-        _invoke("-vv", "rollback", "--model", MODEL, "--reason", "latency"),
+        invoke("-vv", "rollback", "--model", MODEL, "--reason", "latency"),
     ]  # fmt: skip
 
     assert [code for code, _, _ in outputs] == [0, 1, 1, 0, 0, 0], outputs
