@@ -17,8 +17,6 @@ from mlflow.tracking import MlflowClient
 from mlflow_retrain import lineage
 from mlflow_retrain.report.markdown import CELL_GAP
 
-pytestmark = pytest.mark.integration
-
 
 def _tags(gate_uri: str) -> dict[str, str]:
     """A candidate's tags: it is a classifier, judged on the batch at ``gate_uri``."""

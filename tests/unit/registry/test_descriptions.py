@@ -18,8 +18,6 @@ from mlflow_retrain import lineage
 from mlflow_retrain.registry import lifecycle
 from mlflow_retrain.report.markdown import CELL_GAP, section_text
 
-pytestmark = pytest.mark.integration
-
 MODEL = "fraud"
 #: The evidence of ``compare`` on a classifier.
 EVIDENCE_TAGS = {lineage.TAG_EVIDENCE_SOURCE: "compare", lineage.TAG_TASK: "classification"}

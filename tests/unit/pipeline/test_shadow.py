@@ -24,8 +24,6 @@ from mlflow.tracking import MlflowClient
 from mlflow_retrain import lineage
 from mlflow_retrain.report.markdown import section_text
 
-pytestmark = pytest.mark.integration
-
 #: The command under test, before its options.
 SHADOW = ("shadow", "--model", MODEL)
 
