@@ -347,8 +347,10 @@ def test_missing_reference_file_fails_cleanly(tracking_uri: str, tmp_path: Path)
     )
 
     assert code == 1
-    assert "nope.csv" in stderr
-    assert "does not exist" in stderr or "not found" in stderr
+    assert stderr.splitlines() == [
+        f"mlflow-retrain: error: '{tmp_path / 'nope.csv'}' does not exist. Check the path, "
+        "or pass an absolute path."
+    ]
 
 
 def test_invalid_config_is_a_usage_error(
