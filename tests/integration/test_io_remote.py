@@ -31,7 +31,7 @@ ENDPOINT_VARS = ("MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_
     ("key", "body"),
     [
         ("batch.csv", CSV),
-        ("nested/dir/batch.csv.gz", gzip.compress(CSV)),
+        ("nested/dir/batch.csv.gz", gzip.compress(CSV, mtime=0)),
         ("batch.parquet", parquet_bytes()),
         ("exports/batch-no-extension", parquet_bytes()),
     ],

@@ -53,7 +53,7 @@ def test_data_package_exports_the_loaders() -> None:
     [
         ("batch.csv", CSV),
         ("batch.CSV", CSV),
-        ("batch.csv.gz", gzip.compress(CSV)),
+        ("batch.csv.gz", gzip.compress(CSV, mtime=0)),
         ("batch.parquet", parquet_bytes()),
         ("batch.pq", parquet_bytes()),
     ],
@@ -68,7 +68,7 @@ def test_load_table_reads_format_from_extension(tmp_path: Path, name: str, data:
         ("batch.bin", parquet_bytes()),
         ("batch", parquet_bytes()),
         ("batch.txt", CSV),
-        ("batch.dat", gzip.compress(CSV)),
+        ("batch.dat", gzip.compress(CSV, mtime=0)),
     ],
     ids=["parquet-bin", "parquet-no-extension", "csv-txt", "gzip-csv-dat"],
 )
@@ -214,7 +214,7 @@ def test_load_table_rejects_corrupt_parquet(tmp_path: Path, name: str, data: byt
 
 @pytest.mark.parametrize(
     "data",
-    [gzip.compress(CSV)[:25], b"\x1f\x8b not really gzip"],
+    [gzip.compress(CSV, mtime=0)[:25], b"\x1f\x8b not really gzip"],
     ids=["truncated", "garbage"],
 )
 def test_load_table_rejects_corrupt_gzip(tmp_path: Path, data: bytes) -> None:
