@@ -17,6 +17,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from helpers.registry import audit_records
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
@@ -39,15 +40,8 @@ def _mlflow_run(tracking_uri: str, project: Path, *args: str, cwd: Path) -> str:
     return done.stdout
 
 
-def _audit(client: MlflowClient, name: str) -> list[dict]:
-    tags = client.get_registered_model(name).tags
-    return [
-        json.loads(v) for k, v in sorted(tags.items()) if k.startswith(lineage.TAG_AUDIT_PREFIX)
-    ]
-
-
 def _assert_every_promotion_passed_the_gate(client: MlflowClient, name: str) -> list[dict]:
-    audit = _audit(client, name)
+    audit = audit_records(client, name)
     assert audit[0]["kind"] == "first_deployment"
     for record in audit:
         assert record["kind"] in ("first_deployment", "promotion"), record

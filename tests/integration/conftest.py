@@ -15,12 +15,7 @@ Every server binds to 127.0.0.1 on a free port, logs to a file, and is always st
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -29,116 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-
-_STARTUP_TIMEOUT_S = 60.0
-_STOP_TIMEOUT_S = 10.0
-_START_ATTEMPTS = 3  # a port picked as free can be taken before the server binds it
-_LOG_TAIL_CHARS = 6000
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _server_env(
-    extra: Mapping[str, str] | None = None, *, keep_mlflow_vars: bool = False
-) -> dict[str, str]:
-    """The current environment plus ``extra``, by default without MLFLOW_* variables.
-
-    Session- and module-scoped servers start before the autouse fixture that clears a
-    developer's MLFLOW_* variables, so they drop them here. Function-scoped servers keep them:
-    by then every MLFLOW_* variable was set by the test on purpose (``s3_env``, say).
-    """
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if keep_mlflow_vars or not key.startswith("MLFLOW_")
-    }
-    env.update(extra or {})
-    return env
-
-
-def _log_tail(log_path: Path) -> str:
-    try:
-        return log_path.read_text(errors="replace")[-_LOG_TAIL_CHARS:]
-    except OSError:
-        return "<no log>"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop ``process`` and the children it spawned (mlflow server runs uvicorn as a child)."""
-    # On POSIX signal the whole process group we created, even when the leader has already
-    # exited: its children may still run.
-    with contextlib.suppress(ProcessLookupError):
-        if os.name == "posix":
-            os.killpg(process.pid, signal.SIGTERM)
-        elif process.poll() is None:
-            process.terminate()
-    try:
-        process.wait(timeout=_STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            if os.name == "posix":
-                os.killpg(process.pid, signal.SIGKILL)
-            else:
-                process.kill()
-        process.wait(timeout=_STOP_TIMEOUT_S)
-
-
-@contextlib.contextmanager
-def _run_server(
-    make_command: Callable[[int], Sequence[str]],
-    *,
-    ready_path: str,
-    log_path: Path,
-    env: Mapping[str, str],
-    name: str,
-) -> Iterator[str]:
-    """Start ``make_command(port)``, wait until ``ready_path`` answers 200, yield the base URL.
-
-    Fails the test with the server's log if it exits or does not answer within the timeout.
-    """
-    failure = ""
-    for _ in range(_START_ATTEMPTS):
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                list(make_command(port)),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(env),
-                start_new_session=True,  # own process group, so _stop reaches its children
-            )
-        try:
-            failure = _wait_until_ready(process, url + ready_path)
-            if not failure:
-                yield url
-                return
-        finally:
-            _stop(process)
-        if "timed out" in failure:
-            break
-    pytest.fail(f"{name} did not start: {failure}. Server log:\n{_log_tail(log_path)}")
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], url: str) -> str:
-    """Poll ``url``; return ``""`` once it answers 200, else why the server is not ready."""
-    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return f"it exited with code {process.returncode}"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return ""
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    return f"{url} timed out after {_STARTUP_TIMEOUT_S:.0f}s"
-
+from helpers.servers import postgres_database, run_mlflow_server, run_server, server_env
 
 # --- S3 (moto) ----------------------------------------------------------------------------------
 
@@ -147,11 +33,11 @@ def _wait_until_ready(process: subprocess.Popen[bytes], url: str) -> str:
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A standalone moto server (real S3 protocol over HTTP); yields its endpoint URL."""
     log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-    with _run_server(
+    with run_server(
         lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         ready_path="/moto-api/",
         log_path=log_path,
-        env=_server_env(),
+        env=server_env(),
         name="moto server",
     ) as url:
         yield url
@@ -238,59 +124,13 @@ class StartMlflowServer(Protocol):
     ) -> str: ...
 
 
-def _mlflow_server(
-    workdir: Path,
-    *,
-    backend_store_uri: str | None = None,
-    artifacts_destination: str | None = None,
-    extra_args: Sequence[str] = (),
-    env: Mapping[str, str] | None = None,
-    keep_mlflow_vars: bool = False,
-) -> contextlib.AbstractContextManager[str]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    backend = backend_store_uri or f"sqlite:///{workdir / 'mlflow.db'}"
-    artifacts = artifacts_destination or str(workdir / "artifacts")
-
-    def command(port: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            backend,
-            "--artifacts-destination",
-            artifacts,
-            "--workers",
-            "1",
-            *extra_args,
-        ]
-
-    # The job runner starts a fleet of huey consumers and slows startup; no test needs it.
-    server_env = _server_env(
-        {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})},
-        keep_mlflow_vars=keep_mlflow_vars,
-    )
-    return _run_server(
-        command,
-        ready_path="/health",
-        log_path=workdir / "server.log",
-        env=server_env,
-        name="mlflow server",
-    )
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mlflow server`` (SQLite store, proxied local artifacts); yields its URI.
 
     Shared by the tests of a module: create experiments and models with unique names.
     """
-    with _mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as url:
+    with run_mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as url:
         yield url
 
 
@@ -316,7 +156,7 @@ def start_mlflow_server(tmp_path: Path) -> Iterator[StartMlflowServer]:
             nonlocal count
             count += 1
             return stack.enter_context(
-                _mlflow_server(
+                run_mlflow_server(
                     tmp_path / f"mlflow-server-{count}",
                     backend_store_uri=backend_store_uri,
                     artifacts_destination=artifacts_destination,
@@ -333,10 +173,6 @@ def start_mlflow_server(tmp_path: Path) -> Iterator[StartMlflowServer]:
 # PostgreSQL
 # --------------------------------------------------------------------------------------------
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "MLFLOW_RETRAIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
@@ -344,47 +180,15 @@ def postgres_url() -> Iterator[str]:
 
     Skips where PostgreSQL is unreachable, except under ``CI=true``, where it must run.
     """
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dev dependency
-        pytest.skip("psycopg is not installed (pip install '.[dev]')")
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as err:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"PostgreSQL is unreachable: {err.__class__.__name__}")
-    name = f"mlflow_retrain_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-        try:
-            yield f"{base}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def module_postgres_url() -> Iterator[str]:
     """Like ``postgres_url``, but one fresh database shared by the tests of a module."""
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dev dependency
-        pytest.skip("psycopg is not installed (pip install '.[dev]')")
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as err:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"PostgreSQL is unreachable: {err.__class__.__name__}")
-    name = f"mlflow_retrain_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-        try:
-            yield f"{base}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        yield url
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,7 +246,7 @@ def start_module_mlflow_server(
             env: Mapping[str, str] | None = None,
         ) -> str:
             return stack.enter_context(
-                _mlflow_server(
+                run_mlflow_server(
                     tmp_path_factory.mktemp("mlflow-server"),
                     backend_store_uri=backend_store_uri,
                     artifacts_destination=artifacts_destination,

@@ -269,21 +269,6 @@ class S3FaultProxy:
         self._server.server_close()
 
 
-GENERATOR = REPO / "projects" / "credit_default" / "generate.py"
-
-
-def credit_month(month: int, rows: int = 1500) -> bytes:
-    """Month ``month`` of the credit-default example as CSV bytes."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("credit_generate", GENERATOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.generate_month(month, rows=rows).to_csv(index=False).encode()
-
-
 @dataclass(frozen=True)
 class ClientResult:
     """What a client process returned: exit code, output and its ``--json-out``."""

@@ -26,7 +26,6 @@ import contextlib
 import os
 import pickle
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +42,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from helpers.examples import example_generator
+from helpers.servers import free_port
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
@@ -50,7 +51,6 @@ from mlflow_retrain import lineage
 pytestmark = [pytest.mark.integration, pytest.mark.bad_input]
 
 REPO = Path(__file__).resolve().parents[2]
-GENERATOR = REPO / "projects" / "credit_default" / "generate.py"
 CLI = Path(sys.executable).parent / "mlflow-retrain"
 MODEL = "credit-default"
 ERROR_PREFIX = "mlflow-retrain: error: "
@@ -126,17 +126,6 @@ class Outcome:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _generator() -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("credit_generate", GENERATOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _env(tracking_uri: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -251,7 +240,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> World:
     data = root / "data"
     data.mkdir()
     (root / "bad").mkdir()
-    generate = _generator()
+    generate = example_generator()
     # Enough rows for the first model's gate split to show it beats chance (the default floor).
     generate.generate_month(1, rows=1500).to_csv(data / "month_01.csv", index=False)
     generate.generate_month(2, rows=600).to_csv(data / "month_02.csv", index=False)
@@ -495,7 +484,7 @@ def case_duplicate_column_names_in_parquet(world: World) -> Case:
 
 
 def case_ten_thousand_level_categorical(world: World) -> Case:
-    frame = _generator().generate_month(3, rows=10_000)
+    frame = example_generator().generate_month(3, rows=10_000)
     frame["region"] = [f"region-{i:05d}" for i in range(len(frame))]
     return Case(
         _run(world, _csv(world, "levels.csv", frame)),
@@ -816,12 +805,6 @@ def test_bad_input(corpus: dict[str, tuple[Case, Outcome]], name: str) -> None:
 # --- cases that run alone ------------------------------------------------------------------------
 
 
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed again with the socket
-
-
 def _dead_server_command(world: World, how: str, out: Path) -> list[str]:
     if how == "cli":
         return [str(CLI), *_drift(world, str(world.good)), "--json-out", str(out)]
@@ -833,7 +816,7 @@ def _dead_server_command(world: World, how: str, out: Path) -> list[str]:
 
 @pytest.mark.parametrize("how", ["cli", "mlflow_run"])
 def test_unreachable_tracking_server(world: World, tmp_path: Path, how: str) -> None:
-    uri = f"http://pipeline:s3cret-password@127.0.0.1:{_closed_port()}"
+    uri = f"http://pipeline:s3cret-password@127.0.0.1:{free_port()}"
     out = tmp_path / "result.json"
     started = time.monotonic()
     result = subprocess.run(

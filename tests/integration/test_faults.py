@@ -28,13 +28,14 @@ import optuna
 import psycopg
 import pytest
 import yaml
+from helpers.examples import credit_month
+from helpers.registry import aliases, audit_records, version_numbers, write_evidence
 from mlflow.tracking import MlflowClient
 from teamserver import (
     ADMIN_PASSWORD,
     DB_PASSWORD,
     S3FaultProxy,
     TeamServer,
-    credit_month,
     run_client,
     running,
     with_password,
@@ -103,24 +104,6 @@ def _config(tmp_path: Path, data_bucket: str, **tuning: Any) -> Path:
     return path
 
 
-def _versions(client: MlflowClient, name: str = MODEL) -> list[str]:
-    return sorted(str(v.version) for v in client.search_model_versions(f"name = '{name}'"))
-
-
-def _aliases(client: MlflowClient, name: str = MODEL) -> dict[str, str]:
-    try:
-        model = client.get_registered_model(name)
-    except Exception:
-        return {}
-    return {k: str(v) for k, v in model.aliases.items()}
-
-
-def _audit(client: MlflowClient, name: str = MODEL) -> list[dict[str, Any]]:
-    tags = client.get_registered_model(name).tags
-    return [json.loads(v) for k, v in sorted(tags.items())
-            if k.startswith(lineage.TAG_AUDIT_PREFIX)]  # fmt: skip
-
-
 def _cycles(client: MlflowClient) -> list[Any]:
     experiments = [e.experiment_id for e in client.search_experiments()]
     query = "tags.`mlflow_retrain.step` = 'run'"
@@ -148,8 +131,8 @@ def test_s3_down_while_the_model_is_uploaded(
     assert proxy.failed > 0, "the model upload never reached S3"
     assert failed.code == 1, failed.stderr[-3000:]
     _error_line(failed.stderr)
-    assert _versions(admin) == []
-    assert _aliases(admin) == {}
+    assert version_numbers(admin, MODEL) == []
+    assert aliases(admin, MODEL, missing_ok=True) == {}
     (cycle,) = _cycles(admin)
     assert cycle.info.status == "FAILED"
     assert cycle.data.tags[lineage.TAG_FAILURE_REASON]
@@ -160,8 +143,8 @@ def test_s3_down_while_the_model_is_uploaded(
     assert again.code == 0, again.stderr[-3000:]
     assert again.data is not None
     assert (again.data["outcome"], again.data["champion_version"]) == ("promoted", "1")
-    assert _versions(admin) == ["1"]
-    assert _aliases(admin) == {"champion": "1"}
+    assert version_numbers(admin, MODEL) == ["1"]
+    assert aliases(admin, MODEL, missing_ok=True) == {"champion": "1"}
     resumed = admin.get_run(str(again.data["run_id"]))
     assert resumed.data.tags[lineage.TAG_CYCLE] == cycle.info.run_id
 
@@ -193,9 +176,9 @@ def test_the_tracking_server_restarts_mid_cycle(
         assert again.code == 0, again.stderr[-3000:]
 
     assert first_code in (0, 1), err.decode()[-3000:]
-    assert _versions(admin) == ["1"]
-    assert _aliases(admin) == {"champion": "1"}
-    (record,) = _audit(admin)
+    assert version_numbers(admin, MODEL) == ["1"]
+    assert aliases(admin, MODEL, missing_ok=True) == {"champion": "1"}
+    (record,) = audit_records(admin, MODEL)
     assert record["kind"] == "first_deployment"
     finished = [r for r in _cycles(admin) if r.info.status == "FINISHED"]
     assert [r.data.tags[lineage.TAG_OUTCOME] for r in finished] == ["promoted"]
@@ -258,7 +241,7 @@ def test_a_tuning_worker_killed_with_sigkill_leaves_the_study_to_finish(
     states = [t.state.name for t in trials]
     assert states.count("COMPLETE") >= 12
     assert "RUNNING" not in states  # a trial the kill interrupted is failed as stale
-    assert _versions(admin) == ["1"]
+    assert version_numbers(admin, MODEL) == ["1"]
 
 
 def _complete(storage: str) -> int:
@@ -286,9 +269,9 @@ def test_two_pipeline_runs_at_once_promote_at_most_once(
     assert [p.returncode for p in processes] == [0, 0], [e[-2000:] for e in errors]
     outcomes = sorted(json.loads(out.read_text())["outcome"] for out in outs)
     assert outcomes == ["busy", "promoted"]
-    assert _versions(admin) == ["1"]
-    assert _aliases(admin) == {"champion": "1"}
-    assert len(_audit(admin)) == 1
+    assert version_numbers(admin, MODEL) == ["1"]
+    assert aliases(admin, MODEL, missing_ok=True) == {"champion": "1"}
+    assert len(audit_records(admin, MODEL)) == 1
     # The run that stepped back does not count as having processed the batch.
     again = run_client(env, "run", "--config", str(config), cwd=tmp_path)
     assert again.data is not None
@@ -317,13 +300,13 @@ def test_the_database_connection_drops_during_a_promotion(
                                              run_id=run.info.run_id).version)
               for _ in range(2))  # fmt: skip
     for version, baseline in ((v1, "none"), (v2, v1)):
-        for key, value in {lineage.TAG_DECISION: "promote",
-                           lineage.TAG_EVIDENCE_BASELINE: baseline,
-                           lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-                           lineage.TAG_EVIDENCE_RUN: run.info.run_id}.items():  # fmt: skip
-            admin.set_model_version_tag(MODEL, version, key, value)
+        write_evidence(admin, MODEL, version, baseline=baseline, run_id=run.info.run_id)
     admin.set_registered_model_alias(MODEL, "champion", v1)
-    before = (_aliases(admin), admin.get_model_version(MODEL, v2).tags, _audit(admin))
+    before = (
+        aliases(admin, MODEL, missing_ok=True),
+        admin.get_model_version(MODEL, v2).tags,
+        audit_records(admin, MODEL),
+    )
     database = team.db_uri.replace(f":{DB_PASSWORD}", "")
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute(_DROP_ON_AUDIT)  # the last write of a promotion kills its connection
@@ -334,13 +317,17 @@ def test_the_database_connection_drops_during_a_promotion(
     assert failed.code == 1, failed.stderr[-3000:]
     _error_line(failed.stderr)
     # The alias moves and status tags written before the drop were rolled back with it.
-    assert (_aliases(admin), admin.get_model_version(MODEL, v2).tags, _audit(admin)) == before
+    assert (
+        aliases(admin, MODEL, missing_ok=True),
+        admin.get_model_version(MODEL, v2).tags,
+        audit_records(admin, MODEL),
+    ) == before
 
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("DROP TRIGGER drop_connection ON registered_model_tags")
     again = run_client(env, "promote", "--model", MODEL, "--version", v2, cwd=tmp_path)
 
     assert again.code == 0, again.stderr[-3000:]
-    assert _aliases(admin) == {"champion": v2, "previous-champion": v1}
-    assert [r["kind"] for r in _audit(admin)][-1] == "promotion"
-    assert len(_audit(admin)) == len(before[2]) + 1
+    assert aliases(admin, MODEL, missing_ok=True) == {"champion": v2, "previous-champion": v1}
+    assert [r["kind"] for r in audit_records(admin, MODEL)][-1] == "promotion"
+    assert len(audit_records(admin, MODEL)) == len(before[2]) + 1

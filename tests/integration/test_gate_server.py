@@ -9,7 +9,6 @@ covered by ``test_registry_store.py``.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -20,6 +19,13 @@ from typing import Any
 
 import pytest
 import requests
+from helpers.registry import (
+    aliases,
+    audit_records,
+    register_versions,
+    version_status,
+    write_evidence,
+)
 from mlflow.server.auth.client import AuthServiceClient
 from mlflow.tracking import MlflowClient
 
@@ -30,7 +36,6 @@ pytestmark = pytest.mark.integration
 REST = "/api/2.0/mlflow/registered-models/alias"
 AJAX = "/ajax-api/2.0/mlflow/registered-models/alias"
 ENDPOINTS = pytest.mark.parametrize("endpoint", [REST, AJAX], ids=["rest", "ajax"])
-AUDIT_KEY = re.compile(re.escape(lineage.TAG_AUDIT_PREFIX) + r"\d{13}-[0-9a-f]{6}$")
 TIMEOUT_S = 30
 ADMIN_PASSWORD = "admin-password-42"  # MLflow requires at least 12 characters
 
@@ -68,27 +73,6 @@ def model(client: MlflowClient) -> str:
     return name
 
 
-def _versions(client: MlflowClient, name: str, n: int) -> list[str]:
-    run = client.create_run("0")
-    source = f"runs:/{run.info.run_id}/model"
-    return [
-        str(client.create_model_version(name, source, run_id=run.info.run_id).version)
-        for _ in range(n)
-    ]
-
-
-def _evidence(
-    client: MlflowClient, name: str, version: str, *, baseline: str, decision: str = "promote"
-) -> None:
-    for key, value in {
-        lineage.TAG_DECISION: decision,
-        lineage.TAG_EVIDENCE_BASELINE: baseline,
-        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-        lineage.TAG_EVIDENCE_RUN: "run-x",
-    }.items():
-        client.set_model_version_tag(name, version, key, value)
-
-
 def _set(
     server: str, name: str, alias: str, version: str, endpoint: str = REST, **kw: Any
 ) -> requests.Response:
@@ -101,19 +85,6 @@ def _delete(server: str, name: str, alias: str, endpoint: str = REST) -> request
     return requests.delete(server + endpoint, json=body, timeout=TIMEOUT_S)
 
 
-def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
-    return {k: str(v) for k, v in client.get_registered_model(name).aliases.items()}
-
-
-def _audit(client: MlflowClient, name: str) -> list[dict[str, Any]]:
-    tags = client.get_registered_model(name).tags
-    return [json.loads(v) for k, v in sorted(tags.items()) if AUDIT_KEY.match(k)]
-
-
-def _status(client: MlflowClient, name: str, version: str) -> str | None:
-    return client.get_model_version(name, version).tags.get(lineage.TAG_STATUS)
-
-
 def _assert_refused(response: requests.Response, *fragments: str) -> None:
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
     message = response.json()["message"]
@@ -122,7 +93,7 @@ def _assert_refused(response: requests.Response, *fragments: str) -> None:
 
 
 def _first_champion(server: str, client: MlflowClient, name: str, version: str) -> None:
-    _evidence(client, name, version, baseline="none")
+    write_evidence(client, name, version, baseline="none")
     response = _set(server, name, "champion", version)
     assert response.status_code == 200, response.text
 
@@ -196,7 +167,7 @@ def test_a_version_spelt_another_way_is_still_the_version_the_gate_judges(
 def test_champion_without_evidence_is_refused_with_a_400(
     server: str, client: MlflowClient, model: str, endpoint: str
 ) -> None:
-    (v1,) = _versions(client, model, 1)
+    (v1,) = register_versions(client, model, 1)
 
     response = _set(server, model, "champion", v1, endpoint)
 
@@ -209,8 +180,8 @@ def test_champion_without_evidence_is_refused_with_a_400(
     # MLflow's own answer for a missing alias is a 400 "not found", not a 404.
     assert lookup.status_code in (400, 404), lookup.text
     assert "not found" in lookup.json()["message"]
-    assert _aliases(client, model) == {}
-    assert _audit(client, model) == []
+    assert aliases(client, model) == {}
+    assert audit_records(client, model) == []
 
 
 @ENDPOINTS
@@ -225,11 +196,11 @@ def test_champion_without_evidence_is_refused_with_a_400(
 def test_gated_aliases_cannot_be_forced(
     server: str, client: MlflowClient, model: str, endpoint: str, action: str, message: str
 ) -> None:
-    v1, v2 = _versions(client, model, 2)
+    v1, v2 = register_versions(client, model, 2)
     _first_champion(server, client, model, v1)
-    _evidence(client, model, v2, baseline=v1)
+    write_evidence(client, model, v2, baseline=v1)
     assert _set(server, model, "champion", v2).status_code == 200
-    before = (_aliases(client, model), _audit(client, model))
+    before = (aliases(client, model), audit_records(client, model))
 
     if action == "delete_champion":
         response = _delete(server, model, "champion", endpoint)
@@ -239,7 +210,7 @@ def test_gated_aliases_cannot_be_forced(
         response = _set(server, model, "previous-champion", v2, endpoint)
 
     _assert_refused(response, "Promotion gate", message)
-    assert (_aliases(client, model), _audit(client, model)) == before
+    assert (aliases(client, model), audit_records(client, model)) == before
     assert before[0] == {"champion": v2, "previous-champion": v1}
 
 
@@ -247,16 +218,16 @@ def test_gated_aliases_cannot_be_forced(
 def test_stale_evidence_is_refused(
     server: str, client: MlflowClient, model: str, endpoint: str
 ) -> None:
-    v1, v2, v3 = _versions(client, model, 3)
+    v1, v2, v3 = register_versions(client, model, 3)
     _first_champion(server, client, model, v1)
-    _evidence(client, model, v2, baseline=v1)
-    _evidence(client, model, v3, baseline=v1)
+    write_evidence(client, model, v2, baseline=v1)
+    write_evidence(client, model, v3, baseline=v1)
     assert _set(server, model, "champion", v2, endpoint).status_code == 200
 
     response = _set(server, model, "champion", v3, endpoint)
 
     _assert_refused(response, "Promotion gate", "stale", "mlflow-retrain compare")
-    assert _aliases(client, model)["champion"] == v2
+    assert aliases(client, model)["champion"] == v2
 
 
 # --- permitted moves -----------------------------------------------------------------------------
@@ -266,19 +237,19 @@ def test_stale_evidence_is_refused(
 def test_promotion_with_evidence_moves_every_alias_and_is_audited(
     server: str, client: MlflowClient, model: str, endpoint: str
 ) -> None:
-    v1, v2 = _versions(client, model, 2)
-    _evidence(client, model, v1, baseline="none")
+    v1, v2 = register_versions(client, model, 2)
+    write_evidence(client, model, v1, baseline="none")
     assert _set(server, model, "champion", v1, endpoint).status_code == 200
     assert _set(server, model, "challenger", v2, endpoint).status_code == 200  # not gated
-    _evidence(client, model, v2, baseline=v1)
+    write_evidence(client, model, v2, baseline=v1)
 
     response = _set(server, model, "champion", v2, endpoint)
 
     assert response.status_code == 200, response.text
-    assert _aliases(client, model) == {"champion": v2, "previous-champion": v1}
-    assert _status(client, model, v2) == lineage.STATUS_PROMOTED
-    assert _status(client, model, v1) == lineage.STATUS_RETIRED
-    audit = _audit(client, model)
+    assert aliases(client, model) == {"champion": v2, "previous-champion": v1}
+    assert version_status(client, model, v2) == lineage.STATUS_PROMOTED
+    assert version_status(client, model, v1) == lineage.STATUS_RETIRED
+    audit = audit_records(client, model)
     assert [(a["from"], a["to"], a["kind"]) for a in audit] == [
         (None, v1, "first_deployment"),
         (v1, v2, "promotion"),
@@ -288,23 +259,23 @@ def test_promotion_with_evidence_moves_every_alias_and_is_audited(
 
 
 def test_rollback_and_override_are_audited(server: str, client: MlflowClient, model: str) -> None:
-    v1, v2, v3 = _versions(client, model, 3)
+    v1, v2, v3 = register_versions(client, model, 3)
     _first_champion(server, client, model, v1)
-    _evidence(client, model, v2, baseline=v1)
+    write_evidence(client, model, v2, baseline=v1)
     assert _set(server, model, "champion", v2).status_code == 200
 
     rollback = _set(server, model, "champion", v1)  # to the previous champion: no evidence
     assert rollback.status_code == 200, rollback.text
-    assert _aliases(client, model) == {"champion": v1, "previous-champion": v2}
-    assert _status(client, model, v2) == lineage.STATUS_ROLLED_BACK
+    assert aliases(client, model) == {"champion": v1, "previous-champion": v2}
+    assert version_status(client, model, v2) == lineage.STATUS_ROLLED_BACK
 
     _assert_refused(_set(server, model, "champion", v3), "no comparison evidence")
     client.set_model_version_tag(model, v3, lineage.TAG_OVERRIDE_REASON, "incident 42 hotfix")
     override = _set(server, model, "champion", v3)
     assert override.status_code == 200, override.text
-    assert _aliases(client, model) == {"champion": v3, "previous-champion": v1}
+    assert aliases(client, model) == {"champion": v3, "previous-champion": v1}
 
-    audit = _audit(client, model)
+    audit = audit_records(client, model)
     assert [(a["from"], a["to"], a["kind"]) for a in audit] == [
         (None, v1, "first_deployment"),
         (v1, v2, "promotion"),
@@ -315,13 +286,13 @@ def test_rollback_and_override_are_audited(server: str, client: MlflowClient, mo
 
 
 def test_other_aliases_are_not_gated(server: str, client: MlflowClient, model: str) -> None:
-    v1, v2 = _versions(client, model, 2)
+    v1, v2 = register_versions(client, model, 2)
 
     assert _set(server, model, "challenger", v1, AJAX).status_code == 200
     assert _set(server, model, "challenger", v2, REST).status_code == 200
-    assert _aliases(client, model) == {"challenger": v2}
+    assert aliases(client, model) == {"challenger": v2}
     assert _delete(server, model, "challenger", AJAX).status_code == 200
-    assert _aliases(client, model) == {}
+    assert aliases(client, model) == {}
 
 
 # --- concurrency ---------------------------------------------------------------------------------
@@ -384,22 +355,22 @@ def test_concurrent_promotions_have_exactly_one_winner(
     race: Any,
     n: int,
 ) -> None:
-    v1, *challengers = _versions(client, model, n + 1)
+    v1, *challengers = register_versions(client, model, n + 1)
     _first_champion(server, client, model, v1)
     for version in challengers:
-        _evidence(client, model, version, baseline=v1)
-    audit_before = len(_audit(client, model))
+        write_evidence(client, model, version, baseline=v1)
+    audit_before = len(audit_records(client, model))
 
     results = race(server, model, challengers)
 
-    winners = [v for v, (status, _) in zip(challengers, results, strict=True) if status == 200]
+    winners = [v for v, (code, _) in zip(challengers, results, strict=True) if code == 200]
     assert len(winners) == 1, results
-    for status, text in results:
-        if status != 200:
-            assert 400 <= status < 500, (status, text)
+    for code, text in results:
+        if code != 200:
+            assert 400 <= code < 500, (code, text)
             assert "stale" in json.loads(text)["message"], text
-    assert _aliases(client, model) == {"champion": winners[0], "previous-champion": v1}
-    audit = _audit(client, model)
+    assert aliases(client, model) == {"champion": winners[0], "previous-champion": v1}
+    audit = audit_records(client, model)
     assert len(audit) == audit_before + 1
     assert (audit[-1]["from"], audit[-1]["to"], audit[-1]["kind"]) == (
         v1,
@@ -443,18 +414,18 @@ def test_basic_auth_user_is_recorded_in_the_audit(auth_server: str) -> None:
     client = MlflowClient(tracking_uri=auth_server)
     model = "fraud"
     client.create_registered_model(model)
-    (v1,) = _versions(client, model, 1)
-    _evidence(client, model, v1, baseline="none")
+    (v1,) = register_versions(client, model, 1)
+    write_evidence(client, model, v1, baseline="none")
 
     anonymous = _set(auth_server, model, "champion", v1)
     assert anonymous.status_code == 401
-    assert _aliases(client, model) == {}
+    assert aliases(client, model) == {}
 
     response = _set(auth_server, model, "champion", v1, auth=("admin", ADMIN_PASSWORD))
 
     assert response.status_code == 200, response.text
-    assert _aliases(client, model) == {"champion": v1}
-    (record,) = _audit(client, model)
+    assert aliases(client, model) == {"champion": v1}
+    (record,) = audit_records(client, model)
     assert (record["to"], record["kind"], record["user"]) == (v1, "first_deployment", "admin")
 
 
@@ -463,8 +434,8 @@ def test_override_needs_manage_permission_under_basic_auth(auth_server: str) -> 
     client = MlflowClient(tracking_uri=auth_server)
     model = "fraud"
     client.create_registered_model(model)
-    v1, v2 = _versions(client, model, 2)
-    _evidence(client, model, v1, baseline="none")
+    v1, v2 = register_versions(client, model, 2)
+    write_evidence(client, model, v1, baseline="none")
     assert _set(auth_server, model, "champion", v1, auth=admin).status_code == 200
     alice = ("alice", "alice-password-42")
     auth = AuthServiceClient(auth_server)  # as admin: the fixture sets the credentials
@@ -478,14 +449,14 @@ def test_override_needs_manage_permission_under_basic_auth(auth_server: str) -> 
     refused = _set(auth_server, model, "champion", v2, auth=alice)
 
     _assert_refused(refused, "alice", "MANAGE")
-    assert _aliases(client, model) == {"champion": v1}
+    assert aliases(client, model) == {"champion": v1}
 
     auth.revoke_user_permission(alice[0], "registered_model", model)
     auth.grant_user_permission(alice[0], "registered_model", model, "MANAGE")
     allowed = _set(auth_server, model, "champion", v2, auth=alice)
     assert allowed.status_code == 200, allowed.text
-    assert _aliases(client, model) == {"champion": v2, "previous-champion": v1}
-    record = _audit(client, model)[-1]
+    assert aliases(client, model) == {"champion": v2, "previous-champion": v1}
+    record = audit_records(client, model)[-1]
     assert (record["to"], record["kind"], record["user"]) == (v2, "override", "alice")
 
 
@@ -502,7 +473,7 @@ def test_an_edit_account_writes_evidence_and_retires_a_rejected_challenger(
     client = MlflowClient(tracking_uri=auth_server)
     model = "fraud"
     client.create_registered_model(model)
-    (v1,) = _versions(client, model, 1)
+    (v1,) = register_versions(client, model, 1)
     client.set_registered_model_alias(model, lineage.ALIAS_CHALLENGER, v1)
     auth = AuthServiceClient(auth_server)  # as admin: the fixture sets the credentials
     auth.create_user("pipeline", "pipeline-password-42")
@@ -524,4 +495,4 @@ def test_an_edit_account_writes_evidence_and_retires_a_rejected_challenger(
     assert tags[lineage.TAG_DECISION] == lineage.DECISION_REJECT
     assert tags[lineage.TAG_EVIDENCE_RUN] == "r2"
     assert tags[lineage.TAG_STATUS] == lineage.STATUS_REJECTED
-    assert _aliases(client, model) == {lineage.ALIAS_CHALLENGER: v1}  # kept: EDIT cannot delete
+    assert aliases(client, model) == {lineage.ALIAS_CHALLENGER: v1}  # kept: EDIT cannot delete

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from helpers.servers import free_port
+from helpers.tables import CSV, assert_table, parquet_bytes
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
@@ -22,32 +21,7 @@ from mlflow_retrain.exceptions import InvalidInputError
 
 pytestmark = pytest.mark.integration
 
-CSV = b"amount,country,score\n1,de,0.5\n2,fr,1.5\n3,de,2.5\n"
-EXPECTED = pd.DataFrame(
-    {"amount": [1, 2, 3], "country": ["de", "fr", "de"], "score": [0.5, 1.5, 2.5]}
-)
 ENDPOINT_VARS = ("MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
-
-
-def _parquet_bytes() -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(EXPECTED, preserve_index=False), sink)
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def _assert_expected(frame: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(frame, EXPECTED, check_dtype=False)
-    assert pd.api.types.is_integer_dtype(frame["amount"])
-
-
-def _closed_port_url() -> str:
-    """An endpoint on 127.0.0.1 that nothing listens on."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 # --- S3 ------------------------------------------------------------------------------------------
@@ -57,15 +31,15 @@ def _closed_port_url() -> str:
     ("key", "body"),
     [
         ("batch.csv", CSV),
-        ("nested/dir/batch.csv.gz", gzip.compress(CSV)),
-        ("batch.parquet", _parquet_bytes()),
-        ("exports/batch-no-extension", _parquet_bytes()),
+        ("nested/dir/batch.csv.gz", gzip.compress(CSV, mtime=0)),
+        ("batch.parquet", parquet_bytes()),
+        ("exports/batch-no-extension", parquet_bytes()),
     ],
     ids=["csv", "csv-gz", "parquet", "sniffed-parquet"],
 )
 def test_load_table_reads_s3_object(s3_env: str, s3_client: Any, key: str, body: bytes) -> None:
     s3_client.put_object(Bucket=s3_env, Key=key, Body=body)
-    _assert_expected(load_table(f"s3://{s3_env}/{key}"))
+    assert_table(load_table(f"s3://{s3_env}/{key}"))
 
 
 def test_read_bytes_reads_s3_object(s3_env: str, s3_client: Any) -> None:
@@ -172,7 +146,7 @@ def test_load_table_names_unreachable_s3_endpoint_and_its_variable(
 ) -> None:
     for name in ENDPOINT_VARS:
         monkeypatch.delenv(name, raising=False)
-    endpoint = _closed_port_url()
+    endpoint = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv(variable, endpoint)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # connection refused is retried otherwise
     host = endpoint.removeprefix("http://")
@@ -186,7 +160,7 @@ def test_load_table_names_unreachable_s3_endpoint_and_its_variable(
 def test_load_table_hides_credentials_in_unreachable_endpoint(
     s3_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    endpoint = _closed_port_url().replace("http://", "http://minio:hunter2@")
+    endpoint = f"http://minio:hunter2@127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(
@@ -200,9 +174,9 @@ def test_mlflow_s3_endpoint_takes_precedence_over_aws_endpoint(
     s3_env: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s3_client.put_object(Bucket=s3_env, Key="batch.csv", Body=CSV)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", _closed_port_url())
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", _closed_port_url())
-    _assert_expected(load_table(f"s3://{s3_env}/batch.csv"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
+    assert_table(load_table(f"s3://{s3_env}/batch.csv"))
 
 
 # --- MLflow tracking server ----------------------------------------------------------------------
@@ -217,7 +191,7 @@ def served_run(mlflow_server: str, tmp_path: Path) -> Run:
     upload = tmp_path / "upload"
     upload.mkdir()
     (upload / "ref.csv").write_bytes(CSV)
-    (upload / "ref.parquet").write_bytes(_parquet_bytes())
+    (upload / "ref.parquet").write_bytes(parquet_bytes())
     client.log_artifacts(run.info.run_id, str(upload), artifact_path="data")
     client.set_terminated(run.info.run_id)
     return client.get_run(run.info.run_id)
@@ -232,12 +206,12 @@ def test_load_table_reads_run_artifact_through_server(
     served_run: Run, mlflow_server: str, name: str
 ) -> None:
     uri = f"runs:/{served_run.info.run_id}/data/{name}"
-    _assert_expected(load_table(uri, tracking_uri=mlflow_server))
+    assert_table(load_table(uri, tracking_uri=mlflow_server))
 
 
 def test_load_table_reads_mlflow_artifacts_uri(served_run: Run, mlflow_server: str) -> None:
     uri = f"{served_run.info.artifact_uri}/data/ref.parquet"
-    _assert_expected(load_table(uri, tracking_uri=mlflow_server))
+    assert_table(load_table(uri, tracking_uri=mlflow_server))
 
 
 def test_load_table_reads_mlflow_artifacts_uri_from_the_host_it_names(
@@ -247,14 +221,14 @@ def test_load_table_reads_mlflow_artifacts_uri_from_the_host_it_names(
     host = mlflow_server.removeprefix("http://")
     uri = f"mlflow-artifacts://{host}{path}/data/ref.csv"
     # MLflow takes only the scheme from the tracking URI here; nothing listens on this one.
-    _assert_expected(load_table(uri, tracking_uri=_closed_port_url()))
+    assert_table(load_table(uri, tracking_uri=f"http://127.0.0.1:{free_port()}"))
 
 
 def test_load_table_uses_tracking_uri_from_environment(
     served_run: Run, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    _assert_expected(load_table(f"{served_run.info.artifact_uri}/data/ref.csv"))
+    assert_table(load_table(f"{served_run.info.artifact_uri}/data/ref.csv"))
 
 
 def test_load_table_reads_file_of_registered_model_through_server(
@@ -267,7 +241,7 @@ def test_load_table_reads_file_of_registered_model_through_server(
         name, source=f"{served_run.info.artifact_uri}/data", run_id=served_run.info.run_id
     )
     client.set_registered_model_alias(name, "champion", "1")
-    _assert_expected(load_table(f"models:/{name}@champion/ref.csv", tracking_uri=mlflow_server))
+    assert_table(load_table(f"models:/{name}@champion/ref.csv", tracking_uri=mlflow_server))
 
 
 @pytest.mark.parametrize(
@@ -297,4 +271,4 @@ def test_load_table_reads_run_artifact_proxied_to_s3(
     client.log_artifact(run.info.run_id, str(tmp_path / "ref.csv"), artifact_path="data")
     keys = [obj["Key"] for obj in s3_client.list_objects_v2(Bucket=s3_env)["Contents"]]
     assert any(key.endswith(f"{run.info.run_id}/artifacts/data/ref.csv") for key in keys)
-    _assert_expected(load_table(f"runs:/{run.info.run_id}/data/ref.csv", tracking_uri=server))
+    assert_table(load_table(f"runs:/{run.info.run_id}/data/ref.csv", tracking_uri=server))

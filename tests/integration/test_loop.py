@@ -7,7 +7,6 @@ person resumes it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import re
@@ -20,6 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers.examples import example_generator
+from helpers.registry import version_numbers
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -38,23 +39,13 @@ from mlflow_retrain.report.markdown import CELL_GAP, section_text
 pytestmark = pytest.mark.integration
 
 MODEL = "credit-default"
-GENERATOR = Path(__file__).parents[2] / "projects" / "credit_default" / "generate.py"
-
-
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("credit_generate", GENERATOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
 def project(tracking_uri: str, tmp_path: Path) -> Path:
     data = tmp_path / "data"
     data.mkdir()
-    generate = _generator()
+    generate = example_generator()
     for month in (1, 2):
         generate.generate_month(month, rows=1500).to_csv(data / f"month_{month:02d}.csv",
                                                          index=False)  # fmt: skip
@@ -121,7 +112,7 @@ def test_a_corrupt_batch_opens_the_circuit_breaker_and_changes_nothing(
 ) -> None:
     assert _run(project, "--batch", str(project.parent / "data" / "month_01.csv"))[0] == 0
     bad = project.parent / "bad.csv"
-    frame = _generator().generate_month(2, rows=500)
+    frame = example_generator().generate_month(2, rows=500)
     frame["income"] = "n/a"
     frame.to_csv(bad, index=False)
 
@@ -176,7 +167,11 @@ def test_a_cycle_killed_mid_retrain_resumes_without_a_duplicate_version(
     deadline = time.monotonic() + 120
     try:
         # Kill it the moment the version is registered: mid-cycle, before compare and promote.
-        while not _versions(client) and process.poll() is None and time.monotonic() < deadline:
+        while (
+            not version_numbers(client, MODEL)
+            and process.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         assert process.poll() is None, "the cycle ended before it could be killed"
         process.send_signal(signal.SIGKILL)
@@ -184,7 +179,7 @@ def test_a_cycle_killed_mid_retrain_resumes_without_a_duplicate_version(
     finally:
         if process.poll() is None:
             process.kill()
-    assert len(_versions(client)) == 1
+    assert len(version_numbers(client, MODEL)) == 1
     (killed,) = client.search_runs(
         [client.get_experiment_by_name("test").experiment_id],
         filter_string="tags.`mlflow_retrain.step` = 'run'",
@@ -196,16 +191,12 @@ def test_a_cycle_killed_mid_retrain_resumes_without_a_duplicate_version(
     assert code == 0, stderr
     assert data is not None
     assert data["outcome"] == "promoted"
-    assert len(_versions(client)) == 1  # the version of the killed attempt was reused
+    assert len(version_numbers(client, MODEL)) == 1  # the version of the killed attempt was reused
     resumed = client.get_run(data["run_id"])
     assert resumed.data.tags["mlflow_retrain.cycle_id"] == killed.info.run_id
     assert {k: str(v) for k, v in client.get_registered_model(MODEL).aliases.items()} == {
         "champion": "1"
     }
-
-
-def _versions(client: MlflowClient) -> list[Any]:
-    return list(client.search_model_versions(f"name = '{MODEL}'"))
 
 
 def test_repeated_rejections_halt_the_loop(tracking_uri: str, project: Path) -> None:
@@ -215,7 +206,7 @@ def test_repeated_rejections_halt_the_loop(tracking_uri: str, project: Path) -> 
     config["policy"] = {"primary": [{"metric": "roc_auc", "min_improvement": 0.5}]}  # unreachable
     project.write_text(yaml.safe_dump(config))
     data_dir = project.parent / "data"
-    _generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
+    example_generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
     assert _run(project, "--batch", str(data_dir / "month_01.csv"))[0] == 0
 
     code, second, _ = _run(project, "--batch", str(data_dir / "month_02.csv"))
@@ -230,14 +221,14 @@ def test_repeated_rejections_halt_the_loop(tracking_uri: str, project: Path) -> 
 
     client = MlflowClient(tracking_uri)
     assert TAG_HALTED in client.get_registered_model(MODEL).tags
-    versions = len(_versions(client))
+    versions = len(version_numbers(client, MODEL))
     code, _, stderr = _run(project, "--batch", str(data_dir / "month_01.csv"))
     assert code == 0  # an already processed batch is still reported, halted or not
-    _generator().generate_month(4, rows=1500).to_csv(data_dir / "month_04.csv", index=False)
+    example_generator().generate_month(4, rows=1500).to_csv(data_dir / "month_04.csv", index=False)
     code, _, stderr = _run(project)
     assert code == 1
     assert "is halted" in stderr
-    assert len(_versions(client)) == versions  # nothing was trained
+    assert len(version_numbers(client, MODEL)) == versions  # nothing was trained
 
 
 def test_a_history_in_s3_is_listed_in_time_order_and_read_from_there(
@@ -273,7 +264,7 @@ def test_only_the_batches_the_window_needs_are_read(tracking_uri: str, project: 
     config["window"] = {"kind": "last_rows", "rows": 1500}
     project.write_text(yaml.safe_dump(config))
     data_dir = project.parent / "data"
-    _generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
+    example_generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
 
     code, data, stderr = _run(project)  # month 3, with months 1 and 2 as history
 
@@ -356,7 +347,7 @@ def test_a_cycle_reads_its_batch_and_its_policy_once(
     config["triggers"] = {"max_model_age_days": 1e-9}  # month 2 retrains and compares too
     project.write_text(yaml.safe_dump(config))
     data_dir = project.parent / "data"
-    _generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
+    example_generator().generate_month(3, rows=1500).to_csv(data_dir / "month_03.csv", index=False)
     assert _run(project, "--batch", str(data_dir / "month_01.csv"))[0] == 0
     # Under mode shadow, month 2's challenger waits in shadow and month 3 runs the shadow step.
     policy = {"task": "classification", "mode": "shadow", "shadow": {"min_rows": 100_000}}
@@ -468,7 +459,7 @@ def test_each_cycle_run_describes_what_it_found_and_what_it_did(
 def test_a_failed_cycle_run_says_why_it_stopped(tracking_uri: str, project: Path) -> None:
     assert _run(project, "--batch", str(project.parent / "data" / "month_01.csv"))[0] == 0
     bad = project.parent / "bad.csv"
-    frame = _generator().generate_month(2, rows=500)
+    frame = example_generator().generate_month(2, rows=500)
     frame["income"] = "n/a"
     frame.to_csv(bad, index=False)
 
@@ -556,12 +547,10 @@ def test_no_text_a_reviewer_reads_shows_more_than_four_significant_digits(
     _replay(project)
 
     client = MlflowClient(tracking_uri)
-    assert len(_versions(client)) == 2
+    assert len(version_numbers(client, MODEL)) == 2
     texts = {f"model {MODEL}": client.get_registered_model(MODEL).description or ""}
-    for version in _versions(client):
-        texts[f"version {version.version}"] = client.get_model_version(
-            MODEL, version.version
-        ).description
+    for version in version_numbers(client, MODEL):
+        texts[f"version {version}"] = client.get_model_version(MODEL, version).description
     for run in _runs(client):
         texts[f"run {run.info.run_name} {run.info.run_id}"] = run.data.tags.get(TAG_RUN_NOTE, "")
     # The model, both versions, the replay, both cycles, the drift run, both comparisons.

@@ -8,13 +8,13 @@ the gate, with the same follow-ups and the same audit records.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pytest
+from helpers.registry import write_evidence
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -113,13 +113,7 @@ def _promote_rollback_override(client: MlflowClient, source: str, run_id: str) -
     )
 
     def evidence(version: str, baseline: str) -> None:
-        for key, value in {
-            lineage.TAG_DECISION: lineage.DECISION_PROMOTE,
-            lineage.TAG_EVIDENCE_BASELINE: baseline,
-            lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-            lineage.TAG_EVIDENCE_RUN: f"evidence-of-{version}",
-        }.items():
-            client.set_model_version_tag(name, version, key, value)
+        write_evidence(client, name, version, baseline=baseline, run_id=f"evidence-of-{version}")
 
     evidence(v1, "none")
     first = _move(client, name, v1)

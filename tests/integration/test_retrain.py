@@ -20,11 +20,10 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from helpers.cli import invoke
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
-from mlflow_retrain.cli import main
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.pipeline.retrain import run_retrain, run_tune_worker
 from mlflow_retrain.report.markdown import section_text
@@ -185,11 +184,6 @@ def test_a_pipeline_run_registers_one_version_only(tracking_uri: str, train_csv:
     assert len(versions) == 1
 
 
-def _invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
 def _assert_nothing_registered(tracking_uri: str) -> None:
     client = MlflowClient(tracking_uri)
     assert client.search_registered_models() == []
@@ -205,7 +199,7 @@ def test_cli_retrain_prints_and_writes_json(tracking_uri: str, train_csv: Path,
                                             tmp_path: Path) -> None:  # fmt: skip
     out = tmp_path / "result.json"
 
-    code, stdout, stderr = _invoke(
+    code, stdout, stderr = invoke(
         "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
         "--timestamp", "day", "--n-trials", "3", "--json-out", str(out),
     )  # fmt: skip
@@ -216,7 +210,7 @@ def test_cli_retrain_prints_and_writes_json(tracking_uri: str, train_csv: Path,
     assert data["alias"] == "challenger"
     assert data["new_model"] is True
     assert f"Registered {MODEL} version 1 as @challenger (a new registered model:" in stdout
-    code, stdout, stderr = _invoke(
+    code, stdout, stderr = invoke(
         "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
         "--n-trials", "1", "--json-out", str(out),
     )  # fmt: skip
@@ -234,7 +228,7 @@ def test_every_trial_failing_registers_nothing(
         "  space:\n    linear:\n      max_iter: {low: 1, high: 1}\n"
     )
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
         "--n-trials", "3", "--config", str(config),
     )  # fmt: skip
@@ -249,7 +243,7 @@ def test_a_one_class_target_registers_nothing(tracking_uri: str, tmp_path: Path)
     path = tmp_path / "train.csv"
     _credit().assign(default=0).to_csv(path, index=False)
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "retrain", "--train", str(path), "--model", MODEL, "--target", "default",
         "--n-trials", "2",
     )  # fmt: skip
@@ -265,7 +259,7 @@ def test_a_window_that_selects_no_rows_registers_nothing(
     config = tmp_path / "retrain.yaml"
     config.write_text("window:\n  kind: last_days\n  days: 30\n  reference: now\n")
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
         "--timestamp", "day", "--n-trials", "2", "--config", str(config),
     )  # fmt: skip
@@ -372,7 +366,7 @@ def test_an_unreachable_storage_fails_without_leaking_its_password(
 ) -> None:
     storage = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere"
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
         "--storage", storage,
     )  # fmt: skip
@@ -417,7 +411,7 @@ def test_a_best_score_below_the_floor_registers_nothing(
     config = tmp_path / "retrain.yaml"
     config.write_text("tuning:\n  min_score: 0.99\n")
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
         "--n-trials", "2", "--config", str(config),
     )  # fmt: skip
@@ -428,7 +422,7 @@ def test_a_best_score_below_the_floor_registers_nothing(
 
 
 def test_tune_worker_needs_a_shared_storage() -> None:
-    code, _, stderr = _invoke("tune-worker", "--study-name", "s")
+    code, _, stderr = invoke("tune-worker", "--study-name", "s")
 
     assert code == 2
     assert "tune-worker needs the study's storage" in stderr
@@ -437,7 +431,7 @@ def test_tune_worker_needs_a_shared_storage() -> None:
 def test_tune_worker_refuses_an_unknown_study(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
 
-    code, _, stderr = _invoke("tune-worker", "--study-name", "nope", "--storage", storage)
+    code, _, stderr = invoke("tune-worker", "--study-name", "nope", "--storage", storage)
 
     assert code == 1
     assert "Optuna study 'nope' does not exist" in stderr
@@ -452,7 +446,7 @@ def test_a_policy_in_retrain_yaml_is_stored_on_the_model(
         "policy:\n  primary: [{metric: roc_auc, min_improvement: 0.01}]\n"
     )
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "retrain", "--train", str(train_csv), "--model", MODEL, "--config", str(config)
     )
 
@@ -467,7 +461,7 @@ def test_an_invalid_policy_fails_before_tuning(
     config = tmp_path / "retrain.yaml"
     config.write_text("target: default\npolicy:\n  primary: [rmse]\n")
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "retrain", "--train", str(train_csv), "--model", MODEL, "--config", str(config)
     )
 

@@ -23,6 +23,8 @@ import boto3
 import pytest
 import requests
 import yaml
+from helpers.examples import credit_month
+from helpers.registry import aliases, audit_records
 from mlflow.tracking import MlflowClient
 from teamserver import (
     ADMIN_PASSWORD,
@@ -32,7 +34,6 @@ from teamserver import (
     SECRETS,
     USER_PASSWORD,
     TeamServer,
-    credit_month,
     run_client,
     running,
     with_password,
@@ -106,16 +107,6 @@ def _config(workdir: Path, data_bucket: str, model: str = MODEL, *, create: bool
     return path
 
 
-def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
-    return {k: str(v) for k, v in client.get_registered_model(name).aliases.items()}
-
-
-def _audit(client: MlflowClient, name: str) -> list[dict[str, Any]]:
-    tags = client.get_registered_model(name).tags
-    return [json.loads(v) for k, v in sorted(tags.items())
-            if k.startswith(lineage.TAG_AUDIT_PREFIX)]  # fmt: skip
-
-
 def test_a_pipeline_account_with_the_documented_grants_runs_the_full_cycle(
     team: TeamServer, admin: MlflowClient, data_bucket: str, moto_server: str, tmp_path: Path
 ) -> None:
@@ -146,10 +137,10 @@ def test_a_pipeline_account_with_the_documented_grants_runs_the_full_cycle(
     assert first.code == 0, first.stderr[-3000:]
     assert first.data is not None
     assert (first.data["outcome"], first.data["champion_version"]) == ("promoted", "1")
-    assert _aliases(admin, MODEL) == {"champion": "1"}
+    assert aliases(admin, MODEL) == {"champion": "1"}
     version = admin.get_model_version(MODEL, "1")
     assert version.tags[lineage.TAG_STATUS] == lineage.STATUS_PROMOTED
-    (record,) = _audit(admin, MODEL)
+    (record,) = audit_records(admin, MODEL)
     assert (record["to"], record["kind"], record["user"]) == ("1", "first_deployment", "pipeline")
     # EDIT is not MANAGE: the pipeline account cannot force a version past the gate.
     other = admin.create_model_version(
@@ -162,7 +153,7 @@ def test_a_pipeline_account_with_the_documented_grants_runs_the_full_cycle(
                         "--reason", "x", cwd=tmp_path)  # fmt: skip
     assert forced.code == 1, forced.stderr[-3000:]
     assert "MANAGE" in forced.stderr, forced.stderr[-3000:]
-    assert _aliases(admin, MODEL) == {"champion": "1"}
+    assert aliases(admin, MODEL) == {"champion": "1"}
     # The artifacts went through the server to S3, under the configured prefix.
     keys = [o["Key"] for o in _s3(moto_server).list_objects_v2(
         Bucket=team.bucket, Prefix="mlflow/").get("Contents", [])]  # fmt: skip
@@ -231,7 +222,7 @@ def test_a_reader_cannot_move_champion(
         assert "denied permission (HTTP 403" in lines[0], lines[0]
         assert "on the registered model. Ask an admin to grant it" in lines[0], lines[0]
     assert ajax.status_code == 403, ajax.text
-    assert _aliases(admin, model) == {"champion": v1}
+    assert aliases(admin, model) == {"champion": v1}
 
 
 def test_direct_artifact_mode_writes_from_the_client_to_s3(

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -20,22 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.servers import run_mlflow_server
 
 REPO = Path(__file__).resolve().parents[2]
 #: Screenshots are copied here (git-ignored) so they can be looked at after CI.
 STABLE_OUTPUT = REPO / "test-output" / "ui"
 _FALLBACK_CHROMIUM = "/usr/bin/chromium"
-
-
-def _integration_helpers() -> Any:
-    """The server helpers of ``tests/integration/conftest.py`` (one implementation)."""
-    path = REPO / "tests" / "integration" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_integration_servers", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _missing(reason: str) -> None:
@@ -74,10 +63,9 @@ def browser(chromium_path: str) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def gated_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A tracking server with the promotion gate as its registry store; yields its URI."""
-    helpers = _integration_helpers()
     workdir = tmp_path_factory.mktemp("ui-server")
     backend = f"sqlite:///{workdir / 'mlflow.db'}"
-    with helpers._mlflow_server(
+    with run_mlflow_server(
         workdir,
         backend_store_uri=backend,
         extra_args=("--registry-store-uri", "retrain+" + backend),

@@ -16,7 +16,6 @@ Screenshots go to each test's ``tmp_path`` and to ``test-output/ui/`` in the rep
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import os
 import re
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.examples import example_generator
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
@@ -34,7 +34,6 @@ from mlflow_retrain.config import RetrainConfig
 pytestmark = pytest.mark.ui
 
 MODEL = "credit-review"
-GENERATOR = Path(__file__).parents[2] / "projects" / "credit_default" / "generate.py"
 #: Milliseconds to wait for the UI to show something before the test fails.
 TIMEOUT_MS = 30_000
 
@@ -53,22 +52,13 @@ class Scenario:
     compare_run_id: str
 
 
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("credit_generate", GENERATOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def scenario(gated_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     """Two loop cycles through the gated server (deploy, then promote), and a bare version."""
     import mlflow
 
     data = tmp_path_factory.mktemp("ui-data")
-    generate = _generator()
+    generate = example_generator()
     for month in (1, 8):  # month 8: a covariate and a concept shift
         generate.generate_month(month, rows=2000).to_csv(data / f"month_{month:02d}.csv",
                                                          index=False)  # fmt: skip

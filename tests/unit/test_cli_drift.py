@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from helpers.cli import invoke
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
-from mlflow_retrain.cli import main
 
 
 def _frame(n: int = 400, *, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:
@@ -41,11 +40,6 @@ def reference_csv(tmp_path: Path) -> Path:
     return path
 
 
-def _invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
 def _runs(tracking_uri: str) -> list:
     client = MlflowClient(tracking_uri)
     experiments = client.search_experiments()
@@ -59,7 +53,7 @@ def test_drift_detects_a_shift_and_logs_everything(
     _frame(shift=1.0, seed=2).to_csv(current, index=False)
     out = tmp_path / "out" / "result.json"
 
-    code, stdout, _ = _invoke(
+    code, stdout, _ = invoke(
         "drift",
         "--reference",
         str(reference_csv),
@@ -100,9 +94,7 @@ def test_drift_without_shift_exits_zero_with_no_drift(
     current = tmp_path / "current.csv"
     _frame(seed=3).to_csv(current, index=False)
 
-    code, stdout, _ = _invoke(
-        "drift", "--reference", str(reference_csv), "--current", str(current)
-    )
+    code, stdout, _ = invoke("drift", "--reference", str(reference_csv), "--current", str(current))
 
     assert code == 0
     assert stdout.startswith("No dataset drift")
@@ -116,11 +108,11 @@ def test_drift_against_a_saved_profile_matches_the_table(
     current = tmp_path / "current.csv"
     _frame(shift=1.0, seed=2).to_csv(current, index=False)
     profile = tmp_path / "profile.json"
-    code, stdout, _ = _invoke("profile", "--data", str(reference_csv), "--out", str(profile))
+    code, stdout, _ = invoke("profile", "--data", str(reference_csv), "--out", str(profile))
     assert code == 0, stdout
     from_table, from_profile = tmp_path / "t.json", tmp_path / "p.json"
 
-    _invoke(
+    invoke(
         "drift",
         "--reference",
         str(reference_csv),
@@ -129,7 +121,7 @@ def test_drift_against_a_saved_profile_matches_the_table(
         "--json-out",
         str(from_table),
     )
-    _invoke(
+    invoke(
         "drift",
         "--reference",
         str(profile),
@@ -259,7 +251,7 @@ def test_bad_batch_opens_the_circuit_breaker_and_writes_nothing_else(
     write(current)
     out = tmp_path / "result.json"
 
-    code, stdout, stderr = _invoke(
+    code, stdout, stderr = invoke(
         "drift",
         "--reference",
         str(reference_csv),
@@ -308,7 +300,7 @@ def test_required_labels_are_checked(
     current = tmp_path / "current.csv"
     frame.to_csv(current, index=False)
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "drift",
         "--reference",
         str(reference_csv),
@@ -333,7 +325,7 @@ def test_unlabelled_batch_is_fine_when_labels_are_not_required(
     current = tmp_path / "current.csv"
     _frame(seed=2).drop(columns=["label"]).to_csv(current, index=False)
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "drift",
         "--reference",
         str(reference_csv),
@@ -350,13 +342,15 @@ def test_missing_reference_file_fails_cleanly(tracking_uri: str, tmp_path: Path)
     current = tmp_path / "current.csv"
     _frame().to_csv(current, index=False)
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "drift", "--reference", str(tmp_path / "nope.csv"), "--current", str(current)
     )
 
     assert code == 1
-    assert "nope.csv" in stderr
-    assert "does not exist" in stderr or "not found" in stderr
+    assert stderr.splitlines() == [
+        f"mlflow-retrain: error: '{tmp_path / 'nope.csv'}' does not exist. Check the path, "
+        "or pass an absolute path."
+    ]
 
 
 def test_invalid_config_is_a_usage_error(
@@ -365,7 +359,7 @@ def test_invalid_config_is_a_usage_error(
     config = tmp_path / "retrain.yaml"
     config.write_text("drift:\n  alpah: 0.1\n")
 
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "drift",
         "--reference",
         str(reference_csv),
@@ -381,7 +375,7 @@ def test_invalid_config_is_a_usage_error(
 
 
 def test_missing_required_option_is_a_usage_error() -> None:
-    code, _, stderr = _invoke("drift", "--current", "x.csv")
+    code, _, stderr = invoke("drift", "--current", "x.csv")
 
     assert code == 2
     assert "--reference" in stderr
@@ -390,7 +384,7 @@ def test_missing_required_option_is_a_usage_error() -> None:
 def test_empty_string_options_from_mlproject_mean_unset(
     tracking_uri: str, reference_csv: Path
 ) -> None:
-    code, _, stderr = _invoke(
+    code, _, stderr = invoke(
         "drift",
         "--reference",
         str(reference_csv),
@@ -415,7 +409,7 @@ def test_profile_writes_json_and_reports(tmp_path: Path, reference_csv: Path) ->
     out = tmp_path / "p" / "profile.json"
     summary = tmp_path / "summary.json"
 
-    code, stdout, _ = _invoke(
+    code, stdout, _ = invoke(
         "profile",
         "--data",
         str(reference_csv),

@@ -4,29 +4,23 @@ reason recorded on the ``mlflow run`` project run when the failure comes before 
 from __future__ import annotations
 
 import re
-import socket
 import time
 from pathlib import Path
 
 import mlflow
 import pytest
 from click.testing import CliRunner
+from helpers.servers import free_port
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
 from mlflow_retrain.cli import main
 
 
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_an_unreachable_tracking_server_fails_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = _closed_port()
+    port = free_port()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://bot:hunter2@127.0.0.1:{port}")
     for proxy in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(proxy, raising=False)
@@ -44,7 +38,7 @@ def test_an_unreachable_tracking_server_fails_at_once(
 
 
 def test_profile_needs_no_tracking_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     data = tmp_path / "reference.csv"
     data.write_text("a,b\n1,x\n2,y\n3,x\n")
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import re
-import sys
 import typing
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers.examples import load_module
 
 from mlflow_retrain import lineage
 from mlflow_retrain.config import RetrainConfig
@@ -22,13 +21,8 @@ DOCS = REPO / "docs"
 @pytest.fixture(scope="module")
 def reference() -> ModuleType:
     """The mkdocs hook ``docs/reference.py``, loaded as mkdocs loads it: from its path."""
-    spec = importlib.util.spec_from_file_location("docs_reference", DOCS / "reference.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    # Its dataclasses look their module up in sys.modules.
+    return load_module(DOCS / "reference.py", "docs_reference", register=True)
 
 
 def _public_constants() -> dict[str, object]:

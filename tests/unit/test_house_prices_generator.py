@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -10,9 +9,8 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.examples import example_generator
 
-REPO = Path(__file__).resolve().parents[2]
-GENERATOR = REPO / "projects" / "house_prices" / "generate.py"
 SEED = 7
 COLUMNS = [
     "timestamp",
@@ -30,12 +28,7 @@ COLUMNS = [
 @pytest.fixture(scope="module")
 def generator() -> ModuleType:
     """The generator script, loaded by path (``projects/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location("house_prices_generate", GENERATOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_generator("house_prices")
 
 
 @pytest.fixture(scope="module")

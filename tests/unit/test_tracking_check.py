@@ -9,15 +9,10 @@ from collections.abc import Iterator
 from importlib import metadata
 
 import pytest
+from helpers.servers import free_port
 
 from mlflow_retrain.tracking_check import TrackingServerUnreachable, check_tracking_server
 from mlflow_retrain.tracking_plugin import FailFastHeaderProvider
-
-
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -43,7 +38,7 @@ def test_the_plugin_is_registered_with_mlflow() -> None:
 
 
 def test_a_refused_connection_is_named_without_the_password() -> None:
-    port = _closed_port()
+    port = free_port()
 
     with pytest.raises(TrackingServerUnreachable, match=rf"nothing listens on port {port}") as err:
         check_tracking_server(f"http://bot:hunter2@127.0.0.1:{port}")
@@ -67,7 +62,7 @@ def test_non_http_stores_are_left_to_mlflow(uri: str) -> None:
 def test_under_mlflow_run_a_dead_server_ends_the_process_with_one_line(
     argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    port = _closed_port()
+    port = free_port()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
     monkeypatch.setattr(sys, "argv", argv)
 
@@ -89,7 +84,7 @@ def test_under_mlflow_run_a_dead_server_ends_the_process_with_one_line(
 def test_other_processes_are_never_stopped(
     argv: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setattr(sys, "argv", argv)
 
     assert FailFastHeaderProvider().in_context() is False

@@ -12,16 +12,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers.tables import CSV, TABLE, assert_table, parquet_bytes
 from mlflow import MlflowClient
 
 import mlflow_retrain.data
 from mlflow_retrain.data import describe_uri, load_table, read_bytes
 from mlflow_retrain.exceptions import InvalidInputError
-
-CSV = b"amount,country,score\n1,de,0.5\n2,fr,1.5\n3,de,2.5\n"
-EXPECTED = pd.DataFrame(
-    {"amount": [1, 2, 3], "country": ["de", "fr", "de"], "score": [0.5, 1.5, 2.5]}
-)
 
 MODEL_CODE = """
 import mlflow
@@ -36,23 +32,10 @@ mlflow.models.set_model(Identity())
 """
 
 
-def _parquet_bytes(frame: pd.DataFrame = EXPECTED) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
-    return bytes(sink.getvalue().to_pybytes())
-
-
 def _write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
-
-
-def _assert_expected(frame: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(frame, EXPECTED, check_dtype=False)
-    assert pd.api.types.is_integer_dtype(frame["amount"])
-    assert pd.api.types.is_float_dtype(frame["score"])
-    assert pd.api.types.is_string_dtype(frame["country"])
 
 
 # --- Public surface ------------------------------------------------------------------------------
@@ -70,32 +53,32 @@ def test_data_package_exports_the_loaders() -> None:
     [
         ("batch.csv", CSV),
         ("batch.CSV", CSV),
-        ("batch.csv.gz", gzip.compress(CSV)),
-        ("batch.parquet", _parquet_bytes()),
-        ("batch.pq", _parquet_bytes()),
+        ("batch.csv.gz", gzip.compress(CSV, mtime=0)),
+        ("batch.parquet", parquet_bytes()),
+        ("batch.pq", parquet_bytes()),
     ],
 )
 def test_load_table_reads_format_from_extension(tmp_path: Path, name: str, data: bytes) -> None:
-    _assert_expected(load_table(str(_write(tmp_path / name, data))))
+    assert_table(load_table(str(_write(tmp_path / name, data))))
 
 
 @pytest.mark.parametrize(
     ("name", "data"),
     [
-        ("batch.bin", _parquet_bytes()),
-        ("batch", _parquet_bytes()),
+        ("batch.bin", parquet_bytes()),
+        ("batch", parquet_bytes()),
         ("batch.txt", CSV),
-        ("batch.dat", gzip.compress(CSV)),
+        ("batch.dat", gzip.compress(CSV, mtime=0)),
     ],
     ids=["parquet-bin", "parquet-no-extension", "csv-txt", "gzip-csv-dat"],
 )
 def test_load_table_sniffs_unknown_extensions(tmp_path: Path, name: str, data: bytes) -> None:
-    _assert_expected(load_table(str(_write(tmp_path / name, data))))
+    assert_table(load_table(str(_write(tmp_path / name, data))))
 
 
 def test_load_table_accepts_file_uri(tmp_path: Path) -> None:
     path = _write(tmp_path / "dir with space" / "batch.csv", CSV)
-    _assert_expected(load_table(path.as_uri()))
+    assert_table(load_table(path.as_uri()))
 
 
 def test_load_table_resolves_relative_path_against_working_directory(
@@ -103,11 +86,11 @@ def test_load_table_resolves_relative_path_against_working_directory(
 ) -> None:
     _write(tmp_path / "data" / "batch.csv", CSV)
     monkeypatch.chdir(tmp_path)
-    _assert_expected(load_table("data/batch.csv"))
+    assert_table(load_table("data/batch.csv"))
 
 
 def test_load_table_accepts_path_objects(tmp_path: Path) -> None:
-    _assert_expected(load_table(_write(tmp_path / "batch.csv", CSV)))
+    assert_table(load_table(_write(tmp_path / "batch.csv", CSV)))
 
 
 def test_load_table_reads_local_file_whose_name_contains_a_colon(
@@ -115,7 +98,7 @@ def test_load_table_reads_local_file_whose_name_contains_a_colon(
 ) -> None:
     _write(tmp_path / "batch:2024.csv", CSV)
     monkeypatch.chdir(tmp_path)
-    _assert_expected(load_table("batch:2024.csv"))
+    assert_table(load_table("batch:2024.csv"))
 
 
 def test_load_table_returns_empty_frame_for_header_only_csv(tmp_path: Path) -> None:
@@ -214,10 +197,10 @@ def test_load_table_rejects_malformed_csv_with_line_info(
 @pytest.mark.parametrize(
     ("name", "data"),
     [
-        ("batch.parquet", _parquet_bytes()[:-20]),
-        ("batch.parquet", _parquet_bytes()[: len(_parquet_bytes()) // 2]),
+        ("batch.parquet", parquet_bytes()[:-20]),
+        ("batch.parquet", parquet_bytes()[: len(parquet_bytes()) // 2]),
         ("batch.parquet", b"amount,country\n1,de\n"),
-        ("batch", _parquet_bytes()[:-20]),
+        ("batch", parquet_bytes()[:-20]),
     ],
     ids=["lost-footer", "half", "csv-named-parquet", "sniffed"],
 )
@@ -231,7 +214,7 @@ def test_load_table_rejects_corrupt_parquet(tmp_path: Path, name: str, data: byt
 
 @pytest.mark.parametrize(
     "data",
-    [gzip.compress(CSV)[:25], b"\x1f\x8b not really gzip"],
+    [gzip.compress(CSV, mtime=0)[:25], b"\x1f\x8b not really gzip"],
     ids=["truncated", "garbage"],
 )
 def test_load_table_rejects_corrupt_gzip(tmp_path: Path, data: bytes) -> None:
@@ -244,7 +227,7 @@ def test_load_table_rejects_corrupt_gzip(tmp_path: Path, data: bytes) -> None:
     [
         ("batch.csv", b"amount,country,amount\n1,de,2\n"),
         ("batch.csv", b'"amount",country,amount\n1,de,2\n'),
-        ("batch.csv.gz", gzip.compress(b"amount,country,amount\n1,de,2\n")),
+        ("batch.csv.gz", gzip.compress(b"amount,country,amount\n1,de,2\n", mtime=0)),
         ("batch.csv", b"\n\namount,country,amount\n1,de,2\n"),
     ],
     ids=["csv", "quoted", "gzip", "leading-blank-lines"],
@@ -348,14 +331,14 @@ def logged_run(tracking_uri: str, tmp_path: Path) -> str:
 
 
 def test_load_table_reads_run_artifact(logged_run: str) -> None:
-    _assert_expected(load_table(f"runs:/{logged_run}/data/ref.csv"))
+    assert_table(load_table(f"runs:/{logged_run}/data/ref.csv"))
 
 
 def test_load_table_reads_run_artifact_from_explicit_tracking_uri(
     logged_run: str, tracking_uri: str, tmp_path: Path
 ) -> None:
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
-    _assert_expected(load_table(f"runs:/{logged_run}/data/ref.csv", tracking_uri=tracking_uri))
+    assert_table(load_table(f"runs:/{logged_run}/data/ref.csv", tracking_uri=tracking_uri))
 
 
 def test_read_bytes_reads_run_artifact(logged_run: str) -> None:
@@ -429,11 +412,11 @@ def registered_model(tracking_uri: str, tmp_path: Path) -> _RegisteredModel:
 def test_load_table_reads_file_inside_registered_model(
     registered_model: _RegisteredModel, uri: str
 ) -> None:
-    _assert_expected(load_table(uri))
+    assert_table(load_table(uri))
 
 
 def test_load_table_reads_file_inside_logged_model(registered_model: _RegisteredModel) -> None:
-    _assert_expected(load_table(f"models:/{registered_model.model_id}/artifacts/ref.csv"))
+    assert_table(load_table(f"models:/{registered_model.model_id}/artifacts/ref.csv"))
 
 
 def test_load_table_resolves_models_uri_with_explicit_tracking_uri(
@@ -442,7 +425,7 @@ def test_load_table_resolves_models_uri_with_explicit_tracking_uri(
     # MLflow itself would look the model up in the process-wide registry (mlflow/mlflow#18313).
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
     frame = load_table("models:/churn@champion/artifacts/ref.csv", tracking_uri=tracking_uri)
-    _assert_expected(frame)
+    assert_table(frame)
 
 
 @pytest.mark.parametrize(
@@ -472,7 +455,7 @@ def test_a_file_with_another_delimiter_is_refused(
     tmp_path: Path, delimiter: str, name: str
 ) -> None:
     path = tmp_path / "batch.csv"
-    EXPECTED.to_csv(path, sep=delimiter, index=False)
+    TABLE.to_csv(path, sep=delimiter, index=False)
 
     with pytest.raises(InvalidInputError, match=rf"looks {name}-separated: .* 3 names"):
         load_table(path)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.registry import version_tags
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
@@ -27,10 +28,6 @@ OLD_EVIDENCE = {
     lineage.TAG_EVIDENCE_RUN: "old-run",
     lineage.TAG_EVIDENCE_SOURCE: "compare",
 }
-
-
-def _tags(client: MlflowClient, model: str, version: str = "3") -> dict[str, str]:
-    return dict(client.get_model_version(model, version).tags)
 
 
 def _evidence(*, better: bool) -> Evidence:
@@ -77,7 +74,7 @@ def test_offline_evidence_is_what_the_gate_reads(client: MlflowClient, model: st
         client, model, "3", evidence, baseline="2", run_id="run-9", data_digest="d1"
     )
 
-    tags = _tags(client, model)
+    tags = version_tags(client, model, "3")
     assert tags[lineage.TAG_DECISION] == evidence.decision
     assert tags[lineage.TAG_EVIDENCE_BASELINE] == "2"
     assert tags[lineage.TAG_EVIDENCE_RUN] == "run-9"
@@ -96,7 +93,7 @@ def test_a_first_deployment_is_evidence_against_no_champion(
         client, model, "3", _evidence(better=True), baseline=None, run_id="r", data_digest="d"
     )
 
-    tags = _tags(client, model)
+    tags = version_tags(client, model, "3")
     assert tags[lineage.TAG_EVIDENCE_BASELINE] == "none"
     assert tags[lineage.TAG_OFFLINE_BASELINE] == "none"
 
@@ -107,7 +104,7 @@ def test_a_rejected_challenger_gets_status_rejected(client: MlflowClient, model:
 
     write_offline_evidence(client, model, "3", evidence, baseline="2", run_id="r", data_digest="d")
 
-    assert _tags(client, model)[lineage.TAG_STATUS] == lineage.STATUS_REJECTED
+    assert version_tags(client, model, "3")[lineage.TAG_STATUS] == lineage.STATUS_REJECTED
 
 
 def _state(differences: np.ndarray) -> SequentialState:
@@ -126,7 +123,7 @@ def _write_shadow(client: MlflowClient, model: str, decision: str) -> dict[str, 
 def test_a_decided_shadow_test_becomes_the_gate_evidence(client: MlflowClient, model: str) -> None:
     summary = _write_shadow(client, model, lineage.DECISION_PROMOTE)
 
-    tags = _tags(client, model)
+    tags = version_tags(client, model, "3")
     assert tags[lineage.TAG_DECISION] == lineage.DECISION_PROMOTE
     assert tags[lineage.TAG_EVIDENCE_SOURCE] == lineage.SOURCE_SHADOW
     assert tags[lineage.TAG_EVIDENCE_BASELINE] == "2"
@@ -142,7 +139,7 @@ def test_a_rejected_shadow_challenger_gets_status_rejected(
 ) -> None:
     _write_shadow(client, model, lineage.DECISION_REJECT)
 
-    tags = _tags(client, model)
+    tags = version_tags(client, model, "3")
     assert tags[lineage.TAG_DECISION] == lineage.DECISION_REJECT
     assert tags[lineage.TAG_STATUS] == lineage.STATUS_REJECTED
 
@@ -155,7 +152,7 @@ def test_a_shadow_test_not_decided_yet_leaves_the_evidence_alone(
 
     summary = _write_shadow(client, model, lineage.DECISION_CONTINUE)
 
-    tags = _tags(client, model)
+    tags = version_tags(client, model, "3")
     assert {k: tags[k] for k in OLD_EVIDENCE} == OLD_EVIDENCE
     assert tags[lineage.TAG_SHADOW_RUN] == "shadow-run"
     assert json.loads(tags[lineage.TAG_SHADOW_SUMMARY]) == summary
@@ -188,14 +185,14 @@ def test_a_crash_mid_write_never_leaves_a_usable_decision_beside_other_facts(
         except _Crash:
             # Before the first write the old evidence stands whole; after it, the decision
             # is pending (the gate refuses it) until the new decision is the last write.
-            left = _tags(client, model).get(lineage.TAG_DECISION)
+            left = version_tags(client, model, "3").get(lineage.TAG_DECISION)
             expected = OLD_EVIDENCE[lineage.TAG_DECISION] if after == 0 else "pending"
             assert left == expected, f"crash after {after} writes left decision {left!r}"
             after += 1
             continue
         break
 
-    tags = _tags(client, model)
+    tags = version_tags(client, model, "3")
     assert after > 3  # the crash was tried at every write before the decision, and at it
     assert tags[lineage.TAG_DECISION] == lineage.DECISION_PROMOTE
     assert tags[lineage.TAG_EVIDENCE_BASELINE] == "2"
@@ -205,7 +202,7 @@ def test_a_crash_mid_write_never_leaves_a_usable_decision_beside_other_facts(
 def test_the_decay_reference_is_cached_on_the_champion(client: MlflowClient, model: str) -> None:
     cache_reference(client, model, "2", "roc_auc", (0.6784131205673759, 0.61540, 0.7414234))
 
-    tags = _tags(client, model, "2")
+    tags = version_tags(client, model, "2")
     assert tags[lineage.TAG_REFERENCE_PREFIX + "roc_auc"] == "0.678413,0.6154,0.741423;metrics-v2"
     assert cached_reference(tags, "roc_auc") == pytest.approx((0.678413, 0.6154, 0.741423))
     assert cached_reference(tags, "accuracy") is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers.registry import model_tags
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
@@ -15,17 +16,13 @@ from mlflow_retrain.registry.halt import (
 )
 
 
-def _tags(client: MlflowClient, model: str) -> dict[str, str]:
-    return dict(client.get_registered_model(model).tags)
-
-
 def test_the_limit_of_rejections_in_a_row_halts_the_model(
     client: MlflowClient, model: str
 ) -> None:
     halted = [count_rejection(client, model, limit=3) for _ in range(3)]
 
     assert halted == [False, False, True]
-    tags = _tags(client, model)
+    tags = model_tags(client, model)
     assert tags[lineage.TAG_REJECTIONS] == "3"
     assert tags[lineage.TAG_HALTED] == "3 challengers in a row were not better than the champion."
     with pytest.raises(CircuitBreakerOpen, match=rf"mlflow-retrain resume --model {model}"):
@@ -39,7 +36,7 @@ def test_a_successful_challenger_starts_the_count_again(client: MlflowClient, mo
     reset_rejections(client, model)
 
     assert count_rejection(client, model, limit=3) is False
-    assert _tags(client, model)[lineage.TAG_REJECTIONS] == "1"
+    assert model_tags(client, model)[lineage.TAG_REJECTIONS] == "1"
 
 
 def test_a_model_not_registered_yet_is_not_halted(client: MlflowClient) -> None:
@@ -55,7 +52,7 @@ def test_resume_clears_the_halt_and_keeps_a_record(
 
     result = resume(model)
 
-    tags = _tags(client, model)
+    tags = model_tags(client, model)
     assert lineage.TAG_HALTED not in tags
     assert tags[lineage.TAG_REJECTIONS] == "0"
     assert tags[f"{lineage.TAG_RESUMED_PREFIX}{result.resumed_at_ms}"] == result.was_halted_because

@@ -56,7 +56,11 @@ def test_an_empty_policy_section_is_no_policy(config: dict | None) -> None:
 
 
 def test_a_bad_configured_policy_fails() -> None:
-    with pytest.raises(InvalidConfigError, match=r"alpha"):
+    with pytest.raises(
+        InvalidConfigError,
+        match=r"^Policy alpha must be in \(0, 0\.5\), got 3\.0\. Set a significance level such "
+        r"as alpha: 0\.05\.$",
+    ):
         policy_from_config("classification", {"alpha": 3})
 
 

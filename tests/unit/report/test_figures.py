@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.drift import feature_drift
 
 from mlflow_retrain.drift.profile import (
     OTHER_LEVEL,
@@ -16,7 +17,6 @@ from mlflow_retrain.drift.profile import (
     summarise_categorical,
     summarise_numeric,
 )
-from mlflow_retrain.drift.report import FeatureDrift
 from mlflow_retrain.report import plot_categorical_drift, plot_numeric_drift
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -33,40 +33,13 @@ def _sketch(values: list[float] | np.ndarray, *, max_points: int = 2048) -> Nume
     return summarise_numeric(pd.Series(values, dtype=float), max_points=max_points)
 
 
-def _feature(kind: str = "numeric", **changes: object) -> FeatureDrift:
-    numeric = kind == "numeric"
-    fields: dict[str, object] = {
-        "name": "x",
-        "kind": kind,
-        "test": "ks" if numeric else "chi2",
-        "statistic": 0.3,
-        "p_value": 1e-6,
-        "p_value_adjusted": 4e-6,
-        "effect_size": 0.4,
-        "effect_metric": "wasserstein" if numeric else "jensen_shannon",
-        "min_effect": 0.1,
-        "drifted": True,
-        "distribution_drifted": True,
-        "critical": False,
-        "n_reference": 1000,
-        "n_current": 500,
-        "missing_rate_reference": 0.0,
-        "missing_rate_current": 0.0,
-        "missing_p_value": math.nan,
-        "missing_p_value_adjusted": math.nan,
-        "missing_drifted": False,
-    }
-    fields.update(changes)
-    return FeatureDrift(**fields)  # type: ignore[arg-type]
-
-
 def test_numeric_plot_is_an_800_by_450_png() -> None:
     rng = np.random.default_rng(1)
     png = plot_numeric_drift(
         "amount",
         _sketch(rng.normal(0, 1, 2000)),
         rng.normal(0.5, 1, 500),
-        feature=_feature(),
+        feature=feature_drift(),
     )
 
     assert _size(png) == (800, 450)
@@ -104,7 +77,7 @@ def test_numeric_plot_uses_a_compressed_sketch() -> None:
 
 
 def test_numeric_plot_accepts_an_inconclusive_feature() -> None:
-    feature = _feature(
+    feature = feature_drift(
         statistic=math.nan,
         p_value=math.nan,
         p_value_adjusted=math.nan,
@@ -141,8 +114,8 @@ def test_numeric_plot_is_deterministic() -> None:
     rng = np.random.default_rng(3)
     sketch, current = _sketch(rng.normal(size=1000)), rng.normal(size=300)
 
-    first = plot_numeric_drift("x", sketch, current, feature=_feature())
-    second = plot_numeric_drift("x", sketch, current, feature=_feature())
+    first = plot_numeric_drift("x", sketch, current, feature=feature_drift())
+    second = plot_numeric_drift("x", sketch, current, feature=feature_drift())
 
     assert first == second
 
@@ -178,7 +151,7 @@ def test_categorical_plot_is_an_800_by_450_png() -> None:
         "country",
         reference.counts,
         {"a": 2, "b": 5, "z": 3},
-        feature=_feature("categorical", n_unseen_categories=1, unseen_categories=("z",)),
+        feature=feature_drift(kind="categorical", n_unseen_categories=1, unseen_categories=("z",)),
     )
 
     assert _size(png) == (800, 450)

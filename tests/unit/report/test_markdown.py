@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import replace
 
 import pytest
+from helpers.drift import feature_drift
 
 from mlflow_retrain import lineage
 from mlflow_retrain.comparison import Evidence, MetricComparison
@@ -42,32 +42,6 @@ def _table_rows(text: str) -> list[list[str]]:
             cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
             rows.append([c.strip().removesuffix(CELL_GAP).strip() for c in cells])
     return rows
-
-
-def _feature(name: str, effect: float, *, drifted: bool = True, **changes: object) -> FeatureDrift:
-    fields: dict[str, object] = {
-        "name": name,
-        "kind": "numeric",
-        "test": "ks",
-        "statistic": 0.3,
-        "p_value": 1e-8,
-        "p_value_adjusted": 4e-8 if drifted else 0.6,
-        "effect_size": effect,
-        "effect_metric": "wasserstein",
-        "min_effect": 0.1,
-        "drifted": drifted,
-        "distribution_drifted": drifted,
-        "critical": False,
-        "n_reference": 1000,
-        "n_current": 500,
-        "missing_rate_reference": 0.0,
-        "missing_rate_current": 0.0,
-        "missing_p_value": math.nan,
-        "missing_p_value_adjusted": math.nan,
-        "missing_drifted": False,
-    }
-    fields.update(changes)
-    return FeatureDrift(**fields)  # type: ignore[arg-type]
 
 
 def _report(features: tuple[FeatureDrift, ...], run_id: str | None = "drift123") -> DriftReport:
@@ -245,12 +219,10 @@ def test_a_first_deployment_links_no_differences_figure() -> None:
 def test_the_trigger_section_lists_the_largest_effects_first_and_links_the_report() -> None:
     report = _report(
         (
-            _feature("small", 0.2),
-            _feature("large", 0.9),
-            _feature("stable", 0.01, drifted=False),
-            _feature(
-                "region", 0.3, kind="categorical", test="chi2", effect_metric="jensen_shannon"
-            ),
+            feature_drift("small", effect_size=0.2),
+            feature_drift("large", effect_size=0.9),
+            feature_drift("stable", shifted=False, effect_size=0.01),
+            feature_drift("region", effect_size=0.3, kind="categorical"),
         )
     )
 
@@ -267,7 +239,7 @@ def test_the_trigger_section_lists_the_largest_effects_first_and_links_the_repor
 
 
 def test_the_trigger_section_caps_the_listed_columns() -> None:
-    report = _report(tuple(_feature(f"c{i}", 0.1 + i / 100) for i in range(8)))
+    report = _report(tuple(feature_drift(f"c{i}", effect_size=0.1 + i / 100) for i in range(8)))
 
     text = drift_markdown(report, trigger="drift", reason="r", top=3)
 
@@ -283,7 +255,7 @@ def test_the_trigger_section_without_a_drift_check_gives_the_reason_only() -> No
 
 
 def test_column_names_cannot_break_the_table() -> None:
-    report = _report((_feature("a|b\nc", 0.5),))
+    report = _report((feature_drift("a|b\nc", effect_size=0.5),))
 
     text = drift_markdown(report, trigger="drift", reason="r")
 

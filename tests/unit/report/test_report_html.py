@@ -8,6 +8,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from helpers.drift import feature_drift
 
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift, SkippedColumn
 from mlflow_retrain.exceptions import InvalidInputError
@@ -19,45 +20,6 @@ MALICIOUS = "<script>alert(1)</script>"
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
 
-def _feature(name: str, **changes: object) -> FeatureDrift:
-    fields: dict[str, object] = {
-        "name": name,
-        "kind": "numeric",
-        "test": "ks",
-        "statistic": 0.05,
-        "p_value": 0.4,
-        "p_value_adjusted": 0.6,
-        "effect_size": 0.02,
-        "effect_metric": "wasserstein",
-        "min_effect": 0.1,
-        "drifted": False,
-        "distribution_drifted": False,
-        "critical": False,
-        "n_reference": 1000,
-        "n_current": 500,
-        "missing_rate_reference": 0.0,
-        "missing_rate_current": 0.0,
-        "missing_p_value": math.nan,
-        "missing_p_value_adjusted": math.nan,
-        "missing_drifted": False,
-    }
-    fields.update(changes)
-    return FeatureDrift(**fields)  # type: ignore[arg-type]
-
-
-def _drifted(name: str, effect: float, **changes: object) -> FeatureDrift:
-    return _feature(
-        name,
-        statistic=0.3,
-        p_value=1e-7,
-        p_value_adjusted=5e-7,
-        effect_size=effect,
-        drifted=True,
-        distribution_drifted=True,
-        **changes,
-    )
-
-
 def _report(
     features: tuple[FeatureDrift, ...] | None = None,
     *,
@@ -67,20 +29,24 @@ def _report(
 ) -> DriftReport:
     if features is None:
         features = (
-            _feature("age"),
-            _drifted("amount", 0.5),
-            _drifted(
+            feature_drift("age", shifted=False),
+            feature_drift("amount", effect_size=0.5),
+            feature_drift(
                 "country",
-                0.2,
+                effect_size=0.2,
                 kind="categorical",
-                test="chi2",
-                effect_metric="jensen_shannon",
                 critical=True,
                 unseen_categories=("XX", "YY", "ZZ", "QQ"),
                 n_unseen_categories=7,
                 unseen_share=0.08,
             ),
-            _feature("income", missing_rate_current=0.3, missing_drifted=True, drifted=True),
+            feature_drift(
+                "income",
+                shifted=False,
+                drifted=True,
+                missing_rate_current=0.3,
+                missing_drifted=True,
+            ),
         )
     drifted = tuple(f.name for f in features if f.drifted)
     return DriftReport(
@@ -215,20 +181,21 @@ def test_report_flags_missing_rate_drift() -> None:
     ["feature", "target", "skipped", "unseen", "title", "uri", "figure"],
 )
 def test_report_escapes_untrusted_text(where: str) -> None:
-    features = (_feature("safe"),)
+    features = (feature_drift("safe", shifted=False),)
     target = None
     skipped: tuple[SkippedColumn, ...] = ()
     kwargs: dict[str, object] = {}
     if where == "feature":
-        features = (_drifted(MALICIOUS, 0.3),)
+        features = (feature_drift(MALICIOUS, effect_size=0.3),)
     elif where == "target":
-        target = _feature(MALICIOUS)
+        target = feature_drift(MALICIOUS, shifted=False)
     elif where == "skipped":
         skipped = (SkippedColumn(MALICIOUS, MALICIOUS),)
     elif where == "unseen":
         features = (
-            _feature(
+            feature_drift(
                 "c",
+                shifted=False,
                 kind="categorical",
                 unseen_categories=(MALICIOUS,),
                 n_unseen_categories=1,
@@ -240,7 +207,7 @@ def test_report_escapes_untrusted_text(where: str) -> None:
         kwargs["reference_uri"] = MALICIOUS
         kwargs["current_uri"] = f'x" onerror="{MALICIOUS}'
     else:
-        features = (_drifted(MALICIOUS, 0.3),)
+        features = (feature_drift(MALICIOUS, effect_size=0.3),)
         kwargs["figures"] = {MALICIOUS: PNG}
 
     document = render_drift_html(
@@ -298,8 +265,9 @@ def test_report_shows_source_uris_with_password_masked() -> None:
 
 
 def test_report_shows_nan_statistics_as_dashes() -> None:
-    inconclusive = _feature(
+    inconclusive = feature_drift(
         "tiny",
+        shifted=False,
         statistic=math.nan,
         p_value=math.nan,
         p_value_adjusted=math.nan,
@@ -307,7 +275,7 @@ def test_report_shows_nan_statistics_as_dashes() -> None:
         inconclusive_reason="fewer than 5 non-missing values (reference 3, current 2)",
     )
 
-    document = render_drift_html(_report((_drifted("a", 0.4), inconclusive)))
+    document = render_drift_html(_report((feature_drift("a", effect_size=0.4), inconclusive)))
 
     assert not re.search(r"\bnan\b", document, flags=re.IGNORECASE)
     assert '<td class="num">\u2014</td>' in document
@@ -323,7 +291,7 @@ def test_report_writes_small_p_values_in_scientific_notation() -> None:
 
 
 def test_report_has_a_target_section() -> None:
-    target = _drifted("label", 0.3, kind="categorical", test="chi2")
+    target = feature_drift("label", effect_size=0.3, kind="categorical")
 
     document = render_drift_html(_report(target=target))
 

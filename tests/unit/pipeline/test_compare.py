@@ -6,87 +6,45 @@ rejected; the evidence lands on the version (tags, description) and in a compari
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
-import mlflow
-import numpy as np
-import pandas as pd
 import pytest
-from click.testing import CliRunner
+from helpers.churn import CLASSIFIER_TAGS, MODEL, churn_data, churn_model, register_churn
+from helpers.cli import invoke
 from mlflow.tracking import MlflowClient
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
 from mlflow_retrain import lineage
-from mlflow_retrain.cli import main
 from mlflow_retrain.report.markdown import CELL_GAP
 
-pytestmark = pytest.mark.integration
 
-MODEL = "churn"
-N = 4000
-
-
-def _data(seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x1, x2, noise = rng.normal(size=(3, N))
-    logit = 1.2 * x1 + 1.2 * x2
-    y = (rng.random(N) < 1 / (1 + np.exp(-logit))).astype(int)
-    return pd.DataFrame({"x1": x1, "x2": x2, "noise": noise, "label": y})
-
-
-def _model(columns: list[str], train: pd.DataFrame) -> Pipeline:
-    pipeline = Pipeline(
-        [
-            ("pick", ColumnTransformer([("keep", "passthrough", columns)])),
-            ("model", LogisticRegression()),
-        ]
-    )
-    return pipeline.fit(train[["x1", "x2", "noise"]], train["label"])
-
-
-def _register(client: MlflowClient, model: Pipeline, gate_uri: str) -> str:
-    with mlflow.start_run():
-        # Naming the requirements skips MLflow's slow inference of them (a subprocess).
-        info = mlflow.sklearn.log_model(
-            model, name="model", serialization_format="cloudpickle",
-            pip_requirements=["scikit-learn"],
-        )  # fmt: skip
-        run_id = mlflow.active_run().info.run_id
-    with contextlib.suppress(mlflow.exceptions.MlflowException):
-        client.create_registered_model(MODEL)
-    version = client.create_model_version(MODEL, info.model_uri, run_id=run_id)
-    for key, value in {
+def _tags(gate_uri: str) -> dict[str, str]:
+    """A candidate's tags: it is a classifier, judged on the batch at ``gate_uri``."""
+    return {
+        **CLASSIFIER_TAGS,
         lineage.TAG_GATE_URI: gate_uri,
-        lineage.TAG_TARGET: "label",
-        lineage.TAG_TASK: "classification",
         lineage.TAG_STATUS: lineage.STATUS_CANDIDATE,
-    }.items():
-        client.set_model_version_tag(MODEL, version.version, key, value)
-    return str(version.version)
+    }
 
 
 @pytest.fixture
 def registry(tracking_uri: str, tmp_path: Path) -> dict[str, str]:
     """Champion uses x1; challengers: x1+x2 (better), x1+noise (equal), noise (worse)."""
     client = MlflowClient(tracking_uri)
-    train, gate = _data(1), _data(2)
+    train, gate = churn_data(1), churn_data(2)
     gate_path = tmp_path / "gate.csv"
     gate.to_csv(gate_path, index=False)
     gate_uri = str(gate_path)
-    champion = _register(client, _model(["x1"], train), gate_uri)
+    champion = register_churn(client, churn_model(["x1"], train), tags=_tags(gate_uri))
     client.set_registered_model_alias(MODEL, lineage.ALIAS_CHAMPION, champion)
     versions = {"champion": champion}
-    refit = _data(3)
+    refit = churn_data(3)
     for name, columns, data in [
         ("better", ["x1", "x2"], train),
         ("equal", ["x1", "noise"], refit),
         ("worse", ["noise"], train),
     ]:
-        versions[name] = _register(client, _model(columns, data), gate_uri)
+        versions[name] = register_churn(client, churn_model(columns, data), tags=_tags(gate_uri))
     return versions
 
 
@@ -99,13 +57,11 @@ def test_decision_follows_the_evidence(
 ) -> None:
     out = tmp_path / "compare.json"
 
-    result = CliRunner().invoke(
-        main,
-        ["compare", "--model", MODEL, "--challenger", registry[which], "--json-out", str(out)],
-        catch_exceptions=False,
+    code, _, stderr = invoke(
+        "compare", "--model", MODEL, "--challenger", registry[which], "--json-out", str(out)
     )
 
-    assert result.exit_code == 0, result.stderr
+    assert code == 0, stderr
     data = json.loads(out.read_text())
     assert data["decision"] == decision, data
     assert data["champion_version"] == registry["champion"]
@@ -145,19 +101,17 @@ def test_a_stored_policy_is_used(tracking_uri: str, registry: dict[str, str],
         "task: classification\nprimary:\n  - metric: accuracy\n"
         "guardrails:\n  - {metric: log_loss, margin: 0.05}\n"
     )
-    runner = CliRunner()
-    stored = runner.invoke(main, ["policy", "set", "--model", MODEL, "--file", str(policy)])
-    assert stored.exit_code == 0, stored.stderr
-    shown = runner.invoke(main, ["policy", "show", "--model", MODEL])
-    assert json.loads(shown.stdout)["primary"][0]["metric"] == "accuracy"
+    code, _, stderr = invoke("policy", "set", "--model", MODEL, "--file", str(policy))
+    assert code == 0, stderr
+    _, shown, _ = invoke("policy", "show", "--model", MODEL)
+    assert json.loads(shown)["primary"][0]["metric"] == "accuracy"
     out = tmp_path / "compare.json"
 
-    result = runner.invoke(
-        main,
-        ["compare", "--model", MODEL, "--challenger", registry["better"], "--json-out", str(out)],
+    code, _, stderr = invoke(
+        "compare", "--model", MODEL, "--challenger", registry["better"], "--json-out", str(out)
     )
 
-    assert result.exit_code == 0, result.stderr
+    assert code == 0, stderr
     data = json.loads(out.read_text())
     assert [m["name"] for m in data["metrics"]] == ["accuracy", "log_loss"]
     assert data["metrics"][0]["test"].startswith("mcnemar")
@@ -167,18 +121,20 @@ def test_a_stored_policy_is_used(tracking_uri: str, registry: dict[str, str],
 def test_first_deployment_is_judged_against_the_floor(tracking_uri: str, tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri)
     gate_path = tmp_path / "gate.csv"
-    _data(2).to_csv(gate_path, index=False)
-    version = _register(client, _model(["noise"], _data(1)), str(gate_path))
+    churn_data(2).to_csv(gate_path, index=False)
+    version = register_churn(
+        client, churn_model(["noise"], churn_data(1)), tags=_tags(str(gate_path))
+    )
     client.set_registered_model_tag(
         MODEL, lineage.TAG_POLICY,
         json.dumps({"task": "classification", "floor": {"roc_auc": 0.7}}),
     )  # fmt: skip
 
-    result = CliRunner().invoke(main, ["compare", "--model", MODEL, "--challenger", version])
+    code, stdout, stderr = invoke("compare", "--model", MODEL, "--challenger", version)
 
-    assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith(f"REJECT: version {version} of {MODEL} against no champion")
-    assert "misses the policy floor 0.7" in result.stdout
+    assert code == 0, stderr
+    assert stdout.startswith(f"REJECT: version {version} of {MODEL} against no champion")
+    assert "misses the policy floor 0.7" in stdout
 
 
 @pytest.mark.parametrize(
@@ -196,7 +152,7 @@ def test_unknown_model_or_version_is_a_clear_error(
 ) -> None:
     import re
 
-    result = CliRunner().invoke(main, ["compare", *args])
+    code, _, stderr = invoke("compare", *args)
 
-    assert result.exit_code == 1
-    assert re.search(message, result.stderr), result.stderr
+    assert code == 1
+    assert re.search(message, stderr), stderr

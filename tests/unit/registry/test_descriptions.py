@@ -8,9 +8,9 @@ version whose aliases changed. Writing a description can fail; the move must sta
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
+from helpers.registry import register_versions, write_evidence
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -18,9 +18,9 @@ from mlflow_retrain import lineage
 from mlflow_retrain.registry import lifecycle
 from mlflow_retrain.report.markdown import CELL_GAP, section_text
 
-pytestmark = pytest.mark.integration
-
 MODEL = "fraud"
+#: The evidence of ``compare`` on a classifier.
+EVIDENCE_TAGS = {lineage.TAG_EVIDENCE_SOURCE: "compare", lineage.TAG_TASK: "classification"}
 
 
 def _history_rows(history: str) -> list[list[str]]:
@@ -32,36 +32,21 @@ def _history_rows(history: str) -> list[list[str]]:
     ]
 
 
-def _versions(client: MlflowClient, n: int) -> list[str]:
-    client.create_registered_model(MODEL, description="Owned by the risk team.")
-    run = client.create_run(client.get_experiment_by_name("test").experiment_id)
-    source = f"runs:/{run.info.run_id}/model"
-    return [
-        str(client.create_model_version(MODEL, source, run_id=run.info.run_id).version)
-        for _ in range(n)
-    ]
-
-
-def _evidence(client: MlflowClient, version: str, *, baseline: str) -> None:
-    for key, value in {
-        lineage.TAG_DECISION: "promote",
-        lineage.TAG_EVIDENCE_BASELINE: baseline,
-        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-        lineage.TAG_EVIDENCE_RUN: f"run-{version}",
-        lineage.TAG_EVIDENCE_SOURCE: "compare",
-        lineage.TAG_TASK: "classification",
-    }.items():
-        client.set_model_version_tag(MODEL, version, key, value)
-
-
 @pytest.fixture
 def promoted(tracking_uri: str) -> MlflowClient:
     """Version 1 deployed first, then version 2 promoted over it."""
     client = MlflowClient(tracking_uri)
-    v1, v2, _ = _versions(client, 3)
-    _evidence(client, v1, baseline="none")
+    v1, v2, _ = register_versions(
+        client,
+        MODEL,
+        3,
+        create=True,
+        description="Owned by the risk team.",
+        experiment_id=client.get_experiment_by_name("test").experiment_id,
+    )
+    write_evidence(client, MODEL, v1, baseline="none", run_id=f"run-{v1}", tags=EVIDENCE_TAGS)
     lifecycle.promote(MODEL, version=v1)
-    _evidence(client, v2, baseline=v1)
+    write_evidence(client, MODEL, v2, baseline=v1, run_id=f"run-{v2}", tags=EVIDENCE_TAGS)
     lifecycle.promote(MODEL, version=v2)
     return client
 
@@ -116,8 +101,15 @@ def test_a_description_that_cannot_be_written_never_blocks_a_promotion(
     tracking_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = MlflowClient(tracking_uri)
-    (v1,) = _versions(client, 1)
-    _evidence(client, v1, baseline="none")
+    (v1,) = register_versions(
+        client,
+        MODEL,
+        1,
+        create=True,
+        description="Owned by the risk team.",
+        experiment_id=client.get_experiment_by_name("test").experiment_id,
+    )
+    write_evidence(client, MODEL, v1, baseline="none", run_id=f"run-{v1}", tags=EVIDENCE_TAGS)
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise MlflowException("the registry is read-only for descriptions")

@@ -7,7 +7,6 @@ change nothing.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -15,58 +14,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
-import pandas as pd
 import pytest
-from click.testing import CliRunner
+from helpers.churn import MODEL, churn_data, churn_model, register_churn
+from helpers.cli import invoke
+from helpers.registry import audit_records
 from mlflow.tracking import MlflowClient
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
 from mlflow_retrain import lineage
-from mlflow_retrain.cli import main
 from mlflow_retrain.report.markdown import section_text
 
-pytestmark = pytest.mark.integration
-
-MODEL = "churn"
-
-
-def _data(seed: int, n: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x1, x2, noise = rng.normal(size=(3, n))
-    logit = 1.2 * x1 + 1.2 * x2
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return pd.DataFrame({"x1": x1, "x2": x2, "noise": noise, "label": y})
-
-
-def _model(columns: list[str], train: pd.DataFrame) -> Pipeline:
-    pipeline = Pipeline(
-        [
-            ("pick", ColumnTransformer([("keep", "passthrough", columns)])),
-            ("model", LogisticRegression()),
-        ]
-    )
-    return pipeline.fit(train[["x1", "x2", "noise"]], train["label"])
-
-
-def _register(client: MlflowClient, model: Pipeline, *, tags: bool = True) -> str:
-    with mlflow.start_run():
-        # Naming the requirements skips MLflow's slow inference of them (a subprocess).
-        info = mlflow.sklearn.log_model(
-            model, name="model", serialization_format="cloudpickle",
-            pip_requirements=["scikit-learn"],
-        )  # fmt: skip
-        run_id = mlflow.active_run().info.run_id
-    with contextlib.suppress(mlflow.exceptions.MlflowException):
-        client.create_registered_model(MODEL)
-    version = str(client.create_model_version(MODEL, info.model_uri, run_id=run_id).version)
-    if tags:
-        client.set_model_version_tag(MODEL, version, lineage.TAG_TARGET, "label")
-        client.set_model_version_tag(MODEL, version, lineage.TAG_TASK, "classification")
-    return version
+#: The command under test, before its options.
+SHADOW = ("shadow", "--model", MODEL)
 
 
 def _policy(client: MlflowClient, **shadow: Any) -> None:
@@ -78,25 +37,20 @@ def _policy(client: MlflowClient, **shadow: Any) -> None:
 def registry(tracking_uri: str) -> dict[str, str]:
     """Champion uses x1; challengers: x1+x2 (better), noise (worse), x1 (the same model)."""
     client = MlflowClient(tracking_uri)
-    train = _data(1, 3000)
-    champion_model = _model(["x1"], train)
-    versions = {"champion": _register(client, champion_model)}
+    train = churn_data(1, 3000)
+    champion_model = churn_model(["x1"], train)
+    versions = {"champion": register_churn(client, champion_model)}
     client.set_registered_model_alias(MODEL, lineage.ALIAS_CHAMPION, versions["champion"])
-    versions["better"] = _register(client, _model(["x1", "x2"], train))
-    versions["worse"] = _register(client, _model(["noise"], train))
-    versions["same"] = _register(client, champion_model, tags=False)  # registered elsewhere
+    versions["better"] = register_churn(client, churn_model(["x1", "x2"], train))
+    versions["worse"] = register_churn(client, churn_model(["noise"], train))
+    versions["same"] = register_churn(client, champion_model, tags={})  # registered elsewhere
     return versions
 
 
 def _batch(tmp_path: Path, seed: int, n: int = 400) -> str:
     path = tmp_path / f"batch-{seed}.csv"
-    _data(seed, n).to_csv(path, index=False)
+    churn_data(seed, n).to_csv(path, index=False)
     return str(path)
-
-
-def _invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["shadow", "--model", MODEL, *args], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def _shadow_process(tmp_path: Path, tracking_uri: str, *args: str) -> dict[str, Any]:
@@ -147,8 +101,7 @@ def test_separate_processes_accumulate_into_one_promotion_through_the_gate(
     assert version.tags[lineage.TAG_EVIDENCE_RUN] == final["run_id"]
     assert version.tags[lineage.TAG_STATUS] == lineage.STATUS_PROMOTED
     assert json.loads(version.tags[lineage.TAG_SHADOW_SUMMARY])["batches"] == 3
-    audit = [json.loads(v) for k, v in sorted(model.tags.items())
-             if k.startswith(lineage.TAG_AUDIT_PREFIX)]  # fmt: skip
+    audit = audit_records(client, MODEL)
     assert (audit[-1]["kind"], audit[-1]["evidence_run"]) == ("promotion", final["run_id"])
     history = client.get_metric_history(final["run_id"], "shadow.estimate")
     assert sorted(m.step for m in history) == [1, 2, 3]  # the UI charts it per batch
@@ -171,7 +124,9 @@ def test_a_worse_challenger_is_rejected_and_loses_its_alias(
 
     decisions = []
     for seed in range(21, 31):
-        code, stdout, stderr = _invoke("--batch", _batch(tmp_path, seed), "--json-out", str(out))
+        code, stdout, stderr = invoke(
+            *SHADOW, "--batch", _batch(tmp_path, seed), "--json-out", str(out)
+        )
         assert code == 0, stderr
         decisions.append(json.loads(out.read_text())["decision"])
         if decisions[-1] != "continue":
@@ -194,7 +149,7 @@ def test_a_worse_challenger_is_rejected_and_loses_its_alias(
     status = section_text(version.description, "status")
     assert status is not None
     assert status.startswith("**Status: rejected** · no alias · shadow test: **REJECT**")
-    code, _, stderr = _invoke("--challenger", worse, "--batch", _batch(tmp_path, 99))
+    code, _, stderr = invoke(*SHADOW, "--challenger", worse, "--batch", _batch(tmp_path, 99))
     assert code == 1
     assert "already rejected" in stderr
 
@@ -204,8 +159,8 @@ def test_identical_predictions_never_promote(
 ) -> None:
     out = tmp_path / "out.json"
 
-    code, _, stderr = _invoke("--challenger", registry["same"], "--target", "label",
-                              "--batch", _batch(tmp_path, 5), "--json-out", str(out))  # fmt: skip
+    code, _, stderr = invoke(*SHADOW, "--challenger", registry["same"], "--target", "label",
+                             "--batch", _batch(tmp_path, 5), "--json-out", str(out))  # fmt: skip
 
     assert code == 0, stderr
     data = json.loads(out.read_text())
@@ -220,10 +175,10 @@ def test_a_batch_counts_once(tracking_uri: str, registry: dict[str, str], tmp_pa
     client = MlflowClient(tracking_uri)
     _policy(client, min_rows=5000)
     batch = _batch(tmp_path, 7)
-    assert _invoke("--challenger", registry["better"], "--batch", batch)[0] == 0
+    assert invoke(*SHADOW, "--challenger", registry["better"], "--batch", batch)[0] == 0
     summary = client.get_model_version(MODEL, registry["better"]).tags[lineage.TAG_SHADOW_SUMMARY]
 
-    code, _, stderr = _invoke("--challenger", registry["better"], "--batch", batch)
+    code, _, stderr = invoke(*SHADOW, "--challenger", registry["better"], "--batch", batch)
 
     assert code == 1
     assert "already counted" in stderr
@@ -246,9 +201,9 @@ def test_a_bad_batch_fails_cleanly_and_changes_nothing(
 ) -> None:
     client = MlflowClient(tracking_uri)
     path = tmp_path / "bad.csv"
-    mutate(_data(3, 300)).to_csv(path, index=False)
+    mutate(churn_data(3, 300)).to_csv(path, index=False)
 
-    code, _, stderr = _invoke("--challenger", registry["better"], "--batch", str(path))
+    code, _, stderr = invoke(*SHADOW, "--challenger", registry["better"], "--batch", str(path))
 
     assert code == 1
     assert message in stderr
@@ -273,14 +228,26 @@ def test_no_champion_and_mode_both_are_clear_errors(
     policy = {"task": "classification", "mode": "both"}
     client.set_registered_model_tag(MODEL, lineage.TAG_POLICY, json.dumps(policy))
 
-    code, _, stderr = _invoke("--challenger", registry["better"], "--batch", _batch(tmp_path, 1))
+    code, _, stderr = invoke(
+        *SHADOW,
+        "--challenger",
+        registry["better"],
+        "--batch",
+        _batch(tmp_path, 1),
+    )
 
     assert code == 1
     assert "mode 'both'" in stderr
     assert "mlflow-retrain compare --challenger" in stderr
 
     client.delete_registered_model_alias(MODEL, lineage.ALIAS_CHAMPION)
-    code, _, stderr = _invoke("--challenger", registry["better"], "--batch", _batch(tmp_path, 1))
+    code, _, stderr = invoke(
+        *SHADOW,
+        "--challenger",
+        registry["better"],
+        "--batch",
+        _batch(tmp_path, 1),
+    )
     assert code == 1
     assert "has no champion" in stderr
 
@@ -291,15 +258,15 @@ def test_a_new_champion_restarts_the_shadow_test(
     client = MlflowClient(tracking_uri)
     _policy(client, min_rows=5000)
     out = tmp_path / "out.json"
-    _invoke("--challenger", registry["better"], "--batch", _batch(tmp_path, 1), "--json-out",
-            str(out))  # fmt: skip
+    invoke(*SHADOW, "--challenger", registry["better"], "--batch", _batch(tmp_path, 1),
+           "--json-out", str(out))  # fmt: skip
     first = json.loads(out.read_text())
     client.set_model_version_tag(MODEL, registry["worse"], lineage.TAG_OVERRIDE_REASON, "test")
     gated = MlflowClient(tracking_uri, registry_uri="retrain+" + tracking_uri)
     gated.set_registered_model_alias(MODEL, lineage.ALIAS_CHAMPION, registry["worse"])
 
-    code, _, stderr = _invoke("--challenger", registry["better"], "--batch",
-                              _batch(tmp_path, 2), "--json-out", str(out))  # fmt: skip
+    code, _, stderr = invoke(*SHADOW, "--challenger", registry["better"], "--batch",
+                             _batch(tmp_path, 2), "--json-out", str(out))  # fmt: skip
 
     assert code == 0, stderr
     second = json.loads(out.read_text())

@@ -1,0 +1,16 @@
+"""Helpers shared by the test suite; one implementation of each.
+
+``tests/`` is on ``sys.path`` because pytest imports ``tests/conftest.py`` in its default
+``prepend`` import mode (the folder has no ``__init__.py``), so a test imports these as
+``from helpers.registry import write_evidence``, the way it imports ``teamserver``.
+
+* ``helpers.cli``: run the ``mlflow-retrain`` CLI in-process.
+* ``helpers.churn``: a synthetic churn data set and models of known quality, registered.
+* ``helpers.drift``: ``FeatureDrift`` results with every field filled in.
+* ``helpers.examples``: the example projects' data generators, loaded by path.
+* ``helpers.registry``: write and read a registry's versions, evidence, aliases and audit.
+* ``helpers.servers``: free ports, server processes, ``mlflow server`` and PostgreSQL databases.
+* ``helpers.tables``: table bytes in the formats the loaders read.
+
+Fixtures stay in the ``conftest.py`` files; they call these.
+"""
