@@ -224,3 +224,38 @@ def postgres_database() -> Iterator[str]:
             yield f"{base}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+MYSQL_ADMIN_URL = os.environ.get(
+    "MLFLOW_RETRAIN_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/mysql"
+)
+
+
+@contextlib.contextmanager
+def mysql_database() -> Iterator[str]:
+    """Create a fresh MySQL/MariaDB database; yield its URL; drop it afterwards.
+
+    The server's default collation applies (MariaDB 10.11: ``utf8mb4_general_ci``, which
+    compares without case or accents). Skips the test where MySQL is unreachable, except
+    under ``CI=true``, where it must run. ``MLFLOW_RETRAIN_TEST_MYSQL`` names the server's
+    admin database.
+    """
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(MYSQL_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        connection = engine.connect()
+    except sqlalchemy.exc.OperationalError as err:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"MySQL is unreachable: {err.__class__.__name__}")
+    name = f"mlflow_retrain_{uuid.uuid4().hex[:12]}"
+    try:
+        with connection:
+            connection.execute(sqlalchemy.text(f"CREATE DATABASE `{name}`"))
+            try:
+                yield f"{MYSQL_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+            finally:
+                connection.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS `{name}`"))
+    finally:
+        engine.dispose()

@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from helpers.servers import postgres_database, run_mlflow_server, run_server, server_env
+from helpers.servers import (
+    mysql_database,
+    postgres_database,
+    run_mlflow_server,
+    run_server,
+    server_env,
+)
 
 # --- S3 (moto) ----------------------------------------------------------------------------------
 
@@ -195,36 +201,12 @@ def module_postgres_url() -> Iterator[str]:
 # MySQL / MariaDB
 # --------------------------------------------------------------------------------------------
 
-MYSQL_ADMIN_URL = os.environ.get(
-    "MLFLOW_RETRAIN_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/mysql"
-)
-
 
 @pytest.fixture(scope="module")
 def module_mysql_url() -> Iterator[str]:
-    """A fresh MySQL/MariaDB database shared by the tests of a module; dropped afterwards.
-
-    The server's default collation applies (MariaDB 10.11: ``utf8mb4_general_ci``, which
-    compares without case or accents). Skips where MySQL is unreachable, except under
-    ``CI=true``, where it must run.
-    """
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(MYSQL_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        connection = engine.connect()
-    except sqlalchemy.exc.OperationalError as err:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"MySQL is unreachable: {err.__class__.__name__}")
-    name = f"mlflow_retrain_{uuid.uuid4().hex[:12]}"
-    with connection:
-        connection.execute(sqlalchemy.text(f"CREATE DATABASE `{name}`"))
-        try:
-            yield f"{MYSQL_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-        finally:
-            connection.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS `{name}`"))
-    engine.dispose()
+    """A fresh MySQL/MariaDB database shared by the tests of a module (``mysql_database``)."""
+    with mysql_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -118,9 +118,9 @@ def test_a_spelling_of_a_gated_alias_is_refused_and_changes_nothing(
 ) -> None:
     # The REST and the UI's ajax routes reach the same store call (tested above for both).
     endpoint = AJAX if alias.isupper() else REST
-    v1, v2 = _versions(client, model, 2)
+    v1, v2 = register_versions(client, model, 2)
     _first_champion(server, client, model, v1)
-    before = (_aliases(client, model), _audit(client, model))
+    before = (aliases(client, model), audit_records(client, model))
 
     set_response = _set(server, model, alias, v2, endpoint)
     delete_response = _delete(server, model, alias, endpoint)
@@ -128,13 +128,13 @@ def test_a_spelling_of_a_gated_alias_is_refused_and_changes_nothing(
     if alias == "previouß-champion" and request.node.callspec.params["server"] != "mysql":
         # Only MariaDB's collation takes ß for s: elsewhere it is another alias, and harmless.
         assert set_response.status_code == 200, set_response.text
-        aliases = _aliases(client, model)
-        assert (aliases["champion"], "previous-champion" in aliases) == (v1, False)
-        assert _audit(client, model) == before[1]
+        now = aliases(client, model)
+        assert (now["champion"], "previous-champion" in now) == (v1, False)
+        assert audit_records(client, model) == before[1]
         return
     _assert_refused(set_response, "gated alias")
     _assert_refused(delete_response, "gated alias")
-    assert (_aliases(client, model), _audit(client, model)) == before
+    assert (aliases(client, model), audit_records(client, model)) == before
     assert client.get_model_version_by_alias(model, "champion").version == v1
 
 
@@ -142,7 +142,7 @@ def test_a_spelling_of_a_gated_alias_is_refused_and_changes_nothing(
 def test_a_version_spelt_another_way_is_still_the_version_the_gate_judges(
     server: str, client: MlflowClient, model: str, spelling: str
 ) -> None:
-    v1, v2 = _versions(client, model, 2)
+    v1, v2 = register_versions(client, model, 2)
     _first_champion(server, client, model, v1)
     spelt = spelling.format(v2)
 
@@ -151,13 +151,13 @@ def test_a_version_spelt_another_way_is_still_the_version_the_gate_judges(
     # v2 has no evidence: however it is spelt, the gate judges v2 (or MLflow refuses the
     # spelling), and champion stays on v1.
     assert 400 <= response.status_code < 500, response.text
-    assert _aliases(client, model)["champion"] == v1
-    _evidence(client, model, v2, baseline=v1)
+    assert aliases(client, model)["champion"] == v1
+    write_evidence(client, model, v2, baseline=v1)
     if spelling == "{}_0":
         return  # int("2_0") is 20: not v2, and MLflow has no version 20
     response = _set(server, model, "champion", spelt)
     assert response.status_code == 200, response.text
-    assert _aliases(client, model) == {"champion": v2, "previous-champion": v1}
+    assert aliases(client, model) == {"champion": v2, "previous-champion": v1}
 
 
 # --- refusals ------------------------------------------------------------------------------------

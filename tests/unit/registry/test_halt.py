@@ -77,6 +77,6 @@ def test_a_rejection_counter_that_is_not_a_count_halts_the_model(
 
     assert count_rejection(client, model, limit=3) is True
 
-    assert "not a count" in _tags(client, model)[lineage.TAG_HALTED]
+    assert "not a count" in model_tags(client, model)[lineage.TAG_HALTED]
     with pytest.raises(CircuitBreakerOpen, match="halted"):
         check_not_halted(client, model)
