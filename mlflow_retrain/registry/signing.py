@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_retrain import _errors as errors
+from mlflow_retrain.config import ENV_EVIDENCE_KEY, ENV_EVIDENCE_KEY_FILE
 
 __all__ = [
     "ENV_KEY",
@@ -49,9 +50,9 @@ __all__ = [
 ]
 
 #: ``<key id>:<secret>``: the one key that signs and verifies.
-ENV_KEY = "MLFLOW_RETRAIN_EVIDENCE_KEY"
+ENV_KEY = ENV_EVIDENCE_KEY
 #: A file of ``<key id> <secret>`` lines (the first signs); readable by its owner only.
-ENV_KEY_FILE = "MLFLOW_RETRAIN_EVIDENCE_KEY_FILE"
+ENV_KEY_FILE = ENV_EVIDENCE_KEY_FILE
 #: The record's format (field ``format``) and the signature's scheme prefix.
 RECORD_FORMAT = 1
 _SCHEME = "v1"
