@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -151,7 +151,7 @@ def signed_evidence(
     *,
     tags: Mapping[str, str],
     source: str | None,
-    location: str | Callable[[], str],
+    location: str,
 ) -> SignedEvidence:
     """What the gate needs to judge the version's signed evidence.
 
@@ -162,7 +162,7 @@ def signed_evidence(
         name: The registered model.
         tags: The target version's tags.
         source: The version's source (its logged model id).
-        location: The version's storage location (or a function returning it).
+        location: The version's storage location.
     """
     check = check_evidence(
         tags.get(lineage.TAG_EVIDENCE_RECORD), tags.get(lineage.TAG_EVIDENCE_SIGNATURE), keyring
@@ -176,9 +176,8 @@ def signed_evidence(
 
     digest = None
     if check.record is not None:
-        where = location() if callable(location) else location
         try:
-            digest = version_binding(where)
+            digest = version_binding(location)
         except (MlflowException, OSError) as err:  # the gate refuses and says why
             logger.warning("Cannot read the artifacts of a version of '%s' (%s).", name,
                            type(err).__name__)  # fmt: skip

@@ -10,6 +10,7 @@ UI's ``/ajax-api``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import uuid
 from pathlib import Path
@@ -75,9 +76,9 @@ def _data(seed: int, n: int = 600) -> pd.DataFrame:
 def _version(client: MlflowClient, name: str, tmp_path: Path, *, good: bool = True) -> str:
     """Register a trained model with its gate split recorded, as `retrain` does."""
     train, gate = _data(1), _data(2)
-    columns = ["x1", "x2"] if good else ["x2"]
-    model = LogisticRegression().fit(train[columns].assign(**({} if good else {"x1": 0.0}))[
-        ["x1", "x2"]], train["label"])  # fmt: skip
+    # A worse model: trained without the informative column (x1 blanked out).
+    features = train[["x1", "x2"]] if good else train[["x1", "x2"]].assign(x1=0.0)
+    model = LogisticRegression().fit(features, train["label"])
     gate_path = tmp_path / f"gate-{uuid.uuid4().hex[:6]}.csv"
     gate.to_csv(gate_path, index=False)
     with mlflow.start_run():
@@ -204,8 +205,6 @@ def _tamper(client: MlflowClient, name: str, version: str, what: str, tmp_path: 
     tags = client.get_model_version(name, version).tags
     if what == "record":
         record = EvidenceRecord.from_json(tags[lineage.TAG_EVIDENCE_RECORD])
-        import dataclasses
-
         forged = dataclasses.replace(record, decision="promote", baseline="none")
         client.set_model_version_tag(name, version, lineage.TAG_EVIDENCE_RECORD, forged.to_json())
     elif what == "gate_split":
