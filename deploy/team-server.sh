@@ -19,6 +19,12 @@
 #   MLFLOW_AUTH_ADMIN_PASSWORD   password of the first admin user "admin" (required with basic,
 #                                >= 12 chars)
 #   MLFLOW_FLASK_SERVER_SECRET_KEY  random secret for the UI's CSRF protection (required)
+#   MLFLOW_RETRAIN_EVIDENCE_KEY_FILE  file of "<key id> <secret>" lines, mode 600 (the first
+#                                signs, the others still verify: rotation), or
+#   MLFLOW_RETRAIN_EVIDENCE_KEY  <key id>:<secret>  (one of the two is required: the gate
+#                                promotes only on evidence signed with this key; give the same
+#                                key to the pipeline, and to nobody else). Generate a secret:
+#                                python -c "import secrets; print(secrets.token_hex(32))"
 #   MLFLOW_RETRAIN_HOST / _PORT / _WORKERS   default 0.0.0.0 / 5000 / 2
 #                                (the server is ready once GET /health answers OK)
 #   MLFLOW_S3_ENDPOINT_URL       for an S3-compatible store (MinIO, Ceph, ...); AWS_* as usual
@@ -35,6 +41,10 @@ case "$auth" in
   *) echo "team-server.sh: MLFLOW_RETRAIN_AUTH must be 'basic' or 'none', got '$auth'." >&2; exit 2 ;;
 esac
 : "${MLFLOW_FLASK_SERVER_SECRET_KEY:?set MLFLOW_FLASK_SERVER_SECRET_KEY to a long random string}"
+if [ -z "${MLFLOW_RETRAIN_EVIDENCE_KEY_FILE:-}" ] && [ -z "${MLFLOW_RETRAIN_EVIDENCE_KEY:-}" ]; then
+  echo "team-server.sh: set MLFLOW_RETRAIN_EVIDENCE_KEY_FILE (or MLFLOW_RETRAIN_EVIDENCE_KEY=<key id>:<secret>): without an evidence key anyone who may edit a model can forge its evidence (docs/team-server.md)." >&2
+  exit 2
+fi
 
 case "$MLFLOW_RETRAIN_DB_URI" in
   postgresql://*|mysql*://*|mssql*://*) ;;

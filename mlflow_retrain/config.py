@@ -42,6 +42,11 @@ __all__ = [
 ENV_PREFIX = "MLFLOW_RETRAIN_"
 #: Environment variable naming the config file when no ``--config`` is given.
 ENV_CONFIG_FILE = ENV_PREFIX + "CONFIG"
+#: The evidence key (``<key id>:<secret>``) and key file of the pipeline and the server (see
+#: :mod:`mlflow_retrain.registry.signing`): secrets, not configuration keys.
+ENV_EVIDENCE_KEY = ENV_PREFIX + "EVIDENCE_KEY"
+ENV_EVIDENCE_KEY_FILE = ENV_PREFIX + "EVIDENCE_KEY_FILE"
+_NOT_CONFIG = frozenset({ENV_CONFIG_FILE, ENV_EVIDENCE_KEY, ENV_EVIDENCE_KEY_FILE})
 
 ColumnKind = Literal["numeric", "categorical"]
 
@@ -509,7 +514,7 @@ def load_config(
         data = _read_yaml(Path(path))
         source = str(path)
     for key, raw in sorted(env.items()):
-        if not key.startswith(ENV_PREFIX) or key == ENV_CONFIG_FILE:
+        if not key.startswith(ENV_PREFIX) or key in _NOT_CONFIG:
             continue
         dotted = key[len(ENV_PREFIX) :].lower().replace("__", ".")
         _set_dotted(data, dotted, _parse_env_value(raw), origin=f"environment variable {key}")

@@ -56,7 +56,9 @@ __all__ = [
     "TAG_ESTIMATOR",
     "TAG_EVIDENCE_BASELINE",
     "TAG_EVIDENCE_DATA_DIGEST",
+    "TAG_EVIDENCE_RECORD",
     "TAG_EVIDENCE_RUN",
+    "TAG_EVIDENCE_SIGNATURE",
     "TAG_EVIDENCE_SOURCE",
     "TAG_EVIDENCE_SUMMARY",
     "TAG_EVIDENCE_TIME",
@@ -68,6 +70,8 @@ __all__ = [
     "TAG_MODEL_NAME",
     "TAG_OFFLINE_BASELINE",
     "TAG_OFFLINE_DECISION",
+    "TAG_OFFLINE_RECORD",
+    "TAG_OFFLINE_SIGNATURE",
     "TAG_OUTCOME",
     "TAG_OVERRIDE_REASON",
     "TAG_PIPELINE_RUN",
@@ -186,6 +190,16 @@ TAG_EVIDENCE_SOURCE = TAG_PREFIX + "evidence.source"
 #: (policy mode ``both`` needs both).
 TAG_OFFLINE_DECISION = TAG_PREFIX + "offline.decision"
 TAG_OFFLINE_BASELINE = TAG_PREFIX + "offline.baseline_version"
+#: The signed evidence record (canonical JSON: model, version, model id, artifact digest,
+#: champion, decision and tests, data and policy digests, run, time) and its signature
+#: (``v1:<key id>:<HMAC-SHA256 hex>``). A server with an evidence key decides from the verified
+#: record alone; see docs/security.md.
+TAG_EVIDENCE_RECORD = TAG_PREFIX + "evidence.record"
+TAG_EVIDENCE_SIGNATURE = TAG_PREFIX + "evidence.signature"
+#: The offline comparison's signed record and signature, kept when shadow evidence follows
+#: (policy mode ``both``).
+TAG_OFFLINE_RECORD = TAG_PREFIX + "offline.record"
+TAG_OFFLINE_SIGNATURE = TAG_PREFIX + "offline.signature"
 #: On a version in shadow: its accumulating shadow run, and a compact JSON summary of the
 #: sequential test (batches, rows, estimate, confidence sequence, p-value, decision).
 TAG_SHADOW_RUN = TAG_PREFIX + "shadow.run_id"

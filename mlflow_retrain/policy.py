@@ -201,6 +201,10 @@ class PromotionPolicy:
             ``shadow``), or ``both`` (a passing offline comparison, then shadow).
         shadow: How shadow mode decides.
         max_evidence_age_days: Evidence older than this no longer permits a promotion.
+        holdout_digest: The digest of a named holdout set (as ``mlflow_retrain.evidence.
+            data_digest`` records it) that a comparison may run on instead of the version's
+            gate split. A server holding an evidence key refuses signed evidence computed on
+            any other data. ``None``: the gate split only.
         n_resamples: Bootstrap resamples.
         random_state: Seed of the bootstrap.
     """
@@ -213,6 +217,7 @@ class PromotionPolicy:
     mode: Literal["offline", "shadow", "both"] = "offline"
     shadow: ShadowRule = field(default_factory=ShadowRule)
     max_evidence_age_days: float = 30.0
+    holdout_digest: str | None = None
     n_resamples: int = 2000
     random_state: int = 0
 
@@ -265,7 +270,12 @@ class PromotionPolicy:
         _check_shadow(self.shadow, self.task)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form (what the ``mlflow_retrain.policy`` tag holds)."""
+        """Return the JSON form (what the ``mlflow_retrain.policy`` tag holds).
+
+        ``holdout_digest`` appears only when set, so the stored text (and the digest that
+        binds evidence to it) of a policy without one is what it always was.
+        """
+        holdout = {} if self.holdout_digest is None else {"holdout_digest": self.holdout_digest}
         return {
             "task": self.task,
             "primary": [r.to_dict() for r in self.primary],
@@ -275,6 +285,7 @@ class PromotionPolicy:
             "mode": self.mode,
             "shadow": self.shadow.to_dict(),
             "max_evidence_age_days": self.max_evidence_age_days,
+            **holdout,
             "n_resamples": self.n_resamples,
             "random_state": self.random_state,
         }
@@ -297,7 +308,7 @@ class PromotionPolicy:
             )
         known = {
             "task", "primary", "guardrails", "alpha", "floor", "mode", "shadow",
-            "max_evidence_age_days", "n_resamples", "random_state",
+            "max_evidence_age_days", "n_resamples", "random_state", "holdout_digest",
         }  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
@@ -327,6 +338,7 @@ class PromotionPolicy:
                 mode=_choice(data.get("mode", "offline"), ("offline", "shadow", "both"), "mode"),
                 shadow=_shadow_rule(data.get("shadow") or {}),
                 max_evidence_age_days=float(data.get("max_evidence_age_days", 30.0)),
+                holdout_digest=_holdout(data.get("holdout_digest")),
                 n_resamples=int(data.get("n_resamples", 2000)),
                 random_state=int(data.get("random_state", 0)),
             )
@@ -382,6 +394,18 @@ def _floor(data: Mapping[str, Any], base: PromotionPolicy) -> Mapping[str, Any]:
             f"Policy floor must map metrics to values, e.g. {{roc_auc: 0.6}}, got {floor!r}."
         )
     return floor
+
+
+def _holdout(value: Any) -> str | None:
+    """The policy's ``holdout_digest``: a non-empty string, or none."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise errors.InvalidConfigError(
+            f"Policy holdout_digest must be a dataset digest (text), got {value!r}. Copy it "
+            "from the tag mlflow_retrain.evidence.data_digest of a comparison on that holdout."
+        )
+    return value.strip()
 
 
 def _did_you_mean(key: str, known: Iterable[str]) -> str:

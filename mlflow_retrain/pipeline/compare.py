@@ -211,7 +211,7 @@ def run_compare(
         if out_champ is not None and champ is not None:
             outputs[f"champion v{champ.version}"] = out_champ
         _log_comparison(client, result, frame, target=target, policy=applied, outputs=outputs)
-    _write_evidence(client, result, data_digest=frame_digest(frame))
+    _write_evidence(client, result, data_digest=frame_digest(frame), policy=policy.stored)
     return result
 
 
@@ -345,8 +345,13 @@ def _log_comparison(
         mlflow.log_artifacts(str(folder), artifact_path="comparison")
 
 
-def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest: str) -> None:
-    """Hand the evidence to the registry, then describe it on the version for reviewers."""
+def _write_evidence(
+    client: MlflowClient, result: CompareResult, *, data_digest: str, policy: str | None
+) -> None:
+    """Hand the evidence to the registry, then describe it on the version for reviewers.
+
+    ``policy`` is the stored policy text the evidence was judged under (``None``: none stored).
+    """
     evidence = result.evidence
     name, version = result.model_name, result.challenger_version
     write_offline_evidence(
@@ -357,6 +362,7 @@ def _write_evidence(client: MlflowClient, result: CompareResult, *, data_digest:
         baseline=result.champion_version,
         run_id=result.run_id,
         data_digest=data_digest,
+        policy=policy,
     )
     describe_version(
         client,

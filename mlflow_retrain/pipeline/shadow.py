@@ -335,7 +335,7 @@ def run_shadow(
             step_run_id=step_id,
             restarted=restarted,
         )
-        _write_version_tags(client, result)
+        _write_version_tags(client, result, policy=policy.stored)
         if decision == lineage.DECISION_REJECT:
             _retire_challenger_alias(client, model_name, version)
         if decision != lineage.DECISION_PROMOTE:  # a promotion describes itself after the move
@@ -584,8 +584,11 @@ def _log_batch(
     )
 
 
-def _write_version_tags(client: MlflowClient, result: ShadowResult) -> None:
-    """Hand the state to the registry, then describe it on the version for reviewers."""
+def _write_version_tags(client: MlflowClient, result: ShadowResult, *, policy: str | None) -> None:
+    """Hand the state to the registry, then describe it on the version for reviewers.
+
+    ``policy`` is the stored policy text the state was judged under (``None``: none stored).
+    """
     name, version = result.model_name, result.challenger_version
     summary = write_shadow_evidence(
         client,
@@ -597,6 +600,7 @@ def _write_version_tags(client: MlflowClient, result: ShadowResult) -> None:
         min_improvement=result.min_improvement,
         champion=result.champion_version,
         run_id=result.run_id,
+        policy=policy,
     )
     body = shadow_markdown(
         summary,

@@ -8,7 +8,12 @@ written in one way:
 * the decision tag is removed first and written last: the gate reads it, so a crash
   between the writes leaves no decision at all (the gate then asks for the comparison again),
   never a fresh decision beside stale facts, nor an old decision beside fresh ones;
-* a rejected challenger gets status ``rejected`` with its evidence.
+* a rejected challenger gets status ``rejected`` with its evidence;
+* the evidence is also written as one signed record (``mlflow_retrain.evidence.record`` and
+  ``.signature``, :mod:`mlflow_retrain.registry.signing`), bound to the version's logged model
+  and artifacts, the champion, the data and the stored policy; a tracking server holding the
+  evidence key decides from that record alone. Without a key (``MLFLOW_RETRAIN_EVIDENCE_KEY``
+  or ``..._KEY_FILE``) the record is written unsigned, with a warning.
 
 A champion version also caches its metric on its own gate split, the reference of the loop's
 decay check (:func:`cached_reference`, :func:`cache_reference`).
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_retrain import lineage
 from mlflow_retrain.metrics import DEFINITIONS_VERSION
+from mlflow_retrain.registry.signing import EvidenceRecord, policy_digest
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -48,6 +54,7 @@ def write_offline_evidence(
     baseline: str | None,
     run_id: str,
     data_digest: str,
+    policy: str | None = None,
 ) -> None:
     """Record an offline comparison's evidence on the challenger version.
 
@@ -62,6 +69,7 @@ def write_offline_evidence(
         baseline: The champion version compared against (``None``: first deployment).
         run_id: The comparison run holding the full evidence.
         data_digest: Digest of the rows compared on.
+        policy: The stored policy text it was judged under (``None``: the model stores none).
     """
     summary = [
         {
@@ -76,15 +84,25 @@ def write_offline_evidence(
         for m in evidence.metrics
     ]
     against = baseline or "none"
+    now = _now_ms()
+    record, signature = _signed_record(
+        client, name, version, baseline=against, decision=evidence.decision,
+        source=lineage.SOURCE_COMPARE, tests=summary, data_digest=data_digest, policy=policy,
+        run_id=run_id, time_ms=now,
+    )  # fmt: skip
     facts = {
         lineage.TAG_EVIDENCE_BASELINE: against,
         lineage.TAG_EVIDENCE_RUN: run_id,
-        lineage.TAG_EVIDENCE_TIME: _now_ms(),
+        lineage.TAG_EVIDENCE_TIME: str(now),
         lineage.TAG_EVIDENCE_SUMMARY: lineage.truncate_tag(json.dumps(summary)),
         lineage.TAG_EVIDENCE_DATA_DIGEST: data_digest,
         lineage.TAG_EVIDENCE_SOURCE: lineage.SOURCE_COMPARE,
         lineage.TAG_OFFLINE_DECISION: evidence.decision,
         lineage.TAG_OFFLINE_BASELINE: against,
+        lineage.TAG_EVIDENCE_RECORD: record,
+        lineage.TAG_EVIDENCE_SIGNATURE: signature,
+        lineage.TAG_OFFLINE_RECORD: record,
+        lineage.TAG_OFFLINE_SIGNATURE: signature,
     }
     _write_evidence(client, name, version, facts, decision=evidence.decision)
 
@@ -100,6 +118,7 @@ def write_shadow_evidence(
     min_improvement: float,
     champion: str,
     run_id: str,
+    policy: str | None = None,
 ) -> dict[str, Any]:
     """Record a shadow step's state on the version in shadow, and its evidence once decided.
 
@@ -117,6 +136,7 @@ def write_shadow_evidence(
         min_improvement: The policy's margin, in loss units.
         champion: The champion the version runs beside.
         run_id: The accumulating shadow run.
+        policy: The stored policy text it was judged under (``None``: the model stores none).
 
     Returns:
         The summary written (tag ``mlflow_retrain.shadow.summary``), for the description.
@@ -148,16 +168,60 @@ def write_shadow_evidence(
         "p": summary["p"],
         "passed": decision == lineage.DECISION_PROMOTE,
     }]  # fmt: skip
+    now = _now_ms()
+    # Live batches are not data the server can check against the version: no data digest.
+    record, signature = _signed_record(
+        client, name, version, baseline=champion, decision=decision,
+        source=lineage.SOURCE_SHADOW, tests=evidence_summary, data_digest=None, policy=policy,
+        run_id=run_id, time_ms=now,
+    )  # fmt: skip
     facts = {
         **progress,
         lineage.TAG_EVIDENCE_BASELINE: champion,
         lineage.TAG_EVIDENCE_RUN: run_id,
-        lineage.TAG_EVIDENCE_TIME: _now_ms(),
+        lineage.TAG_EVIDENCE_TIME: str(now),
         lineage.TAG_EVIDENCE_SOURCE: lineage.SOURCE_SHADOW,
         lineage.TAG_EVIDENCE_SUMMARY: lineage.truncate_tag(json.dumps(evidence_summary)),
+        lineage.TAG_EVIDENCE_RECORD: record,
+        lineage.TAG_EVIDENCE_SIGNATURE: signature,
     }
     _write_evidence(client, name, version, facts, decision=decision)
     return summary
+
+
+def _signed_record(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    *,
+    baseline: str,
+    decision: str,
+    source: str,
+    tests: list[dict[str, Any]],
+    data_digest: str | None,
+    policy: str | None,
+    run_id: str,
+    time_ms: int,
+) -> tuple[str, str]:
+    """The evidence record of ``version`` and its signature (``""`` without a key)."""
+    from mlflow_retrain.registry.trust import model_id_of, sign, version_binding
+
+    held = client.get_model_version(name, version)
+    record = EvidenceRecord(
+        model_name=name,
+        version=str(version),
+        model_id=model_id_of(held.source),
+        artifact_digest=version_binding(client.get_model_version_download_uri(name, version)),
+        baseline=baseline,
+        decision=decision,
+        source=source,
+        tests=tuple(tests),
+        data_digest=data_digest,
+        policy_digest=policy_digest(policy),
+        run_id=run_id,
+        time_ms=time_ms,
+    )
+    return sign(record)
 
 
 def _write_evidence(
@@ -220,8 +284,8 @@ def cache_reference(
 _DEFINITIONS = f"metrics-v{DEFINITIONS_VERSION}"
 
 
-def _now_ms() -> str:
-    return str(int(time.time() * 1000))
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _round(value: float | None) -> float | None:

@@ -20,6 +20,13 @@ and no rules of its own. The rules, from the design:
   compare aliases without case or accents, so such a spelling *is* ``champion`` there, and
   it is refused on every backend (:func:`gated_alias`).
 
+When the server holds an evidence key, the store hands the gate the signature check of the
+version's evidence (:class:`SignedEvidence`), and the evidence rules read the verified record
+alone, never the loose tags: evidence that is unsigned, forged, tampered with, for another
+version, or computed on other data than the version's gate split (or the policy's named
+holdout) is refused; evidence judged under another policy, or for other artifacts than the
+version holds now, is stale.
+
 A permitted move of ``champion`` comes with its :class:`MovePlan`: every alias and tag the move
 writes (the old holder becomes ``previous-champion`` with status ``retired`` or
 ``rolled_back``, the promoted version loses ``challenger`` and a spent override, and gets
@@ -36,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlflow_retrain import lineage
+from mlflow_retrain.registry.signing import EvidenceCheck, EvidenceRecord, policy_digest
 
 __all__ = [
     "GATED_ALIASES",
@@ -44,6 +52,7 @@ __all__ = [
     "GateDecision",
     "ModelFacts",
     "MovePlan",
+    "SignedEvidence",
     "decide_alias_change",
     "gated_alias",
 ]
@@ -74,6 +83,26 @@ class AliasChange:
 
 
 @dataclass(frozen=True)
+class SignedEvidence:
+    """What a server with an evidence key knows of the target version's signed evidence.
+
+    Attributes:
+        model_name: The registered model.
+        check: The signature check of the version's evidence record.
+        offline: The check of its offline record (policy mode ``both``), if it has one.
+        model_id: The version's logged model id, from its source (``None``: none).
+        artifact_digest: The digest of the version's artifacts as the server computed it
+            (``None``: it could not, and the evidence cannot be bound to them).
+    """
+
+    model_name: str
+    check: EvidenceCheck
+    offline: EvidenceCheck | None
+    model_id: str | None
+    artifact_digest: str | None
+
+
+@dataclass(frozen=True)
 class ModelFacts:
     """What the registry knows when the change is requested.
 
@@ -87,6 +116,8 @@ class ModelFacts:
         previous_alias: Alias kept for rollback.
         challenger_alias: Alias of the version waiting for its decision (a promoted version
             loses it).
+        evidence: The signed evidence, when the server holds an evidence key; ``None``
+            (keyless mode): the evidence tags are trusted as written.
     """
 
     aliases: Mapping[str, str]
@@ -96,6 +127,7 @@ class ModelFacts:
     champion_alias: str = lineage.ALIAS_CHAMPION
     previous_alias: str = lineage.ALIAS_PREVIOUS_CHAMPION
     challenger_alias: str = lineage.ALIAS_CHALLENGER
+    evidence: SignedEvidence | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +241,111 @@ def gated_alias(alias: str, gated: tuple[str, ...] = GATED_ALIASES) -> str | Non
     """
     folded = _fold(alias)
     return next((g for g in gated if alias == g or folded == _fold(g)), None)
+
+
+def _policy_field(policy: str | None, key: str) -> Any:
+    """One key of the stored policy JSON, or ``None`` (also for a damaged policy)."""
+    try:
+        data = json.loads(policy or "{}")
+    except ValueError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _binding_failure(
+    record: EvidenceRecord, target: str, signed: SignedEvidence, facts: ModelFacts
+) -> tuple[str, bool] | None:
+    """Why a verified ``record`` does not vouch for ``target`` now, and whether it is stale."""
+    if record.model_name != signed.model_name or record.version != target:
+        return (
+            f"its signed record is for version {record.version} of '{record.model_name}'",
+            False,
+        )
+    if record.model_id != signed.model_id:
+        held = f"logged model {signed.model_id}" if signed.model_id else "no logged model"
+        return (
+            f"it was computed for logged model {record.model_id}, and the version holds {held}",
+            True,
+        )
+    if signed.artifact_digest is None:
+        return "the server could not read the version's artifacts to check their digest", False
+    if record.artifact_digest != signed.artifact_digest:
+        return "it was computed for other artifacts than the version holds now", True
+    if record.policy_digest != policy_digest(facts.policy):
+        return "it was judged under another policy than the model's stored one", True
+    if record.source == lineage.SOURCE_COMPARE:
+        allowed = {facts.version_tags.get(lineage.TAG_GATE_DIGEST)}
+        holdout = _policy_field(facts.policy, "holdout_digest")
+        if isinstance(holdout, str) and holdout:
+            allowed.add(holdout)
+        if record.data_digest is None or record.data_digest not in allowed:
+            return (
+                f"it was computed on data (digest {record.data_digest}) that is neither the "
+                "version's gate split nor the policy's holdout_digest",
+                False,
+            )
+    return None
+
+
+def _record_tags(
+    record: EvidenceRecord | None, prefix: Literal["evidence", "offline"]
+) -> dict[str, str | None]:
+    """The evidence facts the gate reads, from a verified record (``None``: no evidence)."""
+    if prefix == "offline":
+        if record is None or record.source != lineage.SOURCE_COMPARE:
+            return {lineage.TAG_OFFLINE_DECISION: None, lineage.TAG_OFFLINE_BASELINE: None}
+        return {
+            lineage.TAG_OFFLINE_DECISION: record.decision,
+            lineage.TAG_OFFLINE_BASELINE: record.baseline,
+        }
+    if record is None:
+        return {}
+    return {
+        lineage.TAG_DECISION: record.decision,
+        lineage.TAG_EVIDENCE_BASELINE: record.baseline,
+        lineage.TAG_EVIDENCE_TIME: str(record.time_ms),
+        lineage.TAG_EVIDENCE_SOURCE: record.source,
+        lineage.TAG_EVIDENCE_RUN: record.run_id,
+        lineage.TAG_EVIDENCE_SUMMARY: json.dumps(list(record.tests)),
+    }
+
+
+def _signed_view(target: str, facts: ModelFacts) -> tuple[Mapping[str, str], GateDecision | None]:
+    """The version's tags with every evidence fact taken from its verified signed record.
+
+    Returns the tags the evidence rules read, or a refusal when the evidence cannot be
+    trusted or bound to the version, its data and the policy.
+    """
+    signed = facts.evidence
+    tags = dict(facts.version_tags)
+    if signed is None:
+        return tags, None
+    redo = f"Run {_redo(target, tags)} with the pipeline's evidence key"
+    check = signed.check
+    if check.record is None:
+        return tags, GateDecision(
+            False,
+            "refused",
+            f"The evidence for version {target} cannot be trusted: {check.failure}. Only "
+            f"the pipeline holding the evidence key can sign evidence. {redo}.",
+        )
+    failure = _binding_failure(check.record, target, signed, facts)
+    if failure is not None:
+        reason, stale = failure
+        what = "is stale" if stale else "cannot be trusted"
+        return tags, GateDecision(
+            False, "refused", f"The evidence for version {target} {what}: {reason}. {redo}."
+        )
+    offline = None if signed.offline is None else signed.offline.record
+    if offline is not None and _binding_failure(offline, target, signed, facts) is not None:
+        offline = None
+    # Every fact the rules read comes from a verified record; a loose tag counts for nothing.
+    view: dict[str, Any] = {
+        **tags,
+        **_record_tags(check.record, "evidence"),
+        **_record_tags(offline, "offline"),
+    }
+    return {k: v for k, v in view.items() if v is not None}, None
 
 
 def _max_age_days(policy: str | None) -> float:
@@ -333,6 +470,9 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             champion,
             facts,
         )
+    tags, untrusted = _signed_view(target, facts)
+    if untrusted is not None:
+        return untrusted
     decision = tags.get(lineage.TAG_DECISION)
     baseline = tags.get(lineage.TAG_EVIDENCE_BASELINE)
     if decision is None or decision == lineage.DECISION_PENDING:
@@ -390,6 +530,7 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             target,
             None,
             facts,
+            evidence_run=tags.get(lineage.TAG_EVIDENCE_RUN),
         )
     return _permit(
         "promotion",
@@ -397,19 +538,32 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
         target,
         champion,
         facts,
+        evidence_run=tags.get(lineage.TAG_EVIDENCE_RUN),
     )
 
 
 def _permit(
-    kind: Kind, reason: str, target: str, champion: str | None, facts: ModelFacts
+    kind: Kind,
+    reason: str,
+    target: str,
+    champion: str | None,
+    facts: ModelFacts,
+    *,
+    evidence_run: str | None = None,
 ) -> GateDecision:
     """Allow the champion alias to move to ``target`` (from ``champion``), with its plan."""
-    plan = _plan(kind, reason, target, champion, facts)
+    plan = _plan(kind, reason, target, champion, facts, evidence_run=evidence_run)
     return GateDecision(True, kind, reason, old_champion=champion, plan=plan)
 
 
 def _plan(
-    kind: Kind, reason: str, target: str, champion: str | None, facts: ModelFacts
+    kind: Kind,
+    reason: str,
+    target: str,
+    champion: str | None,
+    facts: ModelFacts,
+    *,
+    evidence_run: str | None,
 ) -> MovePlan:
     """What moving the champion alias from ``champion`` to ``target`` writes."""
     tags = facts.version_tags
@@ -434,6 +588,6 @@ def _plan(
             to_version=target,
             kind=kind,
             reason=reason,
-            evidence_run=tags.get(lineage.TAG_EVIDENCE_RUN),
+            evidence_run=evidence_run or tags.get(lineage.TAG_EVIDENCE_RUN),
         ),
     )

@@ -47,6 +47,7 @@ from mlflow_retrain.registry.gate import (
     gated_alias,
 )
 from mlflow_retrain.registry.policies import stored_policy
+from mlflow_retrain.registry.trust import server_keyring, signed_evidence
 
 __all__ = ["PLUGIN_PREFIX", "RetrainRestStore", "RetrainSqlAlchemyStore", "inner_uri"]
 
@@ -115,11 +116,14 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
 
     MLflow builds it as ``RetrainSqlAlchemyStore(store_uri=..., tracking_uri=...)`` and caches
     it per URI; it keeps no per-request state. The database URI (with its password) is never
-    logged.
+    logged. It reads the evidence keyring once (``MLFLOW_RETRAIN_EVIDENCE_KEY(_FILE)``): with
+    a key, the gate decides from verified signed evidence only; without one it warns that
+    evidence tags are trusted as written.
     """
 
     def __init__(self, store_uri: str, tracking_uri: str | None = None) -> None:
         super().__init__(inner_uri(store_uri))
+        self._keyring = server_keyring()
 
     def set_registered_model_alias(self, name: str, alias: str, version: Any) -> None:
         """Set an alias; ``champion`` only through the gate, ``previous-champion`` never."""
@@ -181,6 +185,16 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
                 target = self._get_sql_model_version(session, name, change.version)
                 tags = {t.key: t.value for t in target.model_version_tags}
                 change = AliasChange("set", change.alias, str(target.version))
+            evidence = None
+            if (
+                self._keyring is not None
+                and target is not None
+                and change.alias == (lineage.ALIAS_CHAMPION)
+            ):
+                evidence = signed_evidence(
+                    self._keyring, name, tags=tags, source=target.source,
+                    location=target.storage_location,
+                )  # fmt: skip
             now = int(time.time() * 1000)
             decision = decide_alias_change(
                 change,
@@ -189,6 +203,7 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
                     version_tags=tags,
                     policy=stored_policy({t.key: t.value for t in model.registered_model_tags}),
                     now_ms=now,
+                    evidence=evidence,
                 ),
             )
             if decision.allowed and decision.kind == "override":

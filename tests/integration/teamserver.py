@@ -36,9 +36,12 @@ SERVER_AWS_SECRET = "server-aws-Secret-3Rt8"
 CLIENT_AWS_SECRET = "client-aws-Secret-5Vn1"
 USER_PASSWORD = "bob-Secret-2Lm6Jc"
 PIPELINE_PASSWORD = "pipeline-Secret-8Wd3Fs"
+#: The evidence key shared by the server and the pipeline (never by a team member).
+EVIDENCE_SECRET = "evidence-Secret-" + "6Yx1" * 8
+EVIDENCE_KEY = f"team-2026:{EVIDENCE_SECRET}"
 SECRETS = (
     DB_PASSWORD, ADMIN_PASSWORD, SERVER_AWS_SECRET, CLIENT_AWS_SECRET, USER_PASSWORD,
-    PIPELINE_PASSWORD,
+    PIPELINE_PASSWORD, EVIDENCE_SECRET,
 )  # fmt: skip
 
 
@@ -98,6 +101,7 @@ class TeamServer:
             MLFLOW_RETRAIN_AUTH=self.auth,
             MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
             MLFLOW_FLASK_SERVER_SECRET_KEY=uuid.uuid4().hex,
+            MLFLOW_RETRAIN_EVIDENCE_KEY=EVIDENCE_KEY,
             MLFLOW_RETRAIN_HOST="127.0.0.1",
             MLFLOW_RETRAIN_PORT=str(self.port),
             MLFLOW_RETRAIN_WORKERS="2",
@@ -149,12 +153,18 @@ class TeamServer:
         self.process = None
 
     def client_env(
-        self, *, user: str = "admin", password: str = ADMIN_PASSWORD, data_s3: str = ""
+        self,
+        *,
+        user: str = "admin",
+        password: str = ADMIN_PASSWORD,
+        data_s3: str = "",
+        signs: bool = True,
     ) -> dict[str, str]:
         """The environment of a client process: the server's URL and the user's credentials.
 
         ``data_s3`` is the S3 endpoint the client reads its batches from (with its own key);
-        in direct mode the client also writes artifacts there.
+        in direct mode the client also writes artifacts there. ``signs``: the client runs the
+        pipeline and holds the evidence key.
         """
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
         env.update(
@@ -163,6 +173,8 @@ class TeamServer:
             MLFLOW_TRACKING_PASSWORD=password,
             AWS_EC2_METADATA_DISABLED="true",
         )
+        if signs:
+            env["MLFLOW_RETRAIN_EVIDENCE_KEY"] = EVIDENCE_KEY
         if data_s3:
             env.update(
                 MLFLOW_S3_ENDPOINT_URL=data_s3,

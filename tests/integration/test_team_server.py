@@ -11,6 +11,7 @@ the passwords and keys it was given.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -31,6 +32,7 @@ from teamserver import (
     CLIENT_OUTPUT,
     DB_PASSWORD,
     PIPELINE_PASSWORD,
+    SCRIPT,
     SECRETS,
     USER_PASSWORD,
     TeamServer,
@@ -204,7 +206,7 @@ def test_a_reader_cannot_move_champion(
                        lineage.TAG_EVIDENCE_RUN: run.info.run_id}.items():  # fmt: skip
         admin.set_model_version_tag(model, v2, key, value)  # evidence the gate would accept
     AuthServiceClient(team.url).create_user("bob", USER_PASSWORD)  # READ by default
-    bob = team.client_env(user="bob", password=USER_PASSWORD)
+    bob = team.client_env(user="bob", password=USER_PASSWORD, signs=False)
 
     refused = [
         run_client(bob, "override", "--model", model, "--version", v2, "--reason", "x",
@@ -304,3 +306,20 @@ def test_no_secret_appears_in_anything_the_deployment_logged(
              if secret in text]  # fmt: skip
 
     assert leaks == []
+
+
+def test_the_script_refuses_to_start_without_an_evidence_key(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "MLFLOW_RETRAIN_DB_URI": "postgresql://u:p@127.0.0.1:1/db",
+        "MLFLOW_RETRAIN_ARTIFACTS": "s3://bucket/prefix",
+        "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "x" * 32,
+    }
+
+    done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True,
+                          timeout=30, cwd=tmp_path)  # fmt: skip
+
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "set MLFLOW_RETRAIN_EVIDENCE_KEY_FILE (or MLFLOW_RETRAIN_EVIDENCE_KEY" in done.stderr

@@ -140,3 +140,12 @@ def test_tuning_threads_is_auto_or_a_whole_number(
 
     assert config.tuning.threads == expected
     assert RetrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_the_evidence_key_variables_are_secrets_not_configuration() -> None:
+    env = {
+        "MLFLOW_RETRAIN_EVIDENCE_KEY": "k1:" + "s" * 64,
+        "MLFLOW_RETRAIN_EVIDENCE_KEY_FILE": "/etc/mlflow-retrain/evidence.keys",
+    }
+
+    assert load_config(None, environ=env) == load_config(None, environ={})

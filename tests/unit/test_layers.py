@@ -31,6 +31,7 @@ PURE_MODULES = [
     "mlflow_retrain.metrics",
     "mlflow_retrain.policy",
     "mlflow_retrain.registry.gate",
+    "mlflow_retrain.registry.signing",
     "mlflow_retrain.stats",
 ]
 HEAVY = ["mlflow", "sklearn", "optuna", "matplotlib", "boto3", "click"]

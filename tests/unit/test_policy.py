@@ -117,3 +117,15 @@ def test_a_policy_without_a_floor_key_gets_the_task_default(
 def test_a_floor_must_be_a_mapping() -> None:
     with pytest.raises(InvalidConfigError, match=r"Policy floor must map metrics to values"):
         PromotionPolicy.from_dict({"floor": 0.5})
+
+
+def test_a_named_holdout_digest_round_trips_and_is_left_out_when_unset() -> None:
+    policy = PromotionPolicy.from_dict({"holdout_digest": "3f2a9c1d"})
+
+    assert PromotionPolicy.from_json(policy.to_json()).holdout_digest == "3f2a9c1d"
+    assert "holdout_digest" not in default_policy("classification").to_dict()
+
+
+def test_a_holdout_digest_must_be_text() -> None:
+    with pytest.raises(InvalidConfigError, match="holdout_digest must be a dataset digest"):
+        PromotionPolicy.from_dict({"holdout_digest": 12})

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from mlflow_retrain import lineage
 from mlflow_retrain.registry import gate
-from mlflow_retrain.registry.gate import AliasChange, ModelFacts, decide_alias_change
+from mlflow_retrain.registry.gate import (
+    AliasChange,
+    ModelFacts,
+    SignedEvidence,
+    decide_alias_change,
+)
+from mlflow_retrain.registry.signing import (
+    EvidenceRecord,
+    Keyring,
+    check_evidence,
+    policy_digest,
+)
 
 NOW = 1_800_000_000_000
 DAY = gate.DAY_MS
@@ -397,3 +409,200 @@ def test_a_look_alike_of_a_gated_alias_is_refused_even_with_evidence(alias: str)
 
         assert not decision.allowed
         assert f"'{alias}' is a spelling of the gated alias" in decision.reason
+
+
+# --- Signed evidence (a server holding an evidence key) -------------------------------------
+
+KEYS = Keyring({"k1": "s" * 64})
+POLICY = json.dumps({"alpha": 0.05})
+ARTIFACTS = "sha256:" + "a" * 64
+GATE_SPLIT = "d1g35t"
+
+
+def _record(**changes: object) -> EvidenceRecord:
+    record = EvidenceRecord(
+        model_name="fraud",
+        version="2",
+        model_id="m-2",
+        artifact_digest=ARTIFACTS,
+        baseline="1",
+        decision="promote",
+        source="compare",
+        tests=({"metric": "roc_auc", "role": "primary", "passed": True},),
+        data_digest=GATE_SPLIT,
+        policy_digest=policy_digest(POLICY),
+        run_id="run-7",
+        time_ms=int(NOW - DAY / 2),
+    )
+    return dataclasses.replace(record, **changes)  # type: ignore[arg-type]
+
+
+def _signed_facts(
+    record: EvidenceRecord | None = None,
+    *,
+    signature: str | None = "sign",
+    loose: dict | None = None,
+    policy: str = POLICY,
+    model_id: str | None = "m-2",
+    artifacts: str | None = ARTIFACTS,
+    offline: EvidenceRecord | None = None,
+) -> ModelFacts:
+    text = (record or _record()).to_json()
+    sig = KEYS.sign(text) if signature == "sign" else signature
+    off = None
+    if offline is not None:
+        off = check_evidence(offline.to_json(), KEYS.sign(offline.to_json()), KEYS)
+    return ModelFacts(
+        aliases={"champion": "1"},
+        version_tags={lineage.TAG_GATE_DIGEST: GATE_SPLIT, **(loose or {})},
+        policy=policy,
+        now_ms=NOW,
+        evidence=SignedEvidence(
+            model_name="fraud",
+            check=check_evidence(text, sig, KEYS),
+            offline=off,
+            model_id=model_id,
+            artifact_digest=artifacts,
+        ),
+    )
+
+
+def test_verified_signed_evidence_promotes_and_audits_its_run() -> None:
+    decision = decide_alias_change(_set("2"), _signed_facts())
+
+    assert decision.allowed
+    assert decision.kind == "promotion"
+    assert decision.plan is not None
+    assert decision.plan.audit.evidence_run == "run-7"
+
+
+def test_the_decision_comes_from_the_record_not_the_loose_tags() -> None:
+    loose = _evidence("promote", baseline="1")
+
+    decision = decide_alias_change(_set("2"), _signed_facts(_record(decision="reject"),
+                                                            loose=loose))  # fmt: skip
+
+    assert not decision.allowed
+    assert "says 'reject'" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("facts", "message"),
+    [
+        (
+            lambda: _signed_facts(signature=None, loose=_evidence()),
+            r"cannot be trusted: its evidence is unsigned .*MLFLOW_RETRAIN_EVIDENCE_KEY",
+        ),
+        (
+            lambda: _signed_facts(signature=Keyring({"k1": "f" * 64}).sign(_record().to_json())),
+            r"cannot be trusted: its signature does not match .*forged or tampered",
+        ),
+        (
+            lambda: _signed_facts(signature=KEYS.sign(_record(baseline="0").to_json())),
+            r"forged or tampered",
+        ),
+        (
+            lambda: ModelFacts(
+                aliases={"champion": "1"},
+                version_tags=_evidence(),
+                policy=POLICY,
+                now_ms=NOW,
+                evidence=SignedEvidence(
+                    "fraud", check_evidence(None, None, KEYS), None, "m-2", ARTIFACTS
+                ),
+            ),
+            r"cannot be trusted: it has no signed evidence record",
+        ),
+        (
+            lambda: _signed_facts(_record(version="3")),
+            r"cannot be trusted: its signed record is for version 3 of 'fraud'",
+        ),
+        (
+            lambda: _signed_facts(_record(model_name="other")),
+            r"its signed record is for version 2 of 'other'",
+        ),
+        (
+            lambda: _signed_facts(_record(data_digest="0th3r")),
+            r"cannot be trusted: it was computed on data \(digest 0th3r\) that is neither",
+        ),
+        (
+            lambda: _signed_facts(policy=json.dumps({"alpha": 0.1})),
+            r"is stale: it was judged under another policy",
+        ),
+        (
+            lambda: _signed_facts(artifacts="sha256:" + "b" * 64),
+            r"is stale: it was computed for other artifacts",
+        ),
+        (
+            lambda: _signed_facts(model_id="m-9"),
+            r"is stale: it was computed for logged model m-2, and the version holds logged "
+            r"model m-9",
+        ),
+        (
+            lambda: _signed_facts(artifacts=None),
+            r"could not read the version's artifacts",
+        ),
+        (
+            lambda: _signed_facts(_record(baseline="0")),
+            r"computed against version 0, but the champion is now 1: it is stale",
+        ),
+        (
+            lambda: _signed_facts(_record(time_ms=NOW - 40 * DAY)),
+            r"40.0 days old",
+        ),
+    ],
+    ids=[
+        "unsigned",
+        "wrong_key",
+        "tampered",
+        "no_record",
+        "other_version",
+        "other_model",
+        "other_data",
+        "other_policy",
+        "changed_artifacts",
+        "other_model_id",
+        "unreadable_artifacts",
+        "other_champion",
+        "too_old",
+    ],
+)
+def test_signed_evidence_is_refused_unless_every_binding_holds(facts, message: str) -> None:
+    import re
+
+    decision = decide_alias_change(_set("2"), facts())
+
+    assert not decision.allowed
+    assert re.search(message, decision.reason), decision.reason
+    assert "\n" not in decision.reason
+
+
+def test_a_holdout_the_policy_names_is_accepted_as_the_data() -> None:
+    policy = json.dumps({"alpha": 0.05, "holdout_digest": "h0ld0ut"})
+    record = _record(data_digest="h0ld0ut", policy_digest=policy_digest(policy))
+
+    decision = decide_alias_change(_set("2"), _signed_facts(record, policy=policy))
+
+    assert decision.allowed
+
+
+def test_mode_both_needs_a_verified_offline_record() -> None:
+    policy = json.dumps({"mode": "both"})
+    shadow = _record(source="shadow", data_digest=None, policy_digest=policy_digest(policy))
+    offline = _record(policy_digest=policy_digest(policy))
+    loose = {lineage.TAG_OFFLINE_DECISION: "promote", lineage.TAG_OFFLINE_BASELINE: "1"}
+
+    without = decide_alias_change(_set("2"), _signed_facts(shadow, policy=policy, loose=loose))
+    with_offline = decide_alias_change(
+        _set("2"), _signed_facts(shadow, policy=policy, offline=offline)
+    )
+
+    assert not without.allowed
+    assert "needs a passing offline comparison" in without.reason
+    assert with_offline.allowed
+
+
+def test_keyless_facts_still_trust_the_tags_as_written() -> None:
+    decision = decide_alias_change(_set("2"), _facts(_evidence()))
+
+    assert decision.allowed
