@@ -13,17 +13,20 @@ import pytest
 def _clean_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Drop every MLFLOW_* variable (ours included) so no test sees the developer's setup.
 
-    Also forget the experiment an earlier test set with ``mlflow.set_experiment``: MLflow keeps
-    it in a module global, which would point into another test's store.
+    Also forget the experiment and the tracking URI an earlier test set with
+    ``mlflow.set_experiment`` and ``mlflow.set_tracking_uri``: MLflow keeps them in module
+    globals, which would point into another test's store (or a server that has stopped).
     """
     from mlflow.tracking import fluent
     from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
 
     for key in list(os.environ):
         if key.startswith("MLFLOW_"):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setattr(fluent, "_active_experiment_id", None)
     monkeypatch.setattr(registry_utils, "_registry_uri", None)  # mlflow.set_registry_uri's
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)  # mlflow.set_tracking_uri's
 
 
 @pytest.fixture
