@@ -34,12 +34,12 @@ from typing import Literal
 from mlflow_retrain import lineage
 
 __all__ = [
+    "STRUCTURE_RULE",
     "Requester",
     "Rule",
     "Writer",
     "is_gated",
     "refusal",
-    "structure_rule",
     "tag_rule",
 ]
 
@@ -195,9 +195,9 @@ def _version_rule(key: str, value: str | None) -> Rule:
     return Rule("a version tag of mlflow-retrain that no client writes", STORE)
 
 
-def structure_rule(action: str) -> Rule:
-    """The rule of a structure change of a gated model (``action``: "renaming 'fraud'")."""
-    return Rule(f"{action}, a structure change of a gated model", MANAGE, True)
+#: Renaming or deleting a gated model, deleting a version holding a gated alias, and moving a
+#: version of a gated model between (legacy) stages.
+STRUCTURE_RULE = Rule("a structure change of a model under the promotion gate", MANAGE, True)
 
 
 _WHO = {

@@ -48,11 +48,11 @@ from mlflow.utils.validation import (
 from mlflow_retrain import lineage
 from mlflow_retrain.exceptions import AccessDenied
 from mlflow_retrain.registry.access import (
+    STRUCTURE_RULE,
     Requester,
     Rule,
     is_gated,
     refusal,
-    structure_rule,
     tag_rule,
 )
 
@@ -495,8 +495,7 @@ class GuardedSqlAlchemyStore(SqlAlchemyStore):
             model = self.get_registered_model(name)
         if not is_gated(model.aliases, model.tags):
             return None
-        rule = structure_rule(subject[0].lower() + subject[1:])
-        self._check(identity, name, rule, subject)
+        self._check(identity, name, STRUCTURE_RULE, subject)
         logger.info("Registry guard: user %s: %s (allowed).", identity.user, subject)
         return identity
 

@@ -10,6 +10,7 @@ Every server binds to 127.0.0.1 on a free port, logs to a file, and is always st
   local artifacts (``mlflow-artifacts:/``); tests share it, so give experiments unique names.
 * ``start_mlflow_server`` (function): start servers with other stores, artifact destinations,
   arguments or environment; each is stopped when the test ends.
+* ``server_log`` (function): read the log of a server these fixtures started, by its URL.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ _STARTUP_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 10.0
 _START_ATTEMPTS = 3  # a port picked as free can be taken before the server binds it
 _LOG_TAIL_CHARS = 6000
+
+
+#: The log file of each server started here, by its URL (see the ``server_log`` fixture).
+SERVER_LOGS: dict[str, Path] = {}
 
 
 def _free_port() -> int:
@@ -115,6 +120,7 @@ def _run_server(
         try:
             failure = _wait_until_ready(process, url + ready_path)
             if not failure:
+                SERVER_LOGS[url] = log_path
                 yield url
                 return
         finally:
@@ -327,6 +333,16 @@ def start_mlflow_server(tmp_path: Path) -> Iterator[StartMlflowServer]:
             )
 
         yield start
+
+
+@pytest.fixture
+def server_log() -> Callable[[str], str]:
+    """A function returning what the server at a URL (started by these fixtures) has logged."""
+
+    def read(url: str) -> str:
+        return SERVER_LOGS[url].read_text(errors="replace")
+
+    return read
 
 
 # --------------------------------------------------------------------------------------------
