@@ -25,6 +25,10 @@
 #                                promotes only on evidence signed with this key; give the same
 #                                key to the pipeline, and to nobody else). Generate a secret:
 #                                python -c "import secrets; print(secrets.token_hex(32))"
+#   MLFLOW_RETRAIN_PIPELINE_USERS   the pipeline's accounts, comma-separated basic-auth users
+#                                (e.g. pipeline,etl-bot): the only users besides admins whose
+#                                evidence, reference and gate-data tags the gate's store
+#                                accepts (docs/team-server.md, "The pipeline's accounts")
 #   MLFLOW_RETRAIN_HOST / _PORT / _WORKERS   default 0.0.0.0 / 5000 / 2
 #                                (the server is ready once GET /health answers OK)
 #   MLFLOW_S3_ENDPOINT_URL       for an S3-compatible store (MinIO, Ceph, ...); AWS_* as usual
@@ -50,6 +54,11 @@ case "$MLFLOW_RETRAIN_DB_URI" in
   postgresql://*|mysql*://*|mssql*://*) ;;
   *) echo "team-server.sh: MLFLOW_RETRAIN_DB_URI must be a postgresql://, mysql:// or mssql:// URI." >&2; exit 2 ;;
 esac
+
+if [ "$auth" = basic ] && [ -z "${MLFLOW_RETRAIN_PIPELINE_USERS:-}" ]; then
+  echo "team-server.sh: MLFLOW_RETRAIN_PIPELINE_USERS is not set: the gate's store will accept evidence from admins only." >&2
+fi
+export MLFLOW_RETRAIN_PIPELINE_USERS="${MLFLOW_RETRAIN_PIPELINE_USERS:-}"
 
 # mlflow server reads these variables itself, so no password appears in the process list.
 export MLFLOW_BACKEND_STORE_URI="$MLFLOW_RETRAIN_DB_URI"

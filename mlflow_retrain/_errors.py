@@ -26,6 +26,7 @@ from mlflow_retrain._lazy import lazy_namespace
 
 if TYPE_CHECKING:
     from mlflow_retrain.exceptions import (
+        AccessDenied,
         CircuitBreakerOpen,
         InvalidConfigError,
         InvalidInputError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "AccessDenied",
     "CircuitBreakerOpen",
     "InvalidConfigError",
     "InvalidInputError",

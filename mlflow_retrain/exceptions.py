@@ -12,9 +12,15 @@ import difflib
 from collections.abc import Iterable
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import BAD_REQUEST, INTERNAL_ERROR, INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import (
+    BAD_REQUEST,
+    INTERNAL_ERROR,
+    INVALID_PARAMETER_VALUE,
+    PERMISSION_DENIED,
+)
 
 __all__ = [
+    "AccessDenied",
     "CircuitBreakerOpen",
     "InvalidConfigError",
     "InvalidInputError",
@@ -59,6 +65,16 @@ class PromotionRejected(MlflowRetrainError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+class AccessDenied(MlflowRetrainError):
+    """The registry store refused a client's write to what it protects (HTTP 403 on a server).
+
+    The message is one line: what is protected, who may change it, and who asked.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=PERMISSION_DENIED)
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

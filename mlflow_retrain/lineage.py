@@ -31,6 +31,7 @@ __all__ = [
     "METRIC_DRIFT_N_DRIFTED",
     "METRIC_DRIFT_N_FEATURES",
     "METRIC_DRIFT_SHARE",
+    "MLFLOW_PROMPT_TAG_PREFIXES",
     "SOURCE_COMPARE",
     "SOURCE_SHADOW",
     "STATUS_CANDIDATE",
@@ -44,11 +45,13 @@ __all__ = [
     "TAG_AUDIT_PREFIX",
     "TAG_BATCH_DIGEST",
     "TAG_BEST_PARAMS",
+    "TAG_CHANGE_PREFIX",
     "TAG_CHECKED_CHAMPION",
     "TAG_CIRCUIT_BREAKER",
     "TAG_CV_METRIC",
     "TAG_CV_SCORE",
     "TAG_CYCLE",
+    "TAG_DATA_PREFIX",
     "TAG_DECISION",
     "TAG_DRIFTED_COLUMNS",
     "TAG_DRIFT_DETECTED",
@@ -56,6 +59,7 @@ __all__ = [
     "TAG_ESTIMATOR",
     "TAG_EVIDENCE_BASELINE",
     "TAG_EVIDENCE_DATA_DIGEST",
+    "TAG_EVIDENCE_PREFIX",
     "TAG_EVIDENCE_RECORD",
     "TAG_EVIDENCE_RUN",
     "TAG_EVIDENCE_SIGNATURE",
@@ -70,9 +74,11 @@ __all__ = [
     "TAG_MODEL_NAME",
     "TAG_OFFLINE_BASELINE",
     "TAG_OFFLINE_DECISION",
+    "TAG_OFFLINE_PREFIX",
     "TAG_OFFLINE_RECORD",
     "TAG_OFFLINE_SIGNATURE",
     "TAG_OUTCOME",
+    "TAG_OVERRIDE_BY",
     "TAG_OVERRIDE_REASON",
     "TAG_PIPELINE_RUN",
     "TAG_POLICY",
@@ -87,6 +93,7 @@ __all__ = [
     "TAG_RUN_NOTE",
     "TAG_SHADOW_CHALLENGER",
     "TAG_SHADOW_CHAMPION",
+    "TAG_SHADOW_PREFIX",
     "TAG_SHADOW_RUN",
     "TAG_SHADOW_SUMMARY",
     "TAG_STATUS",
@@ -171,6 +178,15 @@ TAG_CV_SCORE = TAG_PREFIX + "cv_score"
 #: Location of the reference profile logged next to the model.
 TAG_PROFILE_URI = TAG_PREFIX + "profile_uri"
 
+#: Key families of the version tags: the gate's evidence (``evidence.*``), the offline
+#: comparison kept beside shadow evidence (``offline.*``), shadow mode's state (``shadow.*``),
+#: and the data a version was trained and judged on (``data.*``). The server's store lets only
+#: the pipeline's accounts write them, new keys of a family included.
+TAG_EVIDENCE_PREFIX = TAG_PREFIX + "evidence."
+TAG_OFFLINE_PREFIX = TAG_PREFIX + "offline."
+TAG_SHADOW_PREFIX = TAG_PREFIX + "shadow."
+TAG_DATA_PREFIX = TAG_PREFIX + "data."
+
 # Evidence written on a challenger version by the comparison.
 #: ``promote``, ``reject`` or ``inconclusive``.
 TAG_DECISION = TAG_PREFIX + "decision"
@@ -230,12 +246,23 @@ TAG_TRIGGER_REASON = TAG_PREFIX + "trigger_reason"
 TAG_CHECKED_CHAMPION = TAG_PREFIX + "checked_champion"
 #: On a version: why a person forces it to champion past the gate (audited override).
 TAG_OVERRIDE_REASON = TAG_PREFIX + "override.reason"
+#: On a version: who wrote its override reason, as the store recorded it (JSON: ``user``,
+#: ``time_ms``); written by the server's store alone, and the override counts only for them.
+TAG_OVERRIDE_BY = TAG_PREFIX + "override.by"
 #: On a version: why a person rolls production back to it (added to the audit record).
 TAG_ROLLBACK_REASON = TAG_PREFIX + "rollback.reason"
 #: MLflow's own run tag whose markdown the UI shows as the run's description.
 TAG_RUN_NOTE = "mlflow.note.content"
+#: MLflow's own registry tags that make a registered model or version a prompt
+#: (``mlflow.prompt.is_prompt``: hidden from the model list and searches, and checked as a
+#: prompt by basic-auth) or describe one. On a gated model only MANAGE may write them.
+MLFLOW_PROMPT_TAG_PREFIXES = ("mlflow.prompt.", "_mlflow_prompt_")
 #: Registered-model tags ``mlflow_retrain.audit.<epoch ms>``: one alias move each (JSON).
 TAG_AUDIT_PREFIX = TAG_PREFIX + "audit."
+#: Registered-model tags ``mlflow_retrain.change.<epoch ms>-<hex>``: one record (JSON) of each
+#: protected write the store allowed (policy, override, halt, resume, a structure change of a
+#: gated model), with the user and the value before and after. Written by the store alone.
+TAG_CHANGE_PREFIX = TAG_PREFIX + "change."
 #: Registered-model tag holding the promotion policy (JSON).
 TAG_POLICY = TAG_PREFIX + "policy"
 

@@ -52,7 +52,11 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 # --- counting the corpus cases -----------------------------------------------------------------
 
 #: Markers whose tests are counted in the terminal summary, with the label printed for each.
-_COUNTED_MARKERS = {"bad_input": "bad-input corpus", "fault": "fault cases"}
+_COUNTED_MARKERS = {
+    "bad_input": "bad-input corpus",
+    "fault": "fault cases",
+    "security": "hostile-insider cases",
+}
 #: The ``user_properties`` key under which a collected test names its counted marker. Reports
 #: carry their user properties from pytest-xdist's workers to the controller, which collects
 #: nothing itself, so the summary reads the marker from each report.
@@ -77,7 +81,8 @@ def _counted_marker(report: pytest.TestReport) -> str | None:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
-    """Print ``bad-input corpus: N cases, N passed`` (and the same for faults) when any ran.
+    """Print ``bad-input corpus: N cases, N passed`` (the same for faults and the hostile
+    insider) when any ran.
 
     A case passed when its call phase passed; a failure or error in any phase, or a skip,
     counts against it.

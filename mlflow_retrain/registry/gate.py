@@ -12,7 +12,10 @@ and no rules of its own. The rules, from the design:
   mode (``both`` also needs a passing offline comparison against the same champion);
 - or there is no champion yet and the version's first-deployment evidence passes the floor;
 - or it is a rollback to the current ``previous-champion``;
-- or the version carries an override reason (audited).
+- or the version carries an override reason that the store recorded as written by the user
+  who now makes the move (audited). Valid evidence comes first: an override counts only
+  where the evidence would refuse, and an override without a recorded writer, or written by
+  someone else, does not count at all.
 - Deleting ``champion`` is refused (roll back, or override onto another version).
 - ``previous-champion`` is maintained by the gate alone; nobody sets or deletes it directly.
 - Every other alias (``challenger`` included) is not gated, except a spelling of a gated
@@ -29,9 +32,10 @@ version holds now, is stale.
 
 A permitted move of ``champion`` comes with its :class:`MovePlan`: every alias and tag the move
 writes (the old holder becomes ``previous-champion`` with status ``retired`` or
-``rolled_back``, the promoted version loses ``challenger`` and a spent override, and gets
-status ``promoted``) and the audit record's content. Both stores apply that one plan (the SQL
-store in its transaction, the REST store call by call), so they cannot drift apart.
+``rolled_back``, the promoted version loses ``challenger`` and gets status ``promoted``; an
+override it carries, used or not, is removed) and the audit record's content. Both stores
+apply that one plan (the SQL store in its transaction, the REST store call by call), so they
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -118,6 +122,11 @@ class ModelFacts:
             loses it).
         evidence: The signed evidence, when the server holds an evidence key; ``None``
             (keyless mode): the evidence tags are trusted as written.
+        override_writer: Who wrote the target's override reason, as the store recorded it
+            (tag ``mlflow_retrain.override.by``): a user name, ``""`` for a writer without an
+            identity (a server without authentication, in-process use), ``None`` when the
+            store recorded no writer (the override then does not count).
+        mover: The user asking for the change; ``""`` without an identity.
     """
 
     aliases: Mapping[str, str]
@@ -128,6 +137,8 @@ class ModelFacts:
     previous_alias: str = lineage.ALIAS_PREVIOUS_CHAMPION
     challenger_alias: str = lineage.ALIAS_CHALLENGER
     evidence: SignedEvidence | None = None
+    override_writer: str | None = None
+    mover: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,8 +186,9 @@ class MovePlan:
             ``previous-champion`` on the champion replaced.
         delete_aliases: Aliases to remove: ``challenger``, when the new champion held it.
         set_version_tags: ``(version, key, value)`` to write: the statuses of both versions.
-        delete_version_tags: ``(version, key)`` to remove: the override the move spends (the
-            version cannot ride on it into production again without a fresh one).
+        delete_version_tags: ``(version, key)`` to remove: the override on the new champion,
+            spent or made moot by the move, and the record of its writer (the version cannot
+            ride on it into production again without a fresh one).
         audit: The audit record's content; the store adds the time, the user and the nonce of
             the record's key.
     """
@@ -456,12 +468,8 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             "model. Use `mlflow-retrain rollback` or `mlflow-retrain override` instead.",
         )
     target = str(change.version)
-    tags = facts.version_tags
     if champion == target:
         return GateDecision(True, "unchanged", f"Version {target} is already champion.")
-    override = (tags.get(lineage.TAG_OVERRIDE_REASON) or "").strip()
-    if override:
-        return _permit("override", f"Audited override: {override}", target, champion, facts)
     if previous is not None and previous == target:
         return _permit(
             "rollback",
@@ -470,6 +478,34 @@ def decide_alias_change(change: AliasChange, facts: ModelFacts) -> GateDecision:
             champion,
             facts,
         )
+    by_evidence = _judge_evidence(target, champion, facts)
+    override = (facts.version_tags.get(lineage.TAG_OVERRIDE_REASON) or "").strip()
+    if by_evidence.allowed or not override:
+        return by_evidence
+    writer = facts.override_writer
+    if writer is None:
+        return GateDecision(
+            False,
+            "refused",
+            f"{by_evidence.reason} Its override reason does not count: the store has no record "
+            f"of who wrote it. Set it with `mlflow-retrain override --version {target}`.",
+        )
+    if writer != facts.mover:
+        return GateDecision(
+            False,
+            "refused",
+            f"{by_evidence.reason} Its override was written by {_who(writer)} and counts only "
+            f"when they make the move, not {_who(facts.mover)}.",
+        )
+    return _permit("override", f"Audited override: {override}", target, champion, facts)
+
+
+def _who(user: str) -> str:
+    return f"user '{user}'" if user else "a request without a user"
+
+
+def _judge_evidence(target: str, champion: str | None, facts: ModelFacts) -> GateDecision:
+    """Whether the target's evidence lets it become champion (the rules without overrides)."""
     tags, untrusted = _signed_view(target, facts)
     if untrusted is not None:
         return untrusted
@@ -582,7 +618,11 @@ def _plan(
         set_aliases=tuple(aliases),
         delete_aliases=(facts.challenger_alias,) if held else (),
         set_version_tags=tuple(statuses),
-        delete_version_tags=((target, lineage.TAG_OVERRIDE_REASON),) if kind == "override" else (),
+        delete_version_tags=tuple(
+            (target, key)
+            for key in (lineage.TAG_OVERRIDE_REASON, lineage.TAG_OVERRIDE_BY)
+            if key in tags
+        ),
         audit=AuditEntry(
             from_version=champion,
             to_version=target,

@@ -183,6 +183,12 @@ def store_policy(client: MlflowClient, name: str, policy: PromotionPolicy) -> No
     """Make ``policy`` the model's policy (tag ``mlflow_retrain.policy``).
 
     The caller refreshes the model's description
-    (:func:`mlflow_retrain.registry.describe.describe_model`), which shows it.
+    (:func:`mlflow_retrain.registry.describe.describe_model`), which shows it. A policy the
+    model stores already is not written again: on a server the policy is MANAGE's to change
+    (an audited write), so a pipeline account's ``retrain`` with an unchanged ``policy:`` in
+    ``retrain.yaml`` must not need MANAGE.
     """
-    client.set_registered_model_tag(name, lineage.TAG_POLICY, policy.to_json())
+    value = policy.to_json()
+    if stored_policy(client.get_registered_model(name).tags) == value:
+        return
+    client.set_registered_model_tag(name, lineage.TAG_POLICY, value)

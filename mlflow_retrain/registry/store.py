@@ -33,7 +33,6 @@ from mlflow.store.model_registry.dbmodels.models import (
     SqlRegisteredModelTag,
 )
 from mlflow.store.model_registry.rest_store import RestStore
-from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
 from mlflow_retrain import lineage
 from mlflow_retrain.exceptions import PromotionRejected
@@ -46,6 +45,7 @@ from mlflow_retrain.registry.gate import (
     decide_alias_change,
     gated_alias,
 )
+from mlflow_retrain.registry.guard import GuardedSqlAlchemyStore, read_writer, request_identity
 from mlflow_retrain.registry.policies import stored_policy
 from mlflow_retrain.registry.trust import server_keyring, signed_evidence
 
@@ -74,14 +74,8 @@ def _audit_tag(
 
 def _request_user() -> str | None:
     """The authenticated user of the current server request (basic-auth), if any."""
-    try:
-        from flask import has_request_context, request
-    except ImportError:  # pragma: no cover - flask ships with mlflow
-        return None
-    if not has_request_context():
-        return None
-    auth = request.authorization
-    return None if auth is None else auth.username
+    identity = request_identity()
+    return None if identity is None else identity.user
 
 
 def _override_refusal(name: str) -> str | None:
@@ -111,8 +105,11 @@ def _override_refusal(name: str) -> str | None:
     )
 
 
-class RetrainSqlAlchemyStore(SqlAlchemyStore):
+class RetrainSqlAlchemyStore(GuardedSqlAlchemyStore):
     """MLflow's SQL registry store with the promotion gate on the gated aliases.
+
+    On a server it also guards the ``mlflow_retrain.*`` tags and the structure of gated
+    models (:mod:`mlflow_retrain.registry.guard`).
 
     MLflow builds it as ``RetrainSqlAlchemyStore(store_uri=..., tracking_uri=...)`` and caches
     it per URI; it keeps no per-request state. The database URI (with its password) is never
@@ -204,6 +201,8 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
                     policy=stored_policy({t.key: t.value for t in model.registered_model_tags}),
                     now_ms=now,
                     evidence=evidence,
+                    override_writer=read_writer(tags),
+                    mover=_request_user() or "",
                 ),
             )
             if decision.allowed and decision.kind == "override":
@@ -211,8 +210,8 @@ class RetrainSqlAlchemyStore(SqlAlchemyStore):
                 if refusal is not None:
                     decision = GateDecision(False, "refused", refusal)
             if not decision.allowed:
-                logger.info("Promotion gate refused %s on '%s': %s", change, name,
-                            decision.reason)  # fmt: skip
+                logger.info("Promotion gate refused %s on '%s' (user %s): %s", change, name,
+                            _request_user(), decision.reason)  # fmt: skip
                 raise PromotionRejected(f"Promotion gate: {decision.reason}")
             if decision.plan is not None and target is not None:
                 self._apply_plan(session, name, target.workspace, decision.plan, now_ms=now)
@@ -317,9 +316,13 @@ class RetrainRestStore(RestStore):
 
     @staticmethod
     def _facts(model: Any, aliases: dict[str, str], tags: dict[str, str]) -> ModelFacts:
+        # The override's writer is the server's to check (its store records it); here the
+        # override counts, as this client-side check binds nobody else anyway.
         return ModelFacts(
             aliases=aliases,
             version_tags=tags,
             policy=stored_policy(model.tags),
             now_ms=int(time.time() * 1000),
+            override_writer="",
+            mover="",
         )

@@ -28,6 +28,10 @@ _START_ATTEMPTS = 3  # a port picked as free can be taken before the server bind
 _LOG_TAIL_CHARS = 6000
 
 
+#: The log file of each server started here, by its URL (see the ``server_log`` fixture).
+SERVER_LOGS: dict[str, Path] = {}
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that was free a moment ago (nothing listens on it now)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -108,6 +112,7 @@ def run_server(
         try:
             failure = _wait_until_ready(process, url + ready_path)
             if not failure:
+                SERVER_LOGS[url] = log_path
                 yield url
                 return
         finally:

@@ -10,6 +10,7 @@ Every server binds to 127.0.0.1 on a free port, logs to a file, and is always st
   local artifacts (``mlflow-artifacts:/``); tests share it, so give experiments unique names.
 * ``start_mlflow_server`` (function): start servers with other stores, artifact destinations,
   arguments or environment; each is stopped when the test ends.
+* ``server_log`` (function): read the log of a server these fixtures started, by its URL.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 
 import pytest
 from helpers.servers import (
+    SERVER_LOGS,
     mysql_database,
     postgres_database,
     run_mlflow_server,
@@ -173,6 +175,16 @@ def start_mlflow_server(tmp_path: Path) -> Iterator[StartMlflowServer]:
             )
 
         yield start
+
+
+@pytest.fixture
+def server_log() -> Callable[[str], str]:
+    """A function returning what the server at a URL (started by these fixtures) has logged."""
+
+    def read(url: str) -> str:
+        return SERVER_LOGS[url].read_text(errors="replace")
+
+    return read
 
 
 # --------------------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ class TeamServer:
             MLFLOW_RETRAIN_ARTIFACTS=f"s3://{self.bucket}/mlflow",
             MLFLOW_RETRAIN_ARTIFACT_MODE=self.mode,
             MLFLOW_RETRAIN_AUTH=self.auth,
+            MLFLOW_RETRAIN_PIPELINE_USERS="pipeline",
             MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
             MLFLOW_FLASK_SERVER_SECRET_KEY=uuid.uuid4().hex,
             MLFLOW_RETRAIN_EVIDENCE_KEY=EVIDENCE_KEY,

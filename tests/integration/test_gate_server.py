@@ -285,6 +285,42 @@ def test_rollback_and_override_are_audited(server: str, client: MlflowClient, mo
     assert "incident 42 hotfix" in audit[-1]["reason"]
 
 
+@ENDPOINTS
+@pytest.mark.security
+@pytest.mark.parametrize(
+    ("on", "key", "value"),
+    [
+        ("model", lineage.TAG_AUDIT_PREFIX + "1700000000000-abcdef", "{}"),
+        ("model", lineage.TAG_CHANGE_PREFIX + "1700000000000-abcdef", "{}"),
+        ("version", lineage.TAG_STATUS, lineage.STATUS_PROMOTED),
+        ("version", lineage.TAG_OVERRIDE_BY, '{"user": null}'),
+    ],
+    ids=["audit", "change", "status-promoted", "override-writer"],
+)
+def test_without_authentication_what_only_the_store_writes_is_still_refused(
+    server: str, client: MlflowClient, model: str, endpoint: str, on: str, key: str, value: str
+) -> None:
+    (v1,) = register_versions(client, model, 1)
+    _first_champion(server, client, model, v1)
+    before = (aliases(client, model), client.get_registered_model(model).tags,
+              client.get_model_version(model, v1).tags)  # fmt: skip
+    prefix = endpoint.removesuffix("registered-models/alias")
+    if on == "model":
+        path, body = "registered-models/set-tag", {"name": model, "key": key, "value": value}
+    else:
+        path = "model-versions/set-tag"
+        body = {"name": model, "version": v1, "key": key, "value": value}
+
+    response = requests.post(server + prefix + path, json=body, timeout=TIMEOUT_S)
+
+    assert response.status_code == 403, response.text
+    _assert_refused(response, "No client may set or delete it", key)
+    assert "\n" not in response.json()["message"]
+    after = (aliases(client, model), client.get_registered_model(model).tags,
+             client.get_model_version(model, v1).tags)  # fmt: skip
+    assert after == before
+
+
 def test_other_aliases_are_not_gated(server: str, client: MlflowClient, model: str) -> None:
     v1, v2 = register_versions(client, model, 2)
 
@@ -403,6 +439,7 @@ def auth_server(start_mlflow_server: Any, tmp_path: Path, monkeypatch: pytest.Mo
             "MLFLOW_FLASK_SERVER_SECRET_KEY": uuid.uuid4().hex,
             "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "MLFLOW_AUTH_CONFIG_PATH": str(config),
+            "MLFLOW_RETRAIN_PIPELINE_USERS": "pipeline",
         },
     )
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
@@ -444,15 +481,18 @@ def test_override_needs_manage_permission_under_basic_auth(auth_server: str) -> 
     tag = {"name": model, "version": v2, "key": lineage.TAG_OVERRIDE_REASON, "value": "hotfix"}
     set_tag = auth_server + "/api/2.0/mlflow/model-versions/set-tag"
     tagged = requests.post(set_tag, json=tag, auth=alice, timeout=TIMEOUT_S)
-    assert tagged.status_code == 200, tagged.text  # EDIT may tag; the move is what is gated
+    assert tagged.status_code == 403, tagged.text  # EDIT may not even write the override
+    _assert_refused(tagged, "override of the promotion gate", "MANAGE", "'alice'")
 
     refused = _set(auth_server, model, "champion", v2, auth=alice)
 
-    _assert_refused(refused, "alice", "MANAGE")
+    _assert_refused(refused, "no comparison evidence")
     assert aliases(client, model) == {"champion": v1}
 
     auth.revoke_user_permission(alice[0], "registered_model", model)
     auth.grant_user_permission(alice[0], "registered_model", model, "MANAGE")
+    tagged = requests.post(set_tag, json=tag, auth=alice, timeout=TIMEOUT_S)
+    assert tagged.status_code == 200, tagged.text
     allowed = _set(auth_server, model, "champion", v2, auth=alice)
     assert allowed.status_code == 200, allowed.text
     assert aliases(client, model) == {"champion": v2, "previous-champion": v1}

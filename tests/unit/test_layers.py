@@ -30,6 +30,7 @@ PURE_MODULES = [
     "mlflow_retrain.lineage",
     "mlflow_retrain.metrics",
     "mlflow_retrain.policy",
+    "mlflow_retrain.registry.access",
     "mlflow_retrain.registry.gate",
     "mlflow_retrain.registry.signing",
     "mlflow_retrain.stats",

@@ -35,12 +35,21 @@ def _evidence(decision: str = "promote", baseline: str = "1", age_days: float = 
     }
 
 
-def _facts(tags: dict, aliases: dict | None = None, policy: str | None = None) -> ModelFacts:
+def _facts(
+    tags: dict,
+    aliases: dict | None = None,
+    policy: str | None = None,
+    *,
+    writer: str | None = None,
+    mover: str = "",
+) -> ModelFacts:
     return ModelFacts(
         aliases={"champion": "1", "previous-champion": "0"} if aliases is None else aliases,
         version_tags=tags,
         policy=policy,
         now_ms=NOW,
+        override_writer=writer,
+        mover=mover,
     )
 
 
@@ -164,10 +173,14 @@ def test_rollback_to_the_previous_champion_needs_no_evidence() -> None:
     assert decision.old_champion == "1"
 
 
-def test_an_override_reason_lets_any_version_through() -> None:
+@pytest.mark.parametrize(("writer", "mover"), [("alice", "alice"), ("", "")],
+                         ids=["authenticated", "no-identity"])  # fmt: skip
+def test_an_override_lets_any_version_through_when_its_writer_moves_it(
+    writer: str, mover: str
+) -> None:
     tags = {lineage.TAG_OVERRIDE_REASON: "hotfix for incident 42"}
 
-    decision = decide_alias_change(_set("5"), _facts(tags))
+    decision = decide_alias_change(_set("5"), _facts(tags, writer=writer, mover=mover))
 
     assert decision.allowed
     assert decision.kind == "override"
@@ -175,9 +188,54 @@ def test_an_override_reason_lets_any_version_through() -> None:
 
 
 def test_a_blank_override_reason_does_not_count() -> None:
-    decision = decide_alias_change(_set("5"), _facts({lineage.TAG_OVERRIDE_REASON: "  "}))
+    tags = {lineage.TAG_OVERRIDE_REASON: "  "}
+
+    decision = decide_alias_change(_set("5"), _facts(tags, writer="alice", mover="alice"))
 
     assert not decision.allowed
+
+
+def test_an_override_without_a_recorded_writer_does_not_count() -> None:
+    tags = {lineage.TAG_OVERRIDE_REASON: "hotfix"}
+
+    decision = decide_alias_change(_set("5"), _facts(tags, writer=None, mover="alice"))
+
+    assert not decision.allowed
+    assert "no comparison evidence" in decision.reason
+    assert "the store has no record of who wrote it" in decision.reason
+
+
+@pytest.mark.parametrize(("writer", "mover"), [("alice", "carol"), ("alice", ""), ("", "bob")])
+def test_an_override_counts_only_for_its_writer(writer: str, mover: str) -> None:
+    tags = {lineage.TAG_OVERRIDE_REASON: "hotfix"}
+
+    decision = decide_alias_change(_set("5"), _facts(tags, writer=writer, mover=mover))
+
+    assert not decision.allowed
+    assert "counts only when they make the move" in decision.reason
+    assert "\n" not in decision.reason
+
+
+def test_valid_evidence_takes_precedence_over_a_pending_override() -> None:
+    tags = {**_evidence(), lineage.TAG_OVERRIDE_REASON: "hotfix", lineage.TAG_OVERRIDE_BY: "{}"}
+
+    decision = decide_alias_change(_set("2"), _facts(tags, writer="alice", mover="alice"))
+
+    assert decision.kind == "promotion"
+    assert decision.plan is not None
+    assert decision.plan.audit.kind == "promotion"
+    # The override, made moot by the move, does not stay on the champion.
+    assert decision.plan.delete_version_tags == (
+        ("2", lineage.TAG_OVERRIDE_REASON), ("2", lineage.TAG_OVERRIDE_BY),
+    )  # fmt: skip
+
+
+def test_someone_elses_override_leaves_a_promotion_on_evidence_alone() -> None:
+    tags = {**_evidence(), lineage.TAG_OVERRIDE_REASON: "hotfix"}
+
+    decision = decide_alias_change(_set("2"), _facts(tags, writer="bob", mover="carol"))
+
+    assert decision.kind == "promotion"
 
 
 def test_setting_the_current_champion_again_is_a_no_op() -> None:
@@ -344,13 +402,15 @@ def test_a_rollback_plan_marks_the_old_champion_rolled_back_and_audits_the_reaso
     )
 
 
-def test_an_override_plan_spends_the_override() -> None:
-    tags = {lineage.TAG_OVERRIDE_REASON: "hotfix for incident 42"}
+def test_an_override_plan_spends_the_override_and_its_writer_record() -> None:
+    tags = {lineage.TAG_OVERRIDE_REASON: "hotfix for incident 42", lineage.TAG_OVERRIDE_BY: "{}"}
 
-    plan = decide_alias_change(_set("5"), _facts(tags)).plan
+    plan = decide_alias_change(_set("5"), _facts(tags, writer="alice", mover="alice")).plan
 
     assert plan is not None
-    assert plan.delete_version_tags == (("5", lineage.TAG_OVERRIDE_REASON),)
+    assert plan.delete_version_tags == (
+        ("5", lineage.TAG_OVERRIDE_REASON), ("5", lineage.TAG_OVERRIDE_BY),
+    )  # fmt: skip
     assert plan.audit.reason == "Audited override: hotfix for incident 42"
     assert plan.audit.evidence_run is None
 
