@@ -39,6 +39,7 @@ __all__ = [
     "Requester",
     "Rule",
     "Writer",
+    "fold",
     "is_gated",
     "refusal",
     "tag_rule",
@@ -126,14 +127,14 @@ def is_gated(aliases: Mapping[str, object], tags: Mapping[str, str]) -> bool:
     )
 
 
-def _fold(key: str) -> str:
-    """``key`` without case, accents or compatibility forms (NFKD, marks dropped, casefold).
+def fold(text: str) -> str:
+    """``text`` without case, accents or compatibility forms (NFKD, marks dropped, casefold).
 
-    MySQL's and SQL Server's usual collations compare tag keys this way, so there
-    ``MLFLOW_RETRAIN.DECISION`` *is* ``mlflow_retrain.decision``: every spelling is judged as
-    the key it folds to.
+    MySQL's and SQL Server's usual collations compare tag keys and aliases this way, so there
+    ``MLFLOW_RETRAIN.DECISION`` *is* ``mlflow_retrain.decision`` and ``Champion`` *is*
+    ``champion``: a tag key is judged as the key it folds to, an alias as the alias.
     """
-    decomposed = unicodedata.normalize("NFKD", key)
+    decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
@@ -159,7 +160,7 @@ def tag_rule(
     Returns:
         Who may make the write; ``None``: anyone MLflow lets (the key is not protected).
     """
-    key = _fold(key)
+    key = fold(key)
     if _is_prompt_key(key):
         if not gated:
             return None

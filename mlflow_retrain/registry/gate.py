@@ -41,12 +41,12 @@ cannot drift apart.
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlflow_retrain import lineage
+from mlflow_retrain.registry.access import fold
 from mlflow_retrain.registry.signing import EvidenceCheck, EvidenceRecord, policy_digest
 
 __all__ = [
@@ -234,12 +234,6 @@ class GateDecision:
 DEFAULT_MAX_AGE_DAYS = 30.0
 
 
-def _fold(alias: str) -> str:
-    """``alias`` without case, accents or compatibility forms (NFKD, marks dropped, casefold)."""
-    decomposed = unicodedata.normalize("NFKD", alias)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
 def gated_alias(alias: str, gated: tuple[str, ...] = GATED_ALIASES) -> str | None:
     """The gated alias that ``alias`` spells, exactly or as a look-alike; ``None`` if none.
 
@@ -251,8 +245,8 @@ def gated_alias(alias: str, gated: tuple[str, ...] = GATED_ALIASES) -> str | Non
         alias: The alias as the client spelled it.
         gated: The gated aliases.
     """
-    folded = _fold(alias)
-    return next((g for g in gated if alias == g or folded == _fold(g)), None)
+    folded = fold(alias)
+    return next((g for g in gated if alias == g or folded == fold(g)), None)
 
 
 def _policy_field(policy: str | None, key: str) -> Any:
