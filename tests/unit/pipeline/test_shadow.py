@@ -261,8 +261,10 @@ def test_a_new_champion_restarts_the_shadow_test(
     invoke(*SHADOW, "--challenger", registry["better"], "--batch", _batch(tmp_path, 1),
            "--json-out", str(out))  # fmt: skip
     first = json.loads(out.read_text())
-    client.set_model_version_tag(MODEL, registry["worse"], lineage.TAG_OVERRIDE_REASON, "test")
+    # Through the gate's store, as `mlflow-retrain override` writes it: the store records the
+    # override's writer, without which it would not count.
     gated = MlflowClient(tracking_uri, registry_uri="retrain+" + tracking_uri)
+    gated.set_model_version_tag(MODEL, registry["worse"], lineage.TAG_OVERRIDE_REASON, "test")
     gated.set_registered_model_alias(MODEL, lineage.ALIAS_CHAMPION, registry["worse"])
 
     code, _, stderr = invoke(*SHADOW, "--challenger", registry["better"], "--batch",
