@@ -203,15 +203,24 @@ def _signed_record(
     run_id: str,
     time_ms: int,
 ) -> tuple[str, str]:
-    """The evidence record of ``version`` and its signature (``""`` without a key)."""
+    """The evidence record of ``version`` and its signature (``""`` without a key).
+
+    Without a key the record is unsigned, which a keyed server refuses and a keyless one does
+    not check: its artifacts are then not read (``artifact_digest`` is ``""``).
+    """
+    from mlflow_retrain.registry.signing import load_keyring
     from mlflow_retrain.registry.trust import model_id_of, sign, version_binding
 
+    keyring = load_keyring()
     held = client.get_model_version(name, version)
+    digest = ""
+    if keyring is not None:
+        digest = version_binding(client.get_model_version_download_uri(name, version))
     record = EvidenceRecord(
         model_name=name,
         version=str(version),
         model_id=model_id_of(held.source),
-        artifact_digest=version_binding(client.get_model_version_download_uri(name, version)),
+        artifact_digest=digest,
         baseline=baseline,
         decision=decision,
         source=source,
@@ -221,7 +230,7 @@ def _signed_record(
         run_id=run_id,
         time_ms=time_ms,
     )
-    return sign(record)
+    return sign(record, keyring)
 
 
 def _write_evidence(

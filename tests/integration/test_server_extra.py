@@ -57,7 +57,7 @@ def test_a_fresh_venv_with_only_the_server_extra_starts_the_team_server(
         version = admin.create_model_version(
             "extra", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id
         ).version
-        with pytest.raises(MlflowException, match="has no comparison evidence") as refused:
+        with pytest.raises(MlflowException, match="has no signed evidence record") as refused:
             admin.set_registered_model_alias("extra", "champion", version)
         aliases = admin.get_registered_model("extra").aliases
     log = "".join(p.read_text(errors="replace") for p in server.logs)
