@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -73,36 +74,46 @@ def folder_digest(folder: str | Path) -> str:
     return artifacts_digest(_file_digests(Path(folder)))
 
 
-def _download(location: str, dst: str) -> str:
+def _download(location: str, dst: str, tracking_uri: str | None) -> str:
     """Download the artifacts at ``location`` into ``dst``; return the local folder.
 
-    In a tracking server's process a proxied location (``mlflow-artifacts:/...``) is read from
-    the artifacts destination directly, as MLflow's artifact handlers do: going through the
-    server's own HTTP API from inside it would need credentials the store does not have.
+    In a tracking server's process, a ``runs:/`` location is resolved through the server's
+    own tracking store, and a proxied one (``mlflow-artifacts:/...``) is read from the
+    artifacts destination directly, as MLflow's artifact handlers do: going through the
+    server's HTTP API from inside it would need credentials the store does not have.
     """
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+    handlers = sys.modules.get("mlflow.server.handlers")
+    if handlers is not None and location.startswith("runs:/"):
+        run_id, _, path = location[len("runs:/") :].partition("/")
+        root = handlers._get_tracking_store().get_run(run_id).info.artifact_uri
+        location = f"{root.rstrip('/')}/{path}" if path else root
     destination = os.environ.get("_MLFLOW_SERVER_ARTIFACT_DESTINATION")  # set by mlflow server
-    if location.startswith("mlflow-artifacts:") and destination:
+    if handlers is not None and location.startswith("mlflow-artifacts:") and destination:
         path = urlparse(location).path.lstrip("/")
         return get_artifact_repository(destination).download_artifacts(path, dst_path=dst)
     import mlflow
 
-    return mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=dst)
+    return mlflow.artifacts.download_artifacts(
+        artifact_uri=location, dst_path=dst, tracking_uri=tracking_uri
+    )
 
 
-def version_binding(location: str) -> str:
+def version_binding(location: str, *, tracking_uri: str | None = None) -> str:
     """The digest of the artifacts at a version's storage ``location``.
 
     Args:
         location: The version's download URI (``MlflowClient.get_model_version_download_uri``
             on the pipeline's side, the version's storage location on the server's).
+        tracking_uri: The tracking server a ``runs:/`` location belongs to (default: the
+            current one).
 
     Raises:
         MlflowException: If the artifacts cannot be read.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        return folder_digest(_download(location, tmp))
+        return folder_digest(_download(location, tmp, tracking_uri))
 
 
 def sign(record: EvidenceRecord, keyring: Keyring | None = None) -> tuple[str, str]:

@@ -38,6 +38,7 @@ from teamserver import (
     run_client,
     running,
     with_password,
+    write_signed_evidence,
 )
 
 from mlflow_retrain import lineage
@@ -313,15 +314,12 @@ def test_the_database_connection_drops_during_a_promotion(
 ) -> None:
     admin.create_registered_model(MODEL)
     run = admin.create_run("0")
+    admin.log_text(run.info.run_id, "flavors: {}", "model/MLmodel")  # artifacts to bind to
     v1, v2 = (str(admin.create_model_version(MODEL, f"runs:/{run.info.run_id}/model",
                                              run_id=run.info.run_id).version)
               for _ in range(2))  # fmt: skip
     for version, baseline in ((v1, "none"), (v2, v1)):
-        for key, value in {lineage.TAG_DECISION: "promote",
-                           lineage.TAG_EVIDENCE_BASELINE: baseline,
-                           lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-                           lineage.TAG_EVIDENCE_RUN: run.info.run_id}.items():  # fmt: skip
-            admin.set_model_version_tag(MODEL, version, key, value)
+        write_signed_evidence(admin, MODEL, version, baseline=baseline, run_id=run.info.run_id)
     admin.set_registered_model_alias(MODEL, "champion", v1)
     before = (_aliases(admin), admin.get_model_version(MODEL, v2).tags, _audit(admin))
     database = team.db_uri.replace(f":{DB_PASSWORD}", "")
