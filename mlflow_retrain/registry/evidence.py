@@ -211,7 +211,12 @@ def _signed_record(
         model_name=name,
         version=str(version),
         model_id=model_id_of(held.source),
-        artifact_digest=version_binding(client.get_model_version_download_uri(name, version)),
+        artifact_digest=version_binding(
+            client.get_model_version_download_uri(name, version),
+            # The client's own server, not the process default: MlflowClient keeps it only
+            # on its tracking client (no public attribute in MLflow 3.17).
+            tracking_uri=getattr(getattr(client, "_tracking_client", None), "tracking_uri", None),
+        ),
         baseline=baseline,
         decision=decision,
         source=source,

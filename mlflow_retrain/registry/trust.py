@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -74,7 +73,12 @@ def folder_digest(folder: str | Path) -> str:
     return artifacts_digest(_file_digests(Path(folder)))
 
 
-def _download(location: str, dst: str, tracking_uri: str | None) -> str:
+def _in_server() -> bool:
+    """Whether this process is a tracking server's (``mlflow server`` sets this for workers)."""
+    return "_MLFLOW_SERVER_FILE_STORE" in os.environ
+
+
+def _download(location: str, dst: str, tracking_uri: str | None, *, server: bool) -> str:
     """Download the artifacts at ``location`` into ``dst``; return the local folder.
 
     In a tracking server's process, a ``runs:/`` location is resolved through the server's
@@ -84,13 +88,14 @@ def _download(location: str, dst: str, tracking_uri: str | None) -> str:
     """
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    handlers = sys.modules.get("mlflow.server.handlers")
-    if handlers is not None and location.startswith("runs:/"):
+    if server and location.startswith("runs:/"):
+        from mlflow.server.handlers import _get_tracking_store
+
         run_id, _, path = location[len("runs:/") :].partition("/")
-        root = handlers._get_tracking_store().get_run(run_id).info.artifact_uri
+        root = _get_tracking_store().get_run(run_id).info.artifact_uri
         location = f"{root.rstrip('/')}/{path}" if path else root
     destination = os.environ.get("_MLFLOW_SERVER_ARTIFACT_DESTINATION")  # set by mlflow server
-    if handlers is not None and location.startswith("mlflow-artifacts:") and destination:
+    if server and location.startswith("mlflow-artifacts:") and destination:
         path = urlparse(location).path.lstrip("/")
         return get_artifact_repository(destination).download_artifacts(path, dst_path=dst)
     import mlflow
@@ -100,7 +105,9 @@ def _download(location: str, dst: str, tracking_uri: str | None) -> str:
     )
 
 
-def version_binding(location: str, *, tracking_uri: str | None = None) -> str:
+def version_binding(
+    location: str, *, tracking_uri: str | None = None, server: bool = False
+) -> str:
     """The digest of the artifacts at a version's storage ``location``.
 
     Args:
@@ -108,12 +115,13 @@ def version_binding(location: str, *, tracking_uri: str | None = None) -> str:
             on the pipeline's side, the version's storage location on the server's).
         tracking_uri: The tracking server a ``runs:/`` location belongs to (default: the
             current one).
+        server: Read them as the tracking server itself does (from its stores).
 
     Raises:
         MlflowException: If the artifacts cannot be read.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        return folder_digest(_download(location, tmp, tracking_uri))
+        return folder_digest(_download(location, tmp, tracking_uri, server=server))
 
 
 def sign(record: EvidenceRecord, keyring: Keyring | None = None) -> tuple[str, str]:
@@ -188,7 +196,7 @@ def signed_evidence(
     digest = None
     if check.record is not None:
         try:
-            digest = version_binding(location)
+            digest = version_binding(location, server=_in_server())
         except (MlflowException, OSError) as err:  # the gate refuses and says why
             logger.warning("Cannot read the artifacts of a version of '%s' (%s).", name,
                            type(err).__name__)  # fmt: skip
