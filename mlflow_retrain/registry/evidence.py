@@ -215,7 +215,12 @@ def _signed_record(
     held = client.get_model_version(name, version)
     digest = ""
     if keyring is not None:
-        digest = version_binding(client.get_model_version_download_uri(name, version))
+        digest = version_binding(
+            client.get_model_version_download_uri(name, version),
+            # The client's own server, not the process default: MlflowClient keeps it only
+            # on its tracking client (no public attribute in MLflow 3.17).
+            tracking_uri=getattr(getattr(client, "_tracking_client", None), "tracking_uri", None),
+        )
     record = EvidenceRecord(
         model_name=name,
         version=str(version),

@@ -73,36 +73,55 @@ def folder_digest(folder: str | Path) -> str:
     return artifacts_digest(_file_digests(Path(folder)))
 
 
-def _download(location: str, dst: str) -> str:
+def _in_server() -> bool:
+    """Whether this process is a tracking server's (``mlflow server`` sets this for workers)."""
+    return "_MLFLOW_SERVER_FILE_STORE" in os.environ
+
+
+def _download(location: str, dst: str, tracking_uri: str | None, *, server: bool) -> str:
     """Download the artifacts at ``location`` into ``dst``; return the local folder.
 
-    In a tracking server's process a proxied location (``mlflow-artifacts:/...``) is read from
-    the artifacts destination directly, as MLflow's artifact handlers do: going through the
-    server's own HTTP API from inside it would need credentials the store does not have.
+    In a tracking server's process, a ``runs:/`` location is resolved through the server's
+    own tracking store, and a proxied one (``mlflow-artifacts:/...``) is read from the
+    artifacts destination directly, as MLflow's artifact handlers do: going through the
+    server's HTTP API from inside it would need credentials the store does not have.
     """
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+    if server and location.startswith("runs:/"):
+        from mlflow.server.handlers import _get_tracking_store
+
+        run_id, _, path = location[len("runs:/") :].partition("/")
+        root = _get_tracking_store().get_run(run_id).info.artifact_uri
+        location = f"{root.rstrip('/')}/{path}" if path else root
     destination = os.environ.get("_MLFLOW_SERVER_ARTIFACT_DESTINATION")  # set by mlflow server
-    if location.startswith("mlflow-artifacts:") and destination:
+    if server and location.startswith("mlflow-artifacts:") and destination:
         path = urlparse(location).path.lstrip("/")
         return get_artifact_repository(destination).download_artifacts(path, dst_path=dst)
     import mlflow
 
-    return mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=dst)
+    return mlflow.artifacts.download_artifacts(
+        artifact_uri=location, dst_path=dst, tracking_uri=tracking_uri
+    )
 
 
-def version_binding(location: str) -> str:
+def version_binding(
+    location: str, *, tracking_uri: str | None = None, server: bool = False
+) -> str:
     """The digest of the artifacts at a version's storage ``location``.
 
     Args:
         location: The version's download URI (``MlflowClient.get_model_version_download_uri``
             on the pipeline's side, the version's storage location on the server's).
+        tracking_uri: The tracking server a ``runs:/`` location belongs to (default: the
+            current one).
+        server: Read them as the tracking server itself does (from its stores).
 
     Raises:
         MlflowException: If the artifacts cannot be read.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        return folder_digest(_download(location, tmp))
+        return folder_digest(_download(location, tmp, tracking_uri, server=server))
 
 
 def sign(record: EvidenceRecord, keyring: Keyring | None = None) -> tuple[str, str]:
@@ -177,7 +196,7 @@ def signed_evidence(
     digest = None
     if check.record is not None:
         try:
-            digest = version_binding(location)
+            digest = version_binding(location, server=_in_server())
         except (MlflowException, OSError) as err:  # the gate refuses and says why
             logger.warning("Cannot read the artifacts of a version of '%s' (%s).", name,
                            type(err).__name__)  # fmt: skip

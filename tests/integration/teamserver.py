@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).parents[2]
@@ -309,3 +310,52 @@ def run_client(env: dict[str, str], *args: str, cwd: Path, timeout: float = 600)
     CLIENT_OUTPUT.extend([stdout, stderr])
     data = json.loads(out.read_text()) if out.exists() else None
     return ClientResult(done.returncode, stdout, stderr, data)
+
+
+def write_signed_evidence(
+    client: Any, name: str, version: str, *, baseline: str, run_id: str
+) -> None:
+    """Write ``promote`` evidence signed with the pipeline's key, as `compare` would.
+
+    For tests whose subject is not the comparison (a fault during the promotion, say): the
+    record is bound to the version's artifacts and gate split like a real one.
+    """
+    from mlflow_retrain import lineage
+    from mlflow_retrain.registry.signing import EvidenceRecord, load_keyring, policy_digest
+    from mlflow_retrain.registry.trust import model_id_of, version_binding
+
+    held = client.get_model_version(name, version)
+    gate = held.tags.get(lineage.TAG_GATE_DIGEST) or f"gate-of-{version}"
+    client.set_model_version_tag(name, version, lineage.TAG_GATE_DIGEST, gate)
+    record = EvidenceRecord(
+        model_name=name,
+        version=version,
+        model_id=model_id_of(held.source),
+        artifact_digest=version_binding(
+            client.get_model_version_download_uri(name, version),
+            tracking_uri=client._tracking_client.tracking_uri,
+        ),
+        baseline=baseline,
+        decision=lineage.DECISION_PROMOTE,
+        source=lineage.SOURCE_COMPARE,
+        tests=(),
+        data_digest=gate,
+        policy_digest=policy_digest(
+            client.get_registered_model(name).tags.get(lineage.TAG_POLICY)
+        ),
+        run_id=run_id,
+        time_ms=int(time.time() * 1000),
+    )
+    keyring = load_keyring({"MLFLOW_RETRAIN_EVIDENCE_KEY": EVIDENCE_KEY})
+    assert keyring is not None
+    text = record.to_json()
+    # The loose tags too, as the evidence writer keeps them (the client-side gate reads them).
+    for key, value in {
+        lineage.TAG_EVIDENCE_BASELINE: baseline,
+        lineage.TAG_EVIDENCE_RUN: run_id,
+        lineage.TAG_EVIDENCE_TIME: str(record.time_ms),
+        lineage.TAG_EVIDENCE_RECORD: text,
+        lineage.TAG_EVIDENCE_SIGNATURE: keyring.sign(text),
+        lineage.TAG_DECISION: lineage.DECISION_PROMOTE,
+    }.items():
+        client.set_model_version_tag(name, version, key, value)

@@ -29,7 +29,7 @@ import psycopg
 import pytest
 import yaml
 from helpers.examples import credit_month
-from helpers.registry import aliases, audit_records, version_numbers, write_evidence
+from helpers.registry import aliases, audit_records, version_numbers
 from mlflow.tracking import MlflowClient
 from teamserver import (
     ADMIN_PASSWORD,
@@ -39,6 +39,7 @@ from teamserver import (
     run_client,
     running,
     with_password,
+    write_signed_evidence,
 )
 
 from mlflow_retrain import lineage
@@ -291,21 +292,17 @@ CREATE TRIGGER drop_connection BEFORE INSERT ON registered_model_tags
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the keyed team server refuses the loose evidence tags this test writes; it must "
-    "promote on evidence signed by a genuine compare (open in issue 16)",
-)
 def test_the_database_connection_drops_during_a_promotion(
     team: TeamServer, admin: MlflowClient, tmp_path: Path
 ) -> None:
     admin.create_registered_model(MODEL)
     run = admin.create_run("0")
+    admin.log_text(run.info.run_id, "flavors: {}", "model/MLmodel")  # artifacts to bind to
     v1, v2 = (str(admin.create_model_version(MODEL, f"runs:/{run.info.run_id}/model",
                                              run_id=run.info.run_id).version)
               for _ in range(2))  # fmt: skip
     for version, baseline in ((v1, "none"), (v2, v1)):
-        write_evidence(admin, MODEL, version, baseline=baseline, run_id=run.info.run_id)
+        write_signed_evidence(admin, MODEL, version, baseline=baseline, run_id=run.info.run_id)
     admin.set_registered_model_alias(MODEL, "champion", v1)
     before = (
         aliases(admin, MODEL, missing_ok=True),

@@ -514,6 +514,8 @@ def test_an_edit_account_writes_evidence_and_retires_a_rejected_challenger(
     model = "fraud"
     client.create_registered_model(model)
     (v1,) = register_versions(client, model, 1)
+    # The evidence record is bound to the version's artifacts: the version needs some.
+    client.log_text(client.get_model_version(model, v1).run_id, "flavors: {}", "model/MLmodel")
     client.set_registered_model_alias(model, lineage.ALIAS_CHALLENGER, v1)
     auth = AuthServiceClient(auth_server)  # as admin: the fixture sets the credentials
     auth.create_user("pipeline", "pipeline-password-42")

@@ -64,6 +64,7 @@ def client(server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Mlfl
     finally:
         while mlflow.active_run() is not None:
             mlflow.end_run()
+        mlflow.set_tracking_uri(None)  # the server stops with the module; later tests own theirs
 
 
 def _data(seed: int, n: int = 600) -> pd.DataFrame:
