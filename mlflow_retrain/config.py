@@ -46,7 +46,28 @@ ENV_CONFIG_FILE = ENV_PREFIX + "CONFIG"
 #: :mod:`mlflow_retrain.registry.signing`): secrets, not configuration keys.
 ENV_EVIDENCE_KEY = ENV_PREFIX + "EVIDENCE_KEY"
 ENV_EVIDENCE_KEY_FILE = ENV_PREFIX + "EVIDENCE_KEY_FILE"
-_NOT_CONFIG = frozenset({ENV_CONFIG_FILE, ENV_EVIDENCE_KEY, ENV_EVIDENCE_KEY_FILE})
+#: The team server's own variables (``deploy/team-server.sh``, the registry guard) and the test
+#: suite's database switches: a pipeline that runs beside the server, or under the test suite,
+#: sees them too, and they are not configuration keys.
+SERVER_VARIABLES = frozenset(
+    ENV_PREFIX + name
+    for name in (
+        "DB_URI",
+        "ARTIFACTS",
+        "ARTIFACT_MODE",
+        "AUTH",
+        "AUTH_DB_URI",
+        "HOST",
+        "PORT",
+        "WORKERS",
+        "PIPELINE_USERS",
+        "TEST_POSTGRES",
+        "TEST_MYSQL",
+    )
+)
+_NOT_CONFIG = (
+    frozenset({ENV_CONFIG_FILE, ENV_EVIDENCE_KEY, ENV_EVIDENCE_KEY_FILE}) | SERVER_VARIABLES
+)
 
 ColumnKind = Literal["numeric", "categorical"]
 

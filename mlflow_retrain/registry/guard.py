@@ -46,6 +46,7 @@ from mlflow.utils.validation import (
 )
 
 from mlflow_retrain import lineage
+from mlflow_retrain.config import ENV_PREFIX
 from mlflow_retrain.exceptions import AccessDenied
 from mlflow_retrain.registry.access import (
     STRUCTURE_RULE,
@@ -69,7 +70,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Server environment variable: the pipeline's accounts (comma-separated basic-auth users).
-ENV_PIPELINE_USERS = "MLFLOW_RETRAIN_PIPELINE_USERS"
+ENV_PIPELINE_USERS = ENV_PREFIX + "PIPELINE_USERS"
 
 #: Longest value (characters) a change record keeps of the value before and after.
 _RECORD_VALUE_CHARS = 1500

@@ -149,3 +149,18 @@ def test_the_evidence_key_variables_are_secrets_not_configuration() -> None:
     }
 
     assert load_config(None, environ=env) == load_config(None, environ={})
+
+
+def test_the_team_servers_own_variables_are_not_configuration() -> None:
+    # A pipeline started beside deploy/team-server.sh inherits its environment; an unknown
+    # MLFLOW_RETRAIN_* variable is otherwise a config error naming the key.
+    env = {
+        "MLFLOW_RETRAIN_PIPELINE_USERS": "pipeline,etl",
+        "MLFLOW_RETRAIN_DB_URI": "postgresql://mlflow@db/mlflow",
+        "MLFLOW_RETRAIN_WORKERS": "4",
+        "MLFLOW_RETRAIN_TEST_MYSQL": "mysql+pymysql://root@127.0.0.1/test",
+    }
+
+    assert load_config(None, environ=env) == load_config(None, environ={})
+    with pytest.raises(InvalidConfigError, match=r"Unknown key .pipeline_user."):
+        load_config(None, environ={"MLFLOW_RETRAIN_PIPELINE_USER": "pipeline"})
