@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 import uuid
@@ -36,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import sqlalchemy
 from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 from mlflow.store.model_registry.dbmodels.models import SqlModelVersionTag, SqlRegisteredModelTag
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
@@ -52,6 +54,7 @@ from mlflow_retrain.registry.access import (
     STRUCTURE_RULE,
     Requester,
     Rule,
+    fold,
     is_gated,
     refusal,
     tag_rule,
@@ -71,6 +74,9 @@ logger = logging.getLogger(__name__)
 
 #: Server environment variable: the pipeline's accounts (comma-separated basic-auth users).
 ENV_PIPELINE_USERS = ENV_PREFIX + "PIPELINE_USERS"
+
+#: The tag namespaces the guard protects (as folded keys): this package's and MLflow's prompt tags.
+_PROTECTED_PREFIXES = (lineage.TAG_PREFIX, *lineage.MLFLOW_PROMPT_TAG_PREFIXES)
 
 #: Longest value (characters) a change record keeps of the value before and after.
 _RECORD_VALUE_CHARS = 1500
@@ -237,28 +243,48 @@ class GuardedSqlAlchemyStore(SqlAlchemyStore):
     def _guard_tag(self, name: str, version: str | None, key: str, value: str | None) -> bool:
         """Check and, when protected, make one tag write; ``False``: the caller makes it."""
         override = version is not None and key == lineage.TAG_OVERRIDE_REASON
-        protected = key.startswith(lineage.TAG_PREFIX) or key.startswith(
-            lineage.MLFLOW_PROMPT_TAG_PREFIXES
-        )
-        if not protected:
-            return False
         identity = request_identity()
         if identity is None:
             if not override:
                 return False
             self._write_tag(name, version, key, value, rule=None, identity=None)
             return True
+        verb = "Setting" if value is not None else "Deleting"
+        subject = f"{verb} tag '{key}' on {_where(name, version)}"
+        if not fold(key).startswith(_PROTECTED_PREFIXES):
+            self._refuse_collated_key(key, subject)
+            return False
         model = self.get_registered_model(name)
         on: Literal["model", "version"] = "model" if version is None else "version"
         rule = tag_rule(key, value, on=on, gated=is_gated(model.aliases, model.tags))
         if rule is None:
             return False
-        verb = "Setting" if value is not None else "Deleting"
-        subject = f"{verb} tag '{key}' on {_where(name, version)}"
         self._check(identity, name, rule, subject)
         self._write_tag(name, version, key, value, rule=rule, identity=identity)
         logger.info("Registry guard: user %s: %s (allowed).", identity.user, subject)
         return True
+
+    def _refuse_collated_key(self, key: str, subject: str) -> None:
+        """Refuse a tag key that the database's collation takes for a protected one.
+
+        :func:`~mlflow_retrain.registry.access.tag_rule` judges a key as the key it folds to;
+        a collation may equate more (MariaDB's ``utf8mb4_general_ci`` takes the dotless i,
+        U+0131, for ``i``), and there the write would land on the protected row itself, so the
+        database is asked.
+        """
+        like = sqlalchemy.text("SELECT CASE WHEN :key LIKE :pattern ESCAPE '!' THEN 1 ELSE 0 END")
+        with self.ManagedSessionMaker() as session:
+            for prefix in _PROTECTED_PREFIXES:
+                pattern = re.sub(r"([!%_])", r"!\1", prefix) + "%"
+                if session.execute(like, {"key": key, "pattern": pattern}).scalar() == 1:
+                    message = (
+                        f"{subject} is refused: this database's collation takes the key for "
+                        f"one under '{prefix}', which the registry guard protects. Spell the "
+                        "key exactly as docs/names.md gives it, or choose a key outside "
+                        "that namespace."
+                    )
+                    logger.info("Registry guard: %s", message)
+                    raise AccessDenied(message)
 
     def _check(
         self, identity: _Identity, name: str, rule: Rule, subject: str, *, owner: bool = False
@@ -351,10 +377,11 @@ class GuardedSqlAlchemyStore(SqlAlchemyStore):
         now = int(time.time() * 1000)
         records = []
         for tag in tags:
+            subject = f"Creating '{name}' with tag '{tag.key}'"
             rule = tag_rule(tag.key, tag.value, on="model", gated=False)
             if rule is None:
+                self._refuse_collated_key(tag.key, subject)
                 continue
-            subject = f"Creating '{name}' with tag '{tag.key}'"
             self._check(identity, name, rule, subject, owner=True)
             logger.info("Registry guard: user %s: %s (allowed).", identity.user, subject)
             if rule.audited:
@@ -390,10 +417,11 @@ class GuardedSqlAlchemyStore(SqlAlchemyStore):
             gated = is_gated(model.aliases, model.tags)
             audited = []
             for tag in tags:
+                subject = f"Creating a version of '{name}' with tag '{tag.key}'"
                 rule = tag_rule(tag.key, tag.value, on="version", gated=gated)
                 if rule is None:
+                    self._refuse_collated_key(tag.key, subject)
                     continue
-                subject = f"Creating a version of '{name}' with tag '{tag.key}'"
                 self._check(identity, name, rule, subject)
                 logger.info("Registry guard: user %s: %s (allowed).", identity.user, subject)
                 if rule.audited:

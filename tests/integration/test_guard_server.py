@@ -1,7 +1,7 @@
 """A hostile insider against the server's store: what the gate trusts, no client may forge.
 
 A real ``mlflow server`` with MLflow's basic-auth app and the ``retrain+`` registry store, on
-SQLite and on PostgreSQL (one server each, shared by the module's tests). Its users:
+SQLite, PostgreSQL and MariaDB (one server each, shared by the module's tests). Its users:
 
 - ``pipeline``: EDIT on each model, and one of the pipeline's accounts
   (``MLFLOW_RETRAIN_PIPELINE_USERS``): registers versions, writes evidence, promotes;
@@ -94,7 +94,7 @@ class Team:
             name, source, run_id=run.info.run_id, tags=tags or None).version))  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mysql"])
 def team(
     request: pytest.FixtureRequest,
     start_module_mlflow_server: Any,
@@ -115,7 +115,8 @@ def team(
     if request.param == "sqlite":
         backend, workers = f"sqlite:///{folder / 'mlflow.db'}", "1"
     else:
-        backend, workers = request.getfixturevalue("module_postgres_url"), "2"
+        fixture = {"postgresql": "module_postgres_url", "mysql": "module_mysql_url"}
+        backend, workers = request.getfixturevalue(fixture[request.param]), "2"
     url = start_module_mlflow_server(
         backend_store_uri=backend,
         extra_args=("--registry-store-uri", "retrain+" + backend, "--app-name", "basic-auth",
@@ -280,6 +281,13 @@ REFUSALS = [
     _delete_model_tag(lineage.TAG_HALTED, "which only a person lifts", MANAGE_ONLY),
     _set_model_tag(lineage.TAG_REJECTIONS, "0", "count of rejected challengers"),
     _set_model_tag(lineage.TAG_RESUMED_PREFIX + "1", "x", "record of a resume", MANAGE_ONLY),
+    # A protected key spelt another way: MariaDB's collation takes it for the key itself.
+    _set_model_tag("MLFLOW_RETRAIN.POLICY", '{"primary_metric": "accuracy"}', "promotion policy",
+                   MANAGE_ONLY),
+    _set_version_tag(3, "Mlflow_Retrain.Decision", "promote", "evidence the gate reads",
+                     PIPELINE_ONLY),
+    _delete_version_tag(1, "MLFLOW_RETRAIN.STATUS", "only the gate writes", user="alice"),
+    _set_model_tag("mlflow_retrain.aud\u0131t.1700000000000-abcdef", "{}", NO_CLIENT),
     # Tags MLflow reads: a prompt is hidden from the model list and checked as a prompt.
     _set_model_tag(PROMPT, "true", "list and treat the model as a prompt", MANAGE_ONLY),
     _set_version_tag(1, PROMPT, "true", "list and treat the model as a prompt", MANAGE_ONLY),
@@ -402,6 +410,29 @@ def test_copying_a_version_with_evidence_is_refused(
 
     assert "PERMISSION_DENIED" in err.value.message
     assert _state(team, name) == before
+
+
+def test_a_key_the_database_takes_for_a_protected_one_never_reaches_it(
+    team: Team, shared: tuple[str, str, str, str], request: pytest.FixtureRequest
+) -> None:
+    # A dotless i (U+0131) does not fold to "i", but MariaDB's utf8mb4_general_ci takes it for
+    # one: there the write would land on the stored policy's own row.
+    name = shared[0]
+    key = "mlflow_retra\u0131n.policy"
+    before = _state(team, name)
+    write = lambda c: c.set_registered_model_tag(name, key, '{"primary_metric": "accuracy"}')  # noqa: E731
+
+    if request.node.callspec.params["team"] == "mysql":
+        with pytest.raises(MlflowException, match="collation takes the key for one under") as err:
+            team.call("bob", write)
+        assert "PERMISSION_DENIED" in err.value.message
+        assert _state(team, name) == before
+    else:  # another row, which the gate never reads
+        team.call("bob", write)
+        after = _state(team, name)
+        team.call("bob", lambda c: c.delete_registered_model_tag(name, key))
+        assert after["tags"][key] == '{"primary_metric": "accuracy"}'
+        assert after["tags"][lineage.TAG_POLICY] == before["tags"][lineage.TAG_POLICY]
 
 
 # --- what the pipeline, the owners and the store still do ----------------------------------------
