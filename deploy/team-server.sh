@@ -29,6 +29,10 @@
 #                                (e.g. pipeline,etl-bot): the only users besides admins whose
 #                                evidence, reference and gate-data tags the gate's store
 #                                accepts (docs/team-server.md, "The pipeline's accounts")
+#   MLFLOW_RETRAIN_AUTH_CACHE_SECONDS   seconds a worker trusts a checked password (default 0:
+#                                every request pays the password hash, ~0.14 s of CPU; 60 makes
+#                                a cycle's few hundred requests cheap, but a changed password or
+#                                a deleted user is honoured by other workers only after it)
 #   MLFLOW_RETRAIN_HOST / _PORT / _WORKERS   default 0.0.0.0 / 5000 / 2
 #                                (the server is ready once GET /health answers OK)
 #   MLFLOW_S3_ENDPOINT_URL       for an S3-compatible store (MinIO, Ceph, ...); AWS_* as usual
@@ -88,6 +92,7 @@ database_uri = ${MLFLOW_RETRAIN_AUTH_DB_URI:-$MLFLOW_RETRAIN_DB_URI}
 admin_username = admin
 admin_password = $MLFLOW_AUTH_ADMIN_PASSWORD
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+auth_cache_ttl_seconds = ${MLFLOW_RETRAIN_AUTH_CACHE_SECONDS:-0}
 INI
   chmod 600 "$config_dir/basic_auth.ini"
   export MLFLOW_AUTH_CONFIG_PATH="$config_dir/basic_auth.ini"

@@ -57,6 +57,7 @@ SERVER_VARIABLES = frozenset(
         "ARTIFACT_MODE",
         "AUTH",
         "AUTH_DB_URI",
+        "AUTH_CACHE_SECONDS",
         "HOST",
         "PORT",
         "WORKERS",
