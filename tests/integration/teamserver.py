@@ -37,12 +37,14 @@ SERVER_AWS_SECRET = "server-aws-Secret-3Rt8"
 CLIENT_AWS_SECRET = "client-aws-Secret-5Vn1"
 USER_PASSWORD = "bob-Secret-2Lm6Jc"
 PIPELINE_PASSWORD = "pipeline-Secret-8Wd3Fs"
+EDITOR_PASSWORD = "eve-Secret-4Qz7Np"
+OWNER_PASSWORD = "alice-Secret-1Bv5Rk"
 #: The evidence key shared by the server and the pipeline (never by a team member).
 EVIDENCE_SECRET = "evidence-Secret-" + "6Yx1" * 8
 EVIDENCE_KEY = f"team-2026:{EVIDENCE_SECRET}"
 SECRETS = (
     DB_PASSWORD, ADMIN_PASSWORD, SERVER_AWS_SECRET, CLIENT_AWS_SECRET, USER_PASSWORD,
-    PIPELINE_PASSWORD, EVIDENCE_SECRET,
+    PIPELINE_PASSWORD, EDITOR_PASSWORD, OWNER_PASSWORD, EVIDENCE_SECRET,
 )  # fmt: skip
 
 

@@ -31,6 +31,8 @@ from teamserver import (
     ADMIN_PASSWORD,
     CLIENT_OUTPUT,
     DB_PASSWORD,
+    EDITOR_PASSWORD,
+    OWNER_PASSWORD,
     PIPELINE_PASSWORD,
     SCRIPT,
     SECRETS,
@@ -225,6 +227,81 @@ def test_a_reader_cannot_move_champion(
         assert "on the registered model. Ask an admin to grant it" in lines[0], lines[0]
     assert ajax.status_code == 403, ajax.text
     assert aliases(admin, model) == {"champion": v1}
+
+
+def _registry_state(admin: MlflowClient, model: str) -> dict[str, Any]:
+    held = admin.get_registered_model(model)
+    return {
+        "aliases": {k: str(v) for k, v in held.aliases.items()},
+        "tags": dict(held.tags),
+        "versions": {
+            str(v.version): dict(v.tags) for v in admin.search_model_versions(f"name = '{model}'")
+        },
+    }
+
+
+@pytest.mark.security
+def test_an_editor_cannot_walk_around_the_gate_and_an_owners_override_is_audited(
+    team: TeamServer, admin: MlflowClient
+) -> None:
+    from mlflow.server.auth.client import AuthServiceClient
+
+    # The README's script itself: an editor (EDIT on the model) tries the routes of the
+    # hostile-insider suite (tests/integration/test_guard_server.py runs all of them) through
+    # the REST API and the UI's ajax API; an owner (MANAGE) then overrides.
+    model = f"insider-{uuid.uuid4().hex[:6]}"
+    admin.create_registered_model(model)
+    run = admin.create_run("0")
+    source = f"runs:/{run.info.run_id}/model"
+    v1, v2 = (str(admin.create_model_version(model, source, run_id=run.info.run_id).version)
+              for _ in range(2))  # fmt: skip
+    admin.set_model_version_tag(model, v1, lineage.TAG_OVERRIDE_REASON, "first model")
+    admin.set_registered_model_alias(model, "champion", v1)
+    auth = AuthServiceClient(team.url)
+    for user, password, permission in (("eve", EDITOR_PASSWORD, "EDIT"),
+                                       ("alice", OWNER_PASSWORD, "MANAGE")):  # fmt: skip
+        auth.create_user(user, password)
+        auth.grant_user_permission(user, "registered_model", model, permission)
+    before = _registry_state(admin, model)
+    now = str(int(time.time() * 1000))
+    forged = [
+        ("model-versions/set-tag", {"version": v2, "key": lineage.TAG_DECISION,
+                                    "value": "promote"}, "evidence the gate reads"),
+        ("model-versions/set-tag", {"version": v2, "key": lineage.TAG_EVIDENCE_TIME,
+                                    "value": now}, "evidence the gate reads"),
+        ("model-versions/set-tag", {"version": v2, "key": lineage.TAG_EVIDENCE_RECORD,
+                                    "value": "{}"}, "evidence the gate reads"),
+        ("registered-models/set-tag", {"key": lineage.TAG_POLICY,
+                                       "value": '{"primary_metric": "accuracy"}'},
+         "promotion policy"),
+        ("registered-models/set-tag", {"key": lineage.TAG_AUDIT_PREFIX + now, "value": "{}"},
+         "append-only"),
+        ("model-versions/set-tag", {"version": v2, "key": lineage.TAG_OVERRIDE_REASON,
+                                    "value": "trust me"}, "override of the promotion gate"),
+        ("registered-models/rename", {"new_name": model + "-old"}, "structure change"),
+        ("registered-models/alias", {"alias": "champion", "version": v2}, "Promotion gate"),
+    ]  # fmt: skip
+
+    for prefix in ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"):
+        for path, body, words in forged:
+            answer = requests.post(team.url + prefix + path, json={"name": model, **body},
+                                   auth=("eve", EDITOR_PASSWORD), timeout=30)  # fmt: skip
+            message = answer.json().get("message", answer.text)
+            assert answer.status_code in (400, 403), (path, answer.status_code, message)
+            assert words in message, (path, message)
+            assert "\n" not in message.strip(), (path, message)
+    assert _registry_state(admin, model) == before
+
+    # The owner's override goes through, spent on use and recorded with the owner's name.
+    alice = team.client_env(user="alice", password=OWNER_PASSWORD, signs=False)
+    done = run_client(alice, "override", "--model", model, "--version", v2, "--reason",
+                      "hotfix signed off by risk", cwd=Path(team.workdir))  # fmt: skip
+
+    assert done.code == 0, done.stderr[-3000:]
+    assert aliases(admin, model) == {"champion": v2, "previous-champion": v1}
+    record = audit_records(admin, model)[-1]
+    assert (record["kind"], record["user"], record["to"]) == ("override", "alice", v2)
+    assert lineage.TAG_OVERRIDE_REASON not in admin.get_model_version(model, v2).tags
 
 
 def test_direct_artifact_mode_writes_from_the_client_to_s3(
