@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlflow_retrain import _errors as errors
@@ -509,14 +509,8 @@ def read_audit(
                 version=record.version,
                 evidence_run=record.evidence_run,
             )
-        checked.append(_with_signature(record, verdict))
+        checked.append(replace(record, signature=verdict))
     return AuditTrail(name, tuple(checked), () if keyring is None else keyring.key_ids)
-
-
-def _with_signature(record: AuditRecord, verdict: SignatureVerdict) -> AuditRecord:
-    from dataclasses import replace
-
-    return replace(record, signature=verdict)
 
 
 # --------------------------------------------------------------------------------------------
