@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -704,6 +705,61 @@ def override(model_name: str, version: str, reason: str, json_out: str | None) -
 
     move = do_override(model_name, version=version, reason=reason)
     _done(json_out, move.to_dict(), format_move(move))
+
+
+@main.command()
+@_model_option()
+@_json_out_option
+@_handle_errors
+def audit(model_name: str, json_out: str | None) -> None:
+    """Print MODEL's audit trail, oldest first, and check each promotion's evidence signature.
+
+    Exits 1 when the evidence of a promotion does not verify (forged, tampered, for another
+    version, or signed with a key id this keyring lacks); --json-out is written either way.
+    """
+    from mlflow_retrain.registry.audit import format_audit, read_audit
+
+    trail = read_audit(model_name)
+    _done(json_out, trail.to_dict(), format_audit(trail))
+    if trail.failure is not None:
+        _fail(trail.failure, EXIT_FAILURE)
+
+
+def _model_ref(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--model NAME@ALIAS`` or ``NAME/VERSION``, parsed; anything else is a usage error."""
+    from mlflow_retrain.registry.audit import parse_model_ref
+
+    try:
+        return parse_model_ref(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+
+
+@main.command()
+@click.option(
+    "--model",
+    "ref",
+    required=True,
+    callback=_model_ref,
+    help="The version to serve: NAME@ALIAS (e.g. fraud@champion) or NAME/VERSION.",
+)
+@_json_out_option
+@_handle_errors
+def verify(ref: Any, json_out: str | None) -> None:
+    """Check that a version's artifacts match its signed evidence, before a deploy serves it.
+
+    Needs the evidence key (MLFLOW_RETRAIN_EVIDENCE_KEY or _KEY_FILE); writes nothing to the
+    registry. Exits 1 with one line naming what differs; --json-out is written either way.
+    """
+    from mlflow_retrain.registry.audit import format_verification, verify_version
+
+    # A deploy job's log gets one line, not MLflow's download progress bar (unless asked for).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    result = verify_version(ref)
+    _write_json(json_out, result.to_dict())
+    if result.problem is not None:
+        _fail(result.problem, EXIT_FAILURE)
+    click.echo(format_verification(result))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,8 @@ The registry owns its state; pipeline steps hand it values and never write its t
 - ``lifecycle``: register challengers; promote, roll back and override through the gate; set the
   policy.
 - ``describe``: the descriptions a reviewer reads in the MLflow UI.
+- ``audit``: read the audit trail back with each promotion's signature checked; verify
+  that a version to serve matches its signed evidence (read-only).
 
 Names are imported on first use, so a server importing the store plugin loads only the gate.
 """

@@ -153,3 +153,35 @@ def test_the_drift_page_has_one_mlflow_run_drift_example() -> None:
     blocks = re.findall(r"```bash\n(.+?)\n```", page, flags=re.DOTALL)
 
     assert len([b for b in blocks if b.startswith("mlflow run . -e drift")]) == 1
+
+
+def _command_names() -> list[str]:
+    import click
+
+    from mlflow_retrain.cli import main
+
+    names = []
+    for name, command in main.commands.items():
+        if isinstance(command, click.Group):
+            names += [f"{name} {sub}" for sub in command.commands]
+        else:
+            names.append(name)
+    return names
+
+
+def test_every_command_is_in_the_commands_overview() -> None:
+    overview = (DOCS / "commands" / "index.md").read_text(encoding="utf-8")
+    table = [line for line in overview.splitlines() if line.startswith("| [`")]
+
+    missing = [n for n in _command_names() if not any(f"`{n}`" in row for row in table)]
+
+    assert missing == []
+
+
+def test_every_command_but_policy_has_an_mlproject_entry_point() -> None:
+    import yaml
+
+    project = yaml.safe_load((REPO / "MLproject").read_text(encoding="utf-8"))
+    commands = {n for n in _command_names() if not n.startswith("policy ")}
+
+    assert commands - set(project["entry_points"]) == set()
