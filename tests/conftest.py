@@ -63,12 +63,20 @@ _COUNTED_MARKERS = {
 _COUNTED_PROPERTY = "mlflow_retrain_counted"
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each collected test that carries a counted marker (the summary reads the mark)."""
+    """Mark each test that carries a counted marker, and put the slow modules first.
+
+    The summary reads the mark. The modules of :data:`SLOW_FIRST` come first, in its order,
+    each whole: this runs after pytest's own ordering (tests grouped by the params of their
+    module-scoped fixtures) and keeps it inside each module, and every pytest-xdist worker
+    sorts its collection the same way, as xdist requires.
+    """
     for item in items:
         for marker in _COUNTED_MARKERS:
             if item.get_closest_marker(marker) is not None:
                 item.user_properties.append((_COUNTED_PROPERTY, marker))
+    items[:] = sorted(items, key=lambda item: _slowness(item.nodeid))
 
 
 def _counted_marker(report: pytest.TestReport) -> str | None:
@@ -111,3 +119,57 @@ def pytest_terminal_summary(
             if states.count(state):
                 line += f", {states.count(state)} {state}"
         terminalreporter.write_line(line)
+
+
+# --- spreading the suite over pytest-xdist's workers ---------------------------------------------
+
+#: Test modules that start their own servers or run ``mlflow run``, slowest first (seconds on
+#: the 2-core machine in docs/development.md): they are handed out before everything else, so
+#: that no worker starts a five-minute module when the others are nearly done.
+SLOW_FIRST = (
+    "tests/integration/test_guard_server.py",
+    "tests/integration/test_team_server.py",
+    "tests/integration/test_faults.py",
+    "tests/integration/test_bad_input_corpus.py",
+    "tests/e2e/",
+    "tests/ui/",
+    "tests/integration/test_gate_server.py",
+    "tests/integration/test_loop.py",
+    "tests/integration/test_signed_evidence.py",
+    "tests/integration/test_audit_server.py",
+    "tests/integration/test_retrain.py",
+    "tests/integration/test_server_extra.py",
+)
+#: Backend parameters of module-scoped server fixtures: a module's tests on one backend are a
+#: work unit of their own, so its SQLite, PostgreSQL and MariaDB servers run on three workers.
+_BACKENDS = ("sqlite", "postgresql", "mysql")
+
+
+def _backend_scope(nodeid: str) -> str:
+    """The xdist work unit of ``nodeid``: its module, and its backend where it has one."""
+    module = nodeid.split("::", 1)[0]
+    params = nodeid.partition("[")[2]
+    backend = params.split("-", 1)[0].rstrip("]")
+    return f"{module}[{backend}]" if backend in _BACKENDS else module
+
+
+def _slowness(scope: str) -> int:
+    """The rank of ``scope`` in :data:`SLOW_FIRST` (``len(SLOW_FIRST)`` when not listed)."""
+    for rank, prefix in enumerate(SLOW_FIRST):
+        if scope.startswith(prefix):
+            return rank
+    return len(SLOW_FIRST)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadscope`` with one work unit per module and backend, in collection order."""
+    if config.getoption("dist", None) != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BackendScopeScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _backend_scope(nodeid)
+
+    config.option.loadscopereorder = False  # the collection order is the slow-first order
+    return BackendScopeScheduling(config, log)
