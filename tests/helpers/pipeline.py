@@ -1,7 +1,8 @@
 """The pipeline's inputs as its tests build them, and one loop cycle run through the CLI.
 
-* ``credit_frame``, ``retrain_config`` and ``child_runs``: a synthetic credit table, the
-  ``retrain`` step's settings for it and a tuning run's trials (the ``retrain`` step's tests).
+* ``credit_frame``, ``write_credit_csv``, ``retrain_config`` and ``child_runs``: a synthetic
+  credit table (as a CSV file), the ``retrain`` step's settings for it and a tuning run's
+  trials (the ``retrain`` step's tests).
 * ``write_loop_project`` and ``run_cycle``: a ``retrain.yaml`` over two months of the
   credit-default example, and ``mlflow-retrain run`` on it (the loop's tests).
 """
@@ -47,6 +48,13 @@ def credit_frame(n: int = 1200, *, seed: int = 0) -> pd.DataFrame:
     )
     frame.loc[rng.random(n) < 0.02, "income"] = np.nan
     return frame
+
+
+def write_credit_csv(folder: Path) -> Path:
+    """Write ``credit_frame()`` to ``folder/train.csv``; return its path."""
+    path = folder / "train.csv"
+    credit_frame().to_csv(path, index=False)
+    return path
 
 
 def retrain_config(**tuning: object) -> RetrainConfig:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers.pipeline import child_runs, credit_frame, retrain_config
+from helpers.pipeline import child_runs, retrain_config, write_credit_csv
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
@@ -29,9 +29,8 @@ MODEL = "credit"
 
 @pytest.fixture
 def train_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "train.csv"
-    credit_frame().to_csv(path, index=False)
-    return path
+    """``credit_frame()`` as ``train.csv``."""
+    return write_credit_csv(tmp_path)
 
 
 def _study_counts(storage: str, name: str) -> dict[str, int]:

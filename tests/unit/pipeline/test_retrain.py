@@ -17,7 +17,7 @@ import optuna
 import pandas as pd
 import pytest
 from helpers.cli import invoke
-from helpers.pipeline import child_runs, credit_frame, retrain_config
+from helpers.pipeline import child_runs, credit_frame, retrain_config, write_credit_csv
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
@@ -31,9 +31,13 @@ MODEL = "credit"
 
 @pytest.fixture
 def train_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "train.csv"
-    credit_frame().to_csv(path, index=False)
-    return path
+    """``credit_frame()`` as ``train.csv``."""
+    return write_credit_csv(tmp_path)
+
+
+def _cli_retrain(train: Path, *args: str) -> tuple[int, str, str]:
+    """Run ``mlflow-retrain retrain --train train --model MODEL *args`` in-process."""
+    return invoke("retrain", "--train", str(train), "--model", MODEL, *args)
 
 
 def test_retrain_registers_a_challenger_with_full_lineage(
@@ -161,9 +165,9 @@ def test_cli_retrain_prints_and_writes_json(tracking_uri: str, train_csv: Path,
                                             tmp_path: Path) -> None:  # fmt: skip
     out = tmp_path / "result.json"
 
-    code, stdout, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--timestamp", "day", "--n-trials", "3", "--json-out", str(out),
+    code, stdout, stderr = _cli_retrain(
+        train_csv, "--target", "default", "--timestamp", "day", "--n-trials", "3",
+        "--json-out", str(out),
     )  # fmt: skip
 
     assert code == 0, stderr
@@ -172,10 +176,9 @@ def test_cli_retrain_prints_and_writes_json(tracking_uri: str, train_csv: Path,
     assert data["alias"] == "challenger"
     assert data["new_model"] is True
     assert f"Registered {MODEL} version 1 as @challenger (a new registered model:" in stdout
-    code, stdout, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--n-trials", "1", "--json-out", str(out),
-    )  # fmt: skip
+    code, stdout, stderr = _cli_retrain(
+        train_csv, "--target", "default", "--n-trials", "1", "--json-out", str(out)
+    )
     assert code == 0, stderr
     assert json.loads(out.read_text())["new_model"] is False
     assert "new registered model" not in stdout
@@ -190,10 +193,9 @@ def test_every_trial_failing_registers_nothing(
         "  space:\n    linear:\n      max_iter: {low: 1, high: 1}\n"
     )
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--n-trials", "3", "--config", str(config),
-    )  # fmt: skip
+    code, _, stderr = _cli_retrain(
+        train_csv, "--target", "default", "--n-trials", "3", "--config", str(config)
+    )
 
     assert code == 1
     assert "No tuning trial succeeded (3 failed" in stderr
@@ -205,10 +207,7 @@ def test_a_one_class_target_registers_nothing(tracking_uri: str, tmp_path: Path)
     path = tmp_path / "train.csv"
     credit_frame().assign(default=0).to_csv(path, index=False)
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(path), "--model", MODEL, "--target", "default",
-        "--n-trials", "2",
-    )  # fmt: skip
+    code, _, stderr = _cli_retrain(path, "--target", "default", "--n-trials", "2")
 
     assert code == 1
     assert "Target column 'default' has a single class" in stderr
@@ -221,9 +220,9 @@ def test_a_window_that_selects_no_rows_registers_nothing(
     config = tmp_path / "retrain.yaml"
     config.write_text("window:\n  kind: last_days\n  days: 30\n  reference: now\n")
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--timestamp", "day", "--n-trials", "2", "--config", str(config),
+    code, _, stderr = _cli_retrain(
+        train_csv, "--target", "default", "--timestamp", "day", "--n-trials", "2",
+        "--config", str(config),
     )  # fmt: skip
 
     assert code == 1
@@ -253,10 +252,7 @@ def test_an_unreachable_storage_fails_without_leaking_its_password(
 ) -> None:
     storage = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere"
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--storage", storage,
-    )  # fmt: skip
+    code, _, stderr = _cli_retrain(train_csv, "--target", "default", "--storage", storage)
 
     assert code == 1
     assert "Cannot open the Optuna storage postgresql://***@127.0.0.1:1/nowhere" in stderr
@@ -298,10 +294,9 @@ def test_a_best_score_below_the_floor_registers_nothing(
     config = tmp_path / "retrain.yaml"
     config.write_text("tuning:\n  min_score: 0.99\n")
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--n-trials", "2", "--config", str(config),
-    )  # fmt: skip
+    code, _, stderr = _cli_retrain(
+        train_csv, "--target", "default", "--n-trials", "2", "--config", str(config)
+    )
 
     assert code == 1
     assert "worse than the floor tuning.min_score = 0.99" in stderr
@@ -333,9 +328,7 @@ def test_a_policy_in_retrain_yaml_is_stored_on_the_model(
         "policy:\n  primary: [{metric: roc_auc, min_improvement: 0.01}]\n"
     )
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--config", str(config)
-    )
+    code, _, stderr = _cli_retrain(train_csv, "--config", str(config))
 
     assert code == 0, stderr
     stored = MlflowClient(tracking_uri).get_registered_model(MODEL).tags[lineage.TAG_POLICY]
@@ -348,9 +341,7 @@ def test_an_invalid_policy_fails_before_tuning(
     config = tmp_path / "retrain.yaml"
     config.write_text("target: default\npolicy:\n  primary: [rmse]\n")
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--config", str(config)
-    )
+    code, _, stderr = _cli_retrain(train_csv, "--config", str(config))
 
     assert code == 2
     assert "Policy metric 'rmse' does not fit a classification model" in stderr
