@@ -7,7 +7,9 @@
 * ``helpers.cli``: run the ``mlflow-retrain`` CLI in-process.
 * ``helpers.churn``: a synthetic churn data set and models of known quality, registered.
 * ``helpers.drift``: ``FeatureDrift`` results with every field filled in.
+* ``helpers.evidence``: a comparison's ``Evidence``, and the evidence tags the gate reads.
 * ``helpers.examples``: the example projects' data generators, loaded by path.
+* ``helpers.pipeline``: the pipeline's inputs (a credit table, a ``retrain.yaml``) and a cycle.
 * ``helpers.registry``: write and read a registry's versions, evidence, aliases and audit.
 * ``helpers.servers``: free ports, server processes, ``mlflow server`` and PostgreSQL databases.
 * ``helpers.tables``: table bytes in the formats the loaders read.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,9 +46,23 @@ def churn_model(columns: Sequence[str], train: pd.DataFrame) -> Pipeline:
 
 
 def register_churn(
-    client: MlflowClient, model: Pipeline, *, tags: Mapping[str, str] = CLASSIFIER_TAGS
+    client: MlflowClient,
+    model: Any,
+    *,
+    name: str = MODEL,
+    tags: Mapping[str, str] = CLASSIFIER_TAGS,
 ) -> str:
-    """Log ``model`` in a new run, register it as a version of ``MODEL`` with ``tags``.
+    """Log ``model`` in a new run of the active experiment; register it as a version of ``name``.
+
+    The version is created with ``tags`` and its logged model's id, as ``retrain`` creates
+    one: a tracking server refuses a ``models:/<id>`` source without its id, and a gate that
+    guards tags sees them in the create call.
+
+    Args:
+        client: The registry's client.
+        model: A fitted scikit-learn estimator (``churn_model``'s, or any other).
+        name: The registered model, created if it does not exist.
+        tags: The version's tags.
 
     Returns:
         The version's number.
@@ -62,8 +77,8 @@ def register_churn(
         )  # fmt: skip
         run_id = mlflow.active_run().info.run_id
     with contextlib.suppress(mlflow.exceptions.MlflowException):
-        client.create_registered_model(MODEL)
-    version = str(client.create_model_version(MODEL, info.model_uri, run_id=run_id).version)
-    for key, value in tags.items():
-        client.set_model_version_tag(MODEL, version, key, value)
-    return version
+        client.create_registered_model(name)
+    version = client.create_model_version(
+        name, info.model_uri, run_id=run_id, tags=dict(tags), model_id=info.model_id
+    )
+    return str(version.version)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from helpers.evidence import evidence_tags
 from mlflow_retrain import lineage
 
 #: The key of one audit record: the prefix, the time in milliseconds and a random suffix.
@@ -72,10 +72,7 @@ def write_evidence(
         tags: More version tags, written after the evidence.
     """
     for key, value in {
-        lineage.TAG_DECISION: decision,
-        lineage.TAG_EVIDENCE_BASELINE: baseline,
-        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-        lineage.TAG_EVIDENCE_RUN: run_id,
+        **evidence_tags(baseline, decision=decision, run_id=run_id),
         **(tags or {}),
     }.items():
         client.set_model_version_tag(name, version, key, value)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 import requests
+from helpers.evidence import evidence_tags
 from mlflow.exceptions import MlflowException
 from mlflow.server.auth.client import AuthServiceClient
 from mlflow.tracking import MlflowClient
@@ -135,18 +135,9 @@ def team(
     return Team(url)
 
 
-def _evidence(baseline: str, *, age_ms: int = 0) -> dict[str, str]:
-    return {
-        lineage.TAG_DECISION: lineage.DECISION_PROMOTE,
-        lineage.TAG_EVIDENCE_BASELINE: baseline,
-        lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000) - age_ms),
-        lineage.TAG_EVIDENCE_RUN: "run-x",
-    }
-
-
 def _write_evidence(team: Team, name: str, version: str, baseline: str) -> None:
     def write(c: MlflowClient) -> None:
-        for key, value in _evidence(baseline).items():
+        for key, value in evidence_tags(baseline).items():
             c.set_model_version_tag(name, version, key, value)
 
     team.call("pipeline", write)
@@ -197,46 +188,65 @@ def _records(team: Team, name: str, prefix: str) -> list[dict[str, Any]]:
 # source, an unused model name, that run).
 
 
+def _refusal(
+    user: str,
+    name: str,
+    call: Callable[[MlflowClient, Any], Any],
+    method: str,
+    endpoint: str,
+    body: Callable[[Any], dict[str, Any]],
+    *words: str,
+) -> Any:
+    """One case of ``REFUSALS``, with the id ``user-name``.
+
+    Args:
+        user: Who tries it.
+        name: What they try, for the id.
+        call: The attempt through ``MlflowClient``, given the client and the model's names.
+        method: The HTTP method of the same attempt through ``/api`` and ``/ajax-api``.
+        endpoint: Its endpoint, after ``/2.0/mlflow/``.
+        body: Its request body, given the model's names.
+        words: What the refusal's message must say.
+    """
+    return pytest.param(user, call, (method, endpoint, body), words, id=f"{user}-{name}")
+
+
 def _set_version_tag(version: int, key: str, value: str, *words: str, user: str = "bob") -> Any:
-    return pytest.param(
-        user,
+    return _refusal(
+        user, f"sets-version-{key.removeprefix(lineage.TAG_PREFIX)}={value}",
         lambda c, m: c.set_model_version_tag(m[0], m[version], key, value),
-        ("POST", "model-versions/set-tag",
-         lambda m: {"name": m[0], "version": m[version], "key": key, "value": value}),
-        words,
-        id=f"{user}-sets-version-{key.removeprefix(lineage.TAG_PREFIX)}={value}",
+        "POST", "model-versions/set-tag",
+        lambda m: {"name": m[0], "version": m[version], "key": key, "value": value},
+        *words,
     )  # fmt: skip
 
 
 def _delete_version_tag(version: int, key: str, *words: str, user: str) -> Any:
-    return pytest.param(
-        user,
+    return _refusal(
+        user, f"deletes-version-{key.removeprefix(lineage.TAG_PREFIX)}",
         lambda c, m: c.delete_model_version_tag(m[0], m[version], key),
-        ("DELETE", "model-versions/delete-tag",
-         lambda m: {"name": m[0], "version": m[version], "key": key}),
-        words,
-        id=f"{user}-deletes-version-{key.removeprefix(lineage.TAG_PREFIX)}",
+        "DELETE", "model-versions/delete-tag",
+        lambda m: {"name": m[0], "version": m[version], "key": key},
+        *words,
     )  # fmt: skip
 
 
 def _set_model_tag(key: str, value: str, *words: str, user: str = "bob") -> Any:
-    return pytest.param(
-        user,
+    return _refusal(
+        user, f"sets-model-{key.removeprefix(lineage.TAG_PREFIX)}",
         lambda c, m: c.set_registered_model_tag(m[0], key, value),
-        ("POST", "registered-models/set-tag",
-         lambda m: {"name": m[0], "key": key, "value": value}),
-        words,
-        id=f"{user}-sets-model-{key.removeprefix(lineage.TAG_PREFIX)}",
+        "POST", "registered-models/set-tag",
+        lambda m: {"name": m[0], "key": key, "value": value},
+        *words,
     )  # fmt: skip
 
 
 def _delete_model_tag(key: str, *words: str, user: str = "bob") -> Any:
-    return pytest.param(
-        user,
+    return _refusal(
+        user, f"deletes-model-{key.removeprefix(lineage.TAG_PREFIX)}",
         lambda c, m: c.delete_registered_model_tag(m[0], key),
-        ("DELETE", "registered-models/delete-tag", lambda m: {"name": m[0], "key": key}),
-        words,
-        id=f"{user}-deletes-model-{key.removeprefix(lineage.TAG_PREFIX)}",
+        "DELETE", "registered-models/delete-tag", lambda m: {"name": m[0], "key": key},
+        *words,
     )  # fmt: skip
 
 
@@ -246,7 +256,7 @@ NO_CLIENT = "No client may set or delete it"
 AUDIT = lineage.TAG_AUDIT_PREFIX + "1700000000000-abcdef"
 CHANGE = lineage.TAG_CHANGE_PREFIX + "1700000000000-abcdef"
 PROMPT = "mlflow.prompt.is_prompt"
-SOURCE_TAGS = {**_evidence("1"), lineage.TAG_STATUS: lineage.STATUS_CANDIDATE}
+SOURCE_TAGS = {**evidence_tags("1"), lineage.TAG_STATUS: lineage.STATUS_CANDIDATE}
 
 REFUSALS = [
     # Evidence, reference and gate data: the pipeline's, not an EDIT user's (nor MANAGE's).
@@ -292,58 +302,39 @@ REFUSALS = [
     _set_model_tag(PROMPT, "true", "list and treat the model as a prompt", MANAGE_ONLY),
     _set_version_tag(1, PROMPT, "true", "list and treat the model as a prompt", MANAGE_ONLY),
     # Tags passed to create calls.
-    pytest.param(
-        "bob",
-        lambda c, m: c.create_model_version(m[0], m[4], run_id=m[6], tags=SOURCE_TAGS),
-        ("POST", "model-versions/create",
-         lambda m: {"name": m[0], "source": m[4], "run_id": m[6],
-                    "tags": [{"key": k, "value": v} for k, v in SOURCE_TAGS.items()]}),
-        ("Creating a version of", "evidence the gate reads", PIPELINE_ONLY),
-        id="bob-creates-a-version-with-evidence",
-    ),
-    pytest.param(
-        "bob",
-        lambda c, m: c.create_model_version(
-            m[0], m[4], run_id=m[6], tags={lineage.TAG_OVERRIDE_REASON: "trust me"}),
-        ("POST", "model-versions/create",
-         lambda m: {"name": m[0], "source": m[4], "run_id": m[6],
-                    "tags": [{"key": lineage.TAG_OVERRIDE_REASON, "value": "trust me"}]}),
-        ("Creating a version of", "override", MANAGE_ONLY),
-        id="bob-creates-a-version-with-an-override",
-    ),
-    pytest.param(
-        "bob",
-        lambda c, m: c.create_registered_model(m[5], tags={AUDIT: "{}"}),
-        ("POST", "registered-models/create",
-         lambda m: {"name": m[5], "tags": [{"key": AUDIT, "value": "{}"}]}),
-        ("Creating", "audit trail", NO_CLIENT),
-        id="bob-creates-a-model-with-an-audit-record",
-    ),
+    _refusal("bob", "creates-a-version-with-evidence",
+             lambda c, m: c.create_model_version(m[0], m[4], run_id=m[6], tags=SOURCE_TAGS),
+             "POST", "model-versions/create",
+             lambda m: {"name": m[0], "source": m[4], "run_id": m[6],
+                        "tags": [{"key": k, "value": v} for k, v in SOURCE_TAGS.items()]},
+             "Creating a version of", "evidence the gate reads", PIPELINE_ONLY),
+    _refusal("bob", "creates-a-version-with-an-override",
+             lambda c, m: c.create_model_version(
+                 m[0], m[4], run_id=m[6], tags={lineage.TAG_OVERRIDE_REASON: "trust me"}),
+             "POST", "model-versions/create",
+             lambda m: {"name": m[0], "source": m[4], "run_id": m[6],
+                        "tags": [{"key": lineage.TAG_OVERRIDE_REASON, "value": "trust me"}]},
+             "Creating a version of", "override", MANAGE_ONLY),
+    _refusal("bob", "creates-a-model-with-an-audit-record",
+             lambda c, m: c.create_registered_model(m[5], tags={AUDIT: "{}"}),
+             "POST", "registered-models/create",
+             lambda m: {"name": m[5], "tags": [{"key": AUDIT, "value": "{}"}]},
+             "Creating", "audit trail", NO_CLIENT),
     # Structure changes of the gated model.
-    pytest.param(
-        "bob",
-        lambda c, m: c.rename_registered_model(m[0], m[5]),
-        ("POST", "registered-models/rename", lambda m: {"name": m[0], "new_name": m[5]}),
-        ("Renaming", "structure change", MANAGE_ONLY),
-        id="bob-renames-the-model",
-    ),
-    pytest.param(
-        "bob",
-        lambda c, m: c.transition_model_version_stage(m[0], m[3], "Production"),
-        ("POST", "model-versions/transition-stage",
-         lambda m: {"name": m[0], "version": m[3], "stage": "Production",
-                    "archive_existing_versions": True}),
-        ("stage 'Production'", "structure change", MANAGE_ONLY),
-        id="bob-moves-a-version-to-production",
-    ),
+    _refusal("bob", "renames-the-model", lambda c, m: c.rename_registered_model(m[0], m[5]),
+             "POST", "registered-models/rename", lambda m: {"name": m[0], "new_name": m[5]},
+             "Renaming", "structure change", MANAGE_ONLY),
+    _refusal("bob", "moves-a-version-to-production",
+             lambda c, m: c.transition_model_version_stage(m[0], m[3], "Production"),
+             "POST", "model-versions/transition-stage",
+             lambda m: {"name": m[0], "version": m[3], "stage": "Production",
+                        "archive_existing_versions": True},
+             "stage 'Production'", "structure change", MANAGE_ONLY),
     # basic-auth itself lets only MANAGE delete; listed so the guard's answer is pinned too.
-    pytest.param(
-        "bob",
-        lambda c, m: c.delete_model_version(m[0], m[1]),
-        ("DELETE", "model-versions/delete", lambda m: {"name": m[0], "version": m[1]}),
-        ("Permission denied",),
-        id="bob-deletes-the-champion-version",
-    ),
+    _refusal("bob", "deletes-the-champion-version",
+             lambda c, m: c.delete_model_version(m[0], m[1]),
+             "DELETE", "model-versions/delete", lambda m: {"name": m[0], "version": m[1]},
+             "Permission denied"),
 ]  # fmt: skip
 
 

@@ -9,7 +9,6 @@ UI's ``/ajax-api``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 import uuid
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from helpers.churn import register_churn
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LogisticRegression
@@ -82,14 +82,6 @@ def _version(client: MlflowClient, name: str, tmp_path: Path, *, good: bool = Tr
     model = LogisticRegression().fit(features, train["label"])
     gate_path = tmp_path / f"gate-{uuid.uuid4().hex[:6]}.csv"
     gate.to_csv(gate_path, index=False)
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            model, name="model", serialization_format="cloudpickle",
-            pip_requirements=["scikit-learn"],
-        )  # fmt: skip
-        run_id = mlflow.active_run().info.run_id
-    with contextlib.suppress(MlflowException):
-        client.create_registered_model(name)
     tags = {
         lineage.TAG_GATE_URI: str(gate_path),
         lineage.TAG_GATE_DIGEST: frame_digest(gate),
@@ -97,10 +89,7 @@ def _version(client: MlflowClient, name: str, tmp_path: Path, *, good: bool = Tr
         lineage.TAG_TASK: "classification",
         lineage.TAG_STATUS: lineage.STATUS_CANDIDATE,
     }
-    version = client.create_model_version(
-        name, info.model_uri, run_id=run_id, tags=tags, model_id=info.model_id
-    )
-    return str(version.version)
+    return register_churn(client, model, name=name, tags=tags)
 
 
 def _forge(client: MlflowClient, name: str, version: str, *, baseline: str = "none") -> None:

@@ -24,6 +24,7 @@ import boto3
 import pytest
 import requests
 import yaml
+from helpers.evidence import evidence_tags
 from helpers.examples import credit_month
 from helpers.registry import aliases, audit_records
 from mlflow.tracking import MlflowClient
@@ -203,9 +204,7 @@ def test_a_reader_cannot_move_champion(
               for _ in range(2))  # fmt: skip
     admin.set_model_version_tag(model, v1, lineage.TAG_OVERRIDE_REASON, "first model")
     admin.set_registered_model_alias(model, "champion", v1)  # an admin's audited override
-    for key, value in {lineage.TAG_DECISION: "promote", lineage.TAG_EVIDENCE_BASELINE: v1,
-                       lineage.TAG_EVIDENCE_TIME: str(int(time.time() * 1000)),
-                       lineage.TAG_EVIDENCE_RUN: run.info.run_id}.items():  # fmt: skip
+    for key, value in evidence_tags(v1, run_id=run.info.run_id).items():
         admin.set_model_version_tag(model, v2, key, value)  # evidence the gate would accept
     AuthServiceClient(team.url).create_user("bob", USER_PASSWORD)  # READ by default
     bob = team.client_env(user="bob", password=USER_PASSWORD, signs=False)

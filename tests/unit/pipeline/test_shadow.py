@@ -228,26 +228,16 @@ def test_no_champion_and_mode_both_are_clear_errors(
     policy = {"task": "classification", "mode": "both"}
     client.set_registered_model_tag(MODEL, lineage.TAG_POLICY, json.dumps(policy))
 
-    code, _, stderr = invoke(
-        *SHADOW,
-        "--challenger",
-        registry["better"],
-        "--batch",
-        _batch(tmp_path, 1),
-    )
+    shadow = (*SHADOW, "--challenger", registry["better"], "--batch", _batch(tmp_path, 1))
+
+    code, _, stderr = invoke(*shadow)
 
     assert code == 1
     assert "mode 'both'" in stderr
     assert "mlflow-retrain compare --challenger" in stderr
 
     client.delete_registered_model_alias(MODEL, lineage.ALIAS_CHAMPION)
-    code, _, stderr = invoke(
-        *SHADOW,
-        "--challenger",
-        registry["better"],
-        "--batch",
-        _batch(tmp_path, 1),
-    )
+    code, _, stderr = invoke(*shadow)
     assert code == 1
     assert "has no champion" in stderr
 

@@ -32,21 +32,35 @@ def _history_rows(history: str) -> list[list[str]]:
     ]
 
 
-@pytest.fixture
-def promoted(tracking_uri: str) -> MlflowClient:
-    """Version 1 deployed first, then version 2 promoted over it."""
+def _judge(client: MlflowClient, version: str, *, baseline: str) -> None:
+    """Write ``compare``'s passing evidence for ``version`` against ``baseline``."""
+    write_evidence(
+        client, MODEL, version, baseline=baseline, run_id=f"run-{version}", tags=EVIDENCE_TAGS
+    )
+
+
+def _owned_model(tracking_uri: str, n: int) -> tuple[MlflowClient, list[str]]:
+    """Create ``MODEL`` with a person's description and ``n`` versions; judge the first as a
+    first deployment. Returns the client and the versions' numbers."""
     client = MlflowClient(tracking_uri)
-    v1, v2, _ = register_versions(
+    versions = register_versions(
         client,
         MODEL,
-        3,
+        n,
         create=True,
         description="Owned by the risk team.",
         experiment_id=client.get_experiment_by_name("test").experiment_id,
     )
-    write_evidence(client, MODEL, v1, baseline="none", run_id=f"run-{v1}", tags=EVIDENCE_TAGS)
+    _judge(client, versions[0], baseline="none")
+    return client, versions
+
+
+@pytest.fixture
+def promoted(tracking_uri: str) -> MlflowClient:
+    """Version 1 deployed first, then version 2 promoted over it."""
+    client, (v1, v2, _) = _owned_model(tracking_uri, 3)
     lifecycle.promote(MODEL, version=v1)
-    write_evidence(client, MODEL, v2, baseline=v1, run_id=f"run-{v2}", tags=EVIDENCE_TAGS)
+    _judge(client, v2, baseline=v1)
     lifecycle.promote(MODEL, version=v2)
     return client
 
@@ -100,16 +114,7 @@ def test_a_rollback_and_an_override_enter_the_history_with_their_reasons(
 def test_a_description_that_cannot_be_written_never_blocks_a_promotion(
     tracking_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = MlflowClient(tracking_uri)
-    (v1,) = register_versions(
-        client,
-        MODEL,
-        1,
-        create=True,
-        description="Owned by the risk team.",
-        experiment_id=client.get_experiment_by_name("test").experiment_id,
-    )
-    write_evidence(client, MODEL, v1, baseline="none", run_id=f"run-{v1}", tags=EVIDENCE_TAGS)
+    client, (v1,) = _owned_model(tracking_uri, 1)
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise MlflowException("the registry is read-only for descriptions")

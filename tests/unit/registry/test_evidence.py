@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers.evidence import comparison_evidence, metric_comparison
 from helpers.registry import version_tags
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
-from mlflow_retrain.comparison import Evidence, ModelOutput, compare_models
-from mlflow_retrain.policy import default_policy
 from mlflow_retrain.registry.evidence import (
     cache_reference,
     cached_reference,
@@ -30,22 +30,15 @@ OLD_EVIDENCE = {
 }
 
 
-def _evidence(*, better: bool) -> Evidence:
-    rng = np.random.default_rng(7)
-    y = rng.integers(0, 2, 600)
-    noise = rng.normal(0, 0.6 if better else 2.0, y.size)
-    champion = np.clip(0.5 + (y - 0.5) * 0.4 + rng.normal(0, 0.9, y.size), 0, 1)
-    challenger = np.clip(0.5 + (y - 0.5) * 0.4 + noise, 0, 1)
-
-    def output(p: np.ndarray) -> ModelOutput:
-        return ModelOutput(
-            predictions=(p >= 0.5).astype(int),
-            scores=np.column_stack([1 - p, p]),
-            classes=np.array([0, 1]),
-        )
-
-    policy = default_policy("classification")
-    return compare_models(y, output(challenger), output(champion), policy=policy)
+#: A comparison the challenger wins, on a primary metric and a guardrail.
+BETTER = comparison_evidence(
+    metric_comparison("roc_auc"),
+    metric_comparison("log_loss", role="guardrail", test="bootstrap"),
+)
+#: The same comparison lost: both rows fail.
+WORSE = comparison_evidence(
+    *(replace(row, passed=False) for row in BETTER.metrics), decision=lineage.DECISION_REJECT
+)
 
 
 class _Crash(Exception):
@@ -68,7 +61,7 @@ class _CrashingClient(MlflowClient):
 
 
 def test_offline_evidence_is_what_the_gate_reads(client: MlflowClient, model: str) -> None:
-    evidence = _evidence(better=True)
+    evidence = BETTER
 
     write_offline_evidence(
         client, model, "3", evidence, baseline="2", run_id="run-9", data_digest="d1"
@@ -89,9 +82,7 @@ def test_offline_evidence_is_what_the_gate_reads(client: MlflowClient, model: st
 def test_a_first_deployment_is_evidence_against_no_champion(
     client: MlflowClient, model: str
 ) -> None:
-    write_offline_evidence(
-        client, model, "3", _evidence(better=True), baseline=None, run_id="r", data_digest="d"
-    )
+    write_offline_evidence(client, model, "3", BETTER, baseline=None, run_id="r", data_digest="d")
 
     tags = version_tags(client, model, "3")
     assert tags[lineage.TAG_EVIDENCE_BASELINE] == "none"
@@ -99,7 +90,7 @@ def test_a_first_deployment_is_evidence_against_no_champion(
 
 
 def test_a_rejected_challenger_gets_status_rejected(client: MlflowClient, model: str) -> None:
-    evidence = _evidence(better=False)
+    evidence = WORSE
     assert evidence.decision == lineage.DECISION_REJECT
 
     write_offline_evidence(client, model, "3", evidence, baseline="2", run_id="r", data_digest="d")
@@ -161,7 +152,7 @@ def test_a_shadow_test_not_decided_yet_leaves_the_evidence_alone(
 
 def _offline(client: MlflowClient, model: str) -> None:
     write_offline_evidence(
-        client, model, "3", _evidence(better=True), baseline="2", run_id="new-run",
+        client, model, "3", BETTER, baseline="2", run_id="new-run",
         data_digest="d",
     )  # fmt: skip
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 
 import pytest
+from helpers.evidence import evidence_tags
 
 from mlflow_retrain import lineage
 from mlflow_retrain.registry import gate
@@ -26,13 +28,8 @@ NOW = 1_800_000_000_000
 DAY = gate.DAY_MS
 
 
-def _evidence(decision: str = "promote", baseline: str = "1", age_days: float = 0.5) -> dict:
-    return {
-        lineage.TAG_DECISION: decision,
-        lineage.TAG_EVIDENCE_BASELINE: baseline,
-        lineage.TAG_EVIDENCE_TIME: str(int(NOW - age_days * DAY)),
-        lineage.TAG_EVIDENCE_RUN: "run-1",
-    }
+#: Fresh evidence tags (``evidence_tags``), written half a day before ``NOW`` by run ``run-1``.
+_evidence = functools.partial(evidence_tags, now_ms=NOW, age_ms=DAY / 2, run_id="run-1")
 
 
 def _facts(
@@ -69,14 +66,14 @@ def test_fresh_passing_evidence_against_the_champion_promotes() -> None:
     ("tags", "message"),
     [
         ({}, r"Version 2 has no comparison evidence. Run `mlflow-retrain compare --challenger 2`"),
-        (_evidence("reject"), r"says 'reject', not 'promote'"),
-        (_evidence("inconclusive"), r"says 'inconclusive', not 'promote'"),
+        (_evidence(decision="reject"), r"says 'reject', not 'promote'"),
+        (_evidence(decision="inconclusive"), r"says 'inconclusive', not 'promote'"),
         (
             _evidence(baseline="7"),
             r"computed against version 7, but the champion is now 1: "
             r"it is stale",
         ),
-        (_evidence(age_days=31), r"31.0 days old, older than the policy's 30 days"),
+        (_evidence(age_ms=31 * DAY), r"31.0 days old, older than the policy's 30 days"),
         ({**_evidence(), lineage.TAG_EVIDENCE_TIME: "yesterday"}, r"no valid timestamp"),
     ],
     ids=["no_evidence", "rejected", "inconclusive", "stale", "too_old", "bad_time"],
@@ -94,7 +91,7 @@ def test_refusals_name_what_is_missing(tags: dict, message: str) -> None:
 def test_the_policy_sets_the_evidence_age_limit() -> None:
     policy = json.dumps({"max_evidence_age_days": 60})
 
-    decision = decide_alias_change(_set("2"), _facts(_evidence(age_days=31), policy=policy))
+    decision = decide_alias_change(_set("2"), _facts(_evidence(age_ms=31 * DAY), policy=policy))
 
     assert decision.allowed
 
@@ -117,8 +114,8 @@ def test_a_damaged_policy_keeps_the_strict_default_age(damaged: str) -> None:
     # offline comparison), so only the evidence age can refuse it.
     both = {lineage.TAG_EVIDENCE_SOURCE: "shadow", lineage.TAG_OFFLINE_DECISION: "promote",
             lineage.TAG_OFFLINE_BASELINE: "1"}  # fmt: skip
-    young = _facts({**_evidence(age_days=29), **both}, policy=damaged)
-    old = _facts({**_evidence(age_days=31), **both}, policy=damaged)
+    young = _facts({**_evidence(age_ms=29 * DAY), **both}, policy=damaged)
+    old = _facts({**_evidence(age_ms=31 * DAY), **both}, policy=damaged)
 
     assert decide_alias_change(_set("2"), young).allowed
     decision = decide_alias_change(_set("2"), old)
@@ -537,7 +534,7 @@ def test_verified_signed_evidence_promotes_and_audits_its_run() -> None:
 
 
 def test_the_decision_comes_from_the_record_not_the_loose_tags() -> None:
-    loose = _evidence("promote", baseline="1")
+    loose = _evidence(baseline="1")
 
     decision = decide_alias_change(_set("2"), _signed_facts(_record(decision="reject"),
                                                             loose=loose))  # fmt: skip

@@ -5,33 +5,17 @@ from __future__ import annotations
 import base64
 
 import pytest
+from helpers.evidence import comparison_evidence, metric_comparison
 
-from mlflow_retrain.comparison import Evidence, MetricComparison
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.report.html import render_evidence_html
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
 
-def _evidence(name: str = "roc_auc", *, passed: bool = True) -> Evidence:
-    metric = MetricComparison(
-        name=name, role="primary", test="delong", challenger=0.8, champion=0.7,
-        difference=0.1, ci_low=0.05, ci_high=0.15, p_value=1e-4, p_value_adjusted=1e-4,
-        threshold=0.0, passed=passed,
-    )  # fmt: skip
-    return Evidence(
-        decision="promote" if passed else "reject",
-        reason="The challenger is better <really>.",
-        metrics=(metric,),
-        n=1200,
-        alpha=0.05,
-        first_deployment=False,
-    )
-
-
 def test_the_report_holds_the_decision_table_and_embedded_figures() -> None:
     document = render_evidence_html(
-        _evidence(), model_name="churn", challenger_version="2", champion_version="1",
+        comparison_evidence(), model_name="churn", challenger_version="2", champion_version="1",
         figures={"ROC curves": PNG},
     )  # fmt: skip
 
@@ -48,7 +32,10 @@ def test_the_report_holds_the_decision_table_and_embedded_figures() -> None:
 
 def test_text_from_data_is_escaped() -> None:
     document = render_evidence_html(
-        _evidence("<script>alert(1)</script>", passed=False), model_name="m<x>",
+        comparison_evidence(
+            metric_comparison("<script>alert(1)</script>", passed=False),
+            decision="reject", reason="The challenger is better <really>.",
+        ), model_name="m<x>",
         challenger_version="3", champion_version=None,
     )  # fmt: skip
 
@@ -62,6 +49,6 @@ def test_text_from_data_is_escaped() -> None:
 def test_a_figure_that_is_not_png_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="'curves' is not a PNG image"):
         render_evidence_html(
-            _evidence(), model_name="m", challenger_version="2", champion_version="1",
+            comparison_evidence(), model_name="m", challenger_version="2", champion_version="1",
             figures={"curves": b"GIF89a"},
         )  # fmt: skip

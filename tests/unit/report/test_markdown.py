@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 from helpers.drift import feature_drift
+from helpers.evidence import comparison_evidence, metric_comparison
 
 from mlflow_retrain import lineage
-from mlflow_retrain.comparison import Evidence, MetricComparison
 from mlflow_retrain.drift.report import DriftReport, FeatureDrift
 from mlflow_retrain.report.markdown import (
     CELL_GAP,
@@ -65,11 +65,9 @@ def _report(features: tuple[FeatureDrift, ...], run_id: str | None = "drift123")
     )
 
 
-def _evidence(decision: str = "promote") -> Evidence:
-    metric = MetricComparison(
-        name="roc_auc",
-        role="primary",
-        test="delong",
+#: What the version sections show: roc_auc 0.795 against 0.704, significantly better.
+EVIDENCE = comparison_evidence(
+    metric_comparison(
         challenger=0.795,
         champion=0.704,
         difference=0.0915,
@@ -77,18 +75,11 @@ def _evidence(decision: str = "promote") -> Evidence:
         ci_high=0.125,
         p_value=3.08e-6,
         p_value_adjusted=3.08e-6,
-        threshold=0.0,
-        passed=decision == "promote",
-    )
-    return Evidence(
-        decision=decision,  # type: ignore[arg-type]
-        reason="The challenger is significantly better on roc_auc.",
-        metrics=(metric,),
-        n=377,
-        alpha=0.05,
-        first_deployment=False,
-        policy={"task": "classification"},
-    )
+    ),
+    reason="The challenger is significantly better on roc_auc.",
+    n=377,
+    policy={"task": "classification"},
+)
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -169,7 +160,7 @@ def test_links_are_relative_to_the_ui() -> None:
 
 def test_the_evidence_table_has_a_row_per_metric_with_interval_p_and_result() -> None:
     text = evidence_markdown(
-        _evidence(), challenger_version="2", champion_version="1", run_id="cmp", experiment_id="3"
+        EVIDENCE, challenger_version="2", champion_version="1", run_id="cmp", experiment_id="3"
     )
 
     assert "**Decision: PROMOTE** for version 2, against champion version 1" in text
@@ -186,23 +177,18 @@ def test_the_evidence_table_has_a_row_per_metric_with_interval_p_and_result() ->
 
 
 def test_a_first_deployment_links_no_differences_figure() -> None:
-    evidence = _evidence()
-    first = Evidence(
-        decision="promote",
-        reason="No champion yet.",
-        metrics=(
-            replace(
-                evidence.metrics[0],
-                champion=None,
-                difference=None,
-                ci_low=None,
-                ci_high=None,
-                p_value=None,
-                p_value_adjusted=None,
-            ),
+    first = comparison_evidence(
+        replace(
+            EVIDENCE.metrics[0],
+            champion=None,
+            difference=None,
+            ci_low=None,
+            ci_high=None,
+            p_value=None,
+            p_value_adjusted=None,
         ),
+        reason="No champion yet.",
         n=377,
-        alpha=0.05,
         first_deployment=True,
     )
 

@@ -17,8 +17,9 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from helpers.evidence import comparison_evidence, metric_comparison
 
-from mlflow_retrain.comparison import Evidence, MetricComparison, ModelOutput
+from mlflow_retrain.comparison import ModelOutput
 from mlflow_retrain.drift.profile import summarise_numeric
 from mlflow_retrain.report import (
     figures,
@@ -280,22 +281,17 @@ def test_no_importances_draw_nothing() -> None:
 # --- comparison --------------------------------------------------------------------------------
 
 
-def _row(name: str, role: str, difference: float, low: float, high: float, threshold: float,
-         passed: bool) -> MetricComparison:  # fmt: skip
-    return MetricComparison(
-        name=name, role=role, test="bootstrap", challenger=0.8, champion=0.7,  # type: ignore[arg-type]
-        difference=difference, ci_low=low, ci_high=high, p_value=0.01, p_value_adjusted=0.02,
-        threshold=threshold, passed=passed,
-    )  # fmt: skip
-
-
-def _evidence(*rows: MetricComparison, alpha: float = 0.05) -> Evidence:
-    return Evidence(decision="inconclusive", reason="r", metrics=rows, n=1234, alpha=alpha,
-                    first_deployment=False)  # fmt: skip
-
-
 def test_the_interval_figure_says_what_the_text_says(drawn: list[Drawn]) -> None:
-    evidence = _evidence(_row("roc_auc", "primary", 0.02, 0.01, 0.03, 0.0, True), alpha=0.05)
+    row = metric_comparison(
+        "roc_auc",
+        test="bootstrap",
+        difference=0.02,
+        ci_low=0.01,
+        ci_high=0.03,
+        p_value=0.01,
+        p_value_adjusted=0.02,
+    )
+    evidence = comparison_evidence(row, decision="inconclusive", reason="r", n=1234, alpha=0.05)
 
     plot_differences(evidence)
 
@@ -320,7 +316,19 @@ def test_the_interval_figure_says_what_the_text_says(drawn: list[Drawn]) -> None
 def test_the_interval_figure_draws_each_rule_where_it_is_judged(
     drawn: list[Drawn], name: str, role: str, threshold: float, line_at: float, label: str
 ) -> None:
-    evidence = _evidence(_row(name, role, 0.002, -0.004, 0.008, threshold, False))
+    row = metric_comparison(
+        name,
+        role=role,
+        test="bootstrap",
+        difference=0.002,
+        ci_low=-0.004,
+        ci_high=0.008,
+        p_value=0.01,
+        p_value_adjusted=0.02,
+        threshold=threshold,
+        passed=False,
+    )
+    evidence = comparison_evidence(row, decision="inconclusive", reason="r", n=1234)
 
     plot_differences(evidence)
 

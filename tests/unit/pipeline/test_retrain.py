@@ -1,18 +1,14 @@
-"""The `retrain` step against a real MLflow tracking store (SQLite) and Optuna storages.
+"""The `retrain` step in-process, against a local tracking store (SQLite) and Optuna storages.
 
 What a reviewer relies on: the run tree (one parent, one child per trial with its state), the
-challenger version's tags and datasets, a gate split never seen by tuning, resumable studies,
-one version per pipeline run, and nothing registered when tuning fails.
+challenger version's tags and datasets, a gate split never seen by tuning, one version per
+pipeline run, and nothing registered when tuning fails. A killed study and a PostgreSQL study
+are in ``tests/integration/test_retrain_studies.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -21,6 +17,7 @@ import optuna
 import pandas as pd
 import pytest
 from helpers.cli import invoke
+from helpers.pipeline import child_runs, credit_frame, retrain_config, write_credit_csv
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
@@ -29,59 +26,26 @@ from mlflow_retrain.pipeline.retrain import run_retrain, run_tune_worker
 from mlflow_retrain.report.markdown import section_text
 from mlflow_retrain.tuning import resolve_threads
 
-pytestmark = pytest.mark.integration
-
 MODEL = "credit"
-
-
-def _credit(n: int = 1200, *, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    income = rng.lognormal(10.5, 0.4, n)
-    utilization = rng.beta(2, 5, n)
-    late = rng.poisson(0.7, n)
-    employment = rng.choice(["salaried", "self", "none"], n, p=[0.6, 0.3, 0.1])
-    logit = -1.5 + 3 * utilization + 0.6 * late - 0.5 * (np.log(income) - 10.5)
-    logit += np.where(employment == "none", 1.0, 0.0)
-    frame = pd.DataFrame(
-        {
-            "row_id": np.arange(n),
-            "day": pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(n) // 10, unit="D"),
-            "income": income.round(0),
-            "utilization": utilization.round(3),
-            "late_payments": late,
-            "employment": employment,
-            "default": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int),
-        }
-    )
-    frame.loc[rng.random(n) < 0.02, "income"] = np.nan
-    return frame
 
 
 @pytest.fixture
 def train_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "train.csv"
-    _credit().to_csv(path, index=False)
-    return path
+    """``credit_frame()`` as ``train.csv``."""
+    return write_credit_csv(tmp_path)
 
 
-def _config(**tuning: object) -> RetrainConfig:
-    settings = {"n_trials": 6, "cv_folds": 3, "seed": 1, **tuning}
-    return RetrainConfig.from_dict(
-        {"target": "default", "drift": {"ignore": ["row_id"]}, "tuning": settings}
-    )
-
-
-def _children(client: MlflowClient, run_id: str) -> list:
-    run = client.get_run(run_id)
-    return client.search_runs(
-        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
-    )
+def _cli_retrain(train: Path, *args: str) -> tuple[int, str, str]:
+    """Run ``mlflow-retrain retrain --train train --model MODEL *args`` in-process."""
+    return invoke("retrain", "--train", str(train), "--model", MODEL, *args)
 
 
 def test_retrain_registers_a_challenger_with_full_lineage(
     tracking_uri: str, train_csv: Path
 ) -> None:
-    result = run_retrain(str(train_csv), model_name=MODEL, config=_config(), timestamp="day")
+    result = run_retrain(
+        str(train_csv), model_name=MODEL, config=retrain_config(), timestamp="day"
+    )
 
     client = MlflowClient(tracking_uri)
     parent = client.get_run(result.run_id)
@@ -92,7 +56,7 @@ def test_retrain_registers_a_challenger_with_full_lineage(
     assert contexts == {lineage.CONTEXT_TRAINING, lineage.CONTEXT_GATE}
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"gate", "profile", "tuning"} <= artifacts
-    trials = _children(client, result.run_id)
+    trials = child_runs(client, result.run_id)
     assert len(trials) == result.study.n_trials >= 6
     for trial in trials:
         state = trial.data.tags[lineage.TAG_TRIAL_STATE]
@@ -121,7 +85,7 @@ def test_retrain_registers_a_challenger_with_full_lineage(
 def test_retrain_logs_its_tuning_figures_as_png(
     tracking_uri: str, train_csv: Path, tmp_path: Path
 ) -> None:
-    config = _config(n_trials=8, estimators=["hist_gradient_boosting", "linear"])
+    config = retrain_config(n_trials=8, estimators=["hist_gradient_boosting", "linear"])
 
     result = run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
 
@@ -137,7 +101,7 @@ def test_retrain_logs_its_tuning_figures_as_png(
 def test_a_newer_challenger_supersedes_the_waiting_one_on_every_page(
     tracking_uri: str, train_csv: Path
 ) -> None:
-    config = _config(n_trials=2, estimators=["linear"])
+    config = retrain_config(n_trials=2, estimators=["linear"])
     first = run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
 
     second = run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
@@ -157,7 +121,9 @@ def test_a_newer_challenger_supersedes_the_waiting_one_on_every_page(
 def test_gate_split_is_the_most_recent_slice_and_never_tuned_on(
     tracking_uri: str, train_csv: Path
 ) -> None:
-    result = run_retrain(str(train_csv), model_name=MODEL, config=_config(), timestamp="day")
+    result = run_retrain(
+        str(train_csv), model_name=MODEL, config=retrain_config(), timestamp="day"
+    )
 
     gate = pd.read_parquet(mlflow.artifacts.download_artifacts(result.gate_uri))
     full = pd.read_csv(train_csv, parse_dates=["day"])
@@ -173,7 +139,7 @@ def test_gate_split_is_the_most_recent_slice_and_never_tuned_on(
 
 
 def test_a_pipeline_run_registers_one_version_only(tracking_uri: str, train_csv: Path) -> None:
-    config = _config(n_trials=3)
+    config = retrain_config(n_trials=3)
     first = run_retrain(str(train_csv), model_name=MODEL, config=config, pipeline_run_id="p-1")
 
     again = run_retrain(str(train_csv), model_name=MODEL, config=config, pipeline_run_id="p-1")
@@ -199,9 +165,9 @@ def test_cli_retrain_prints_and_writes_json(tracking_uri: str, train_csv: Path,
                                             tmp_path: Path) -> None:  # fmt: skip
     out = tmp_path / "result.json"
 
-    code, stdout, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--timestamp", "day", "--n-trials", "3", "--json-out", str(out),
+    code, stdout, stderr = _cli_retrain(
+        train_csv, "--target", "default", "--timestamp", "day", "--n-trials", "3",
+        "--json-out", str(out),
     )  # fmt: skip
 
     assert code == 0, stderr
@@ -210,10 +176,9 @@ def test_cli_retrain_prints_and_writes_json(tracking_uri: str, train_csv: Path,
     assert data["alias"] == "challenger"
     assert data["new_model"] is True
     assert f"Registered {MODEL} version 1 as @challenger (a new registered model:" in stdout
-    code, stdout, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--n-trials", "1", "--json-out", str(out),
-    )  # fmt: skip
+    code, stdout, stderr = _cli_retrain(
+        train_csv, "--target", "default", "--n-trials", "1", "--json-out", str(out)
+    )
     assert code == 0, stderr
     assert json.loads(out.read_text())["new_model"] is False
     assert "new registered model" not in stdout
@@ -228,10 +193,9 @@ def test_every_trial_failing_registers_nothing(
         "  space:\n    linear:\n      max_iter: {low: 1, high: 1}\n"
     )
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--n-trials", "3", "--config", str(config),
-    )  # fmt: skip
+    code, _, stderr = _cli_retrain(
+        train_csv, "--target", "default", "--n-trials", "3", "--config", str(config)
+    )
 
     assert code == 1
     assert "No tuning trial succeeded (3 failed" in stderr
@@ -241,12 +205,9 @@ def test_every_trial_failing_registers_nothing(
 
 def test_a_one_class_target_registers_nothing(tracking_uri: str, tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
-    _credit().assign(default=0).to_csv(path, index=False)
+    credit_frame().assign(default=0).to_csv(path, index=False)
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(path), "--model", MODEL, "--target", "default",
-        "--n-trials", "2",
-    )  # fmt: skip
+    code, _, stderr = _cli_retrain(path, "--target", "default", "--n-trials", "2")
 
     assert code == 1
     assert "Target column 'default' has a single class" in stderr
@@ -259,9 +220,9 @@ def test_a_window_that_selects_no_rows_registers_nothing(
     config = tmp_path / "retrain.yaml"
     config.write_text("window:\n  kind: last_days\n  days: 30\n  reference: now\n")
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--timestamp", "day", "--n-trials", "2", "--config", str(config),
+    code, _, stderr = _cli_retrain(
+        train_csv, "--target", "default", "--timestamp", "day", "--n-trials", "2",
+        "--config", str(config),
     )  # fmt: skip
 
     assert code == 1
@@ -269,86 +230,11 @@ def test_a_window_that_selects_no_rows_registers_nothing(
     _assert_nothing_registered(tracking_uri)
 
 
-def _study_counts(storage: str, name: str) -> dict[str, int]:
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return {}
-    counts: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
-    return counts
-
-
-def _retrain_process(train_csv: Path, tracking_uri: str, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["MLFLOW_TRACKING_URI"] = tracking_uri
-    return subprocess.Popen(
-        [sys.executable, "-m", "mlflow_retrain.cli", "retrain", "--train", str(train_csv),
-         "--model", MODEL, "--target", "default", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-
-
-def test_a_killed_study_resumes_without_losing_trials(
-    tracking_uri: str, train_csv: Path, tmp_path: Path
-) -> None:
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    config = tmp_path / "retrain.yaml"
-    config.write_text("tuning:\n  heartbeat_interval: 1\n  pruner: none\n")
-    args = ("--storage", storage, "--study-name", "resume-me", "--n-trials", "8",
-            "--config", str(config))  # fmt: skip
-    first = _retrain_process(train_csv, tracking_uri, *args)
-    deadline = time.monotonic() + 240
-    while _study_counts(storage, "resume-me").get("COMPLETE", 0) < 2:
-        assert first.poll() is None, first.stderr.read().decode()[-2000:] if first.stderr else ""
-        assert time.monotonic() < deadline, "the first run never completed two trials"
-        time.sleep(0.2)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    killed = _study_counts(storage, "resume-me")
-    assert MlflowClient(tracking_uri).search_registered_models() == []
-
-    second = _retrain_process(train_csv, tracking_uri, *args)
-    _, err = second.communicate(timeout=600)
-
-    assert second.returncode == 0, err.decode()[-3000:]
-    final = _study_counts(storage, "resume-me")
-    assert final["COMPLETE"] + final.get("PRUNED", 0) == 8
-    assert final["COMPLETE"] >= killed.get("COMPLETE", 0)
-    # A trial caught mid-flight by the kill is failed as stale and retried, never left RUNNING.
-    assert "RUNNING" not in final
-    versions = MlflowClient(tracking_uri).search_model_versions(f"name = '{MODEL}'")
-    assert len(versions) == 1
-
-
-def test_two_workers_share_a_postgresql_study(
-    tracking_uri: str, train_csv: Path, postgres_url: str
-) -> None:
-    config = _config(n_trials=8, workers=2, storage=postgres_url, pruner="none")
-
-    result = run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
-
-    # Optuna checks the budget after each trial, so a worker may finish one in-flight trial
-    # past it: at most workers - 1 extra.
-    finished = result.study.n_complete + result.study.n_pruned
-    assert 8 <= finished <= 9
-    client = MlflowClient(tracking_uri)
-    trials = _children(client, result.run_id)
-    assert len(trials) == result.study.n_trials
-    workers = {t.data.tags[lineage.TAG_TRIAL_WORKER] for t in trials}
-    assert len(workers) == 2
-    password_free = json.dumps([t.data.tags for t in trials]) + json.dumps(
-        client.get_run(result.run_id).data.params
-    )
-    assert postgres_url not in password_free
-
-
 def test_a_tune_worker_uses_its_own_machines_thread_setting(
     tracking_uri: str, train_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    config = _config(n_trials=3, storage=storage, study_name="threads", pruner="none",
+    config = retrain_config(n_trials=3, storage=storage, study_name="threads", pruner="none",
                      estimators=["linear"])  # fmt: skip
     run_retrain(str(train_csv), model_name=MODEL, config=config, timestamp="day")
     starter = resolve_threads("auto", workers=1)
@@ -366,10 +252,7 @@ def test_an_unreachable_storage_fails_without_leaking_its_password(
 ) -> None:
     storage = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere"
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--storage", storage,
-    )  # fmt: skip
+    code, _, stderr = _cli_retrain(train_csv, "--target", "default", "--storage", storage)
 
     assert code == 1
     assert "Cannot open the Optuna storage postgresql://***@127.0.0.1:1/nowhere" in stderr
@@ -411,10 +294,9 @@ def test_a_best_score_below_the_floor_registers_nothing(
     config = tmp_path / "retrain.yaml"
     config.write_text("tuning:\n  min_score: 0.99\n")
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--target", "default",
-        "--n-trials", "2", "--config", str(config),
-    )  # fmt: skip
+    code, _, stderr = _cli_retrain(
+        train_csv, "--target", "default", "--n-trials", "2", "--config", str(config)
+    )
 
     assert code == 1
     assert "worse than the floor tuning.min_score = 0.99" in stderr
@@ -446,9 +328,7 @@ def test_a_policy_in_retrain_yaml_is_stored_on_the_model(
         "policy:\n  primary: [{metric: roc_auc, min_improvement: 0.01}]\n"
     )
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--config", str(config)
-    )
+    code, _, stderr = _cli_retrain(train_csv, "--config", str(config))
 
     assert code == 0, stderr
     stored = MlflowClient(tracking_uri).get_registered_model(MODEL).tags[lineage.TAG_POLICY]
@@ -461,9 +341,7 @@ def test_an_invalid_policy_fails_before_tuning(
     config = tmp_path / "retrain.yaml"
     config.write_text("target: default\npolicy:\n  primary: [rmse]\n")
 
-    code, _, stderr = invoke(
-        "retrain", "--train", str(train_csv), "--model", MODEL, "--config", str(config)
-    )
+    code, _, stderr = _cli_retrain(train_csv, "--config", str(config))
 
     assert code == 2
     assert "Policy metric 'rmse' does not fit a classification model" in stderr
@@ -496,8 +374,8 @@ def test_the_gate_split_has_one_digest_wherever_it_is_shown(
     # Shuffled rows: the time-ordered gate split is rows scattered over the file, so its
     # index is not 0..n-1 until it is stored (MLflow's digest hashes the index too).
     path = tmp_path / "train.csv"
-    _credit(seed=4).sample(frac=1.0, random_state=3).to_csv(path, index=False)
-    config = _config(n_trials=2, estimators=["linear"], cv_folds=2)
+    credit_frame(seed=4).sample(frac=1.0, random_state=3).to_csv(path, index=False)
+    config = retrain_config(n_trials=2, estimators=["linear"], cv_folds=2)
     retrained = run_retrain(str(path), model_name=MODEL, config=config, timestamp="day")
 
     compared = run_compare(MODEL, challenger=retrained.version, config=config)
