@@ -123,22 +123,28 @@ def pytest_terminal_summary(
 
 # --- spreading the suite over pytest-xdist's workers ---------------------------------------------
 
-#: Test modules that start their own servers or run ``mlflow run``, slowest first (seconds on
-#: the 2-core machine in docs/development.md): they are handed out before everything else, so
+#: Test modules that start their own servers or run ``mlflow run``, slowest first (measured with
+#: ``pytest --durations``): they are handed out before everything else, so
 #: that no worker starts a five-minute module when the others are nearly done.
 SLOW_FIRST = (
-    "tests/integration/test_guard_server.py",
     "tests/integration/test_team_server.py",
-    "tests/integration/test_faults.py",
     "tests/integration/test_bad_input_corpus.py",
-    "tests/e2e/",
+    "tests/integration/test_faults.py",
     "tests/ui/",
+    "tests/unit/pipeline/test_retrain.py",
+    "tests/unit/pipeline/test_loop.py",
+    "tests/integration/test_retrain_studies.py",
+    "tests/e2e/test_example_projects.py",
     "tests/integration/test_gate_server.py",
-    "tests/integration/test_loop.py",
-    "tests/integration/test_signed_evidence.py",
-    "tests/integration/test_audit_server.py",
-    "tests/integration/test_retrain.py",
     "tests/integration/test_server_extra.py",
+    "tests/unit/test_floor_simulation.py",
+    "tests/unit/test_cli_drift.py",
+    "tests/integration/test_signed_evidence.py",
+    "tests/integration/test_loop_remote.py",
+    "tests/integration/test_guard_server.py",
+    "tests/integration/test_audit_server.py",
+    "tests/unit/drift/test_drift_simulation.py",
+    "tests/e2e/",
 )
 #: Backend parameters of module-scoped server fixtures: a module's tests on one backend are a
 #: work unit of their own, so its SQLite, PostgreSQL and MariaDB servers run on three workers.

@@ -25,7 +25,7 @@ from teamserver import EVIDENCE_KEY, write_signed_evidence
 from mlflow_retrain import lineage
 from mlflow_retrain.registry.signing import ENV_KEY, ENV_KEY_FILE, EvidenceRecord
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.security]
 
 KEY_ID = EVIDENCE_KEY.split(":", 1)[0]
 

@@ -430,6 +430,7 @@ def auth_server(start_mlflow_server: Any, tmp_path: Path, monkeypatch: pytest.Mo
         "admin_username = admin\n"
         f"admin_password = {ADMIN_PASSWORD}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "auth_cache_ttl_seconds = 600\n"  # one password hash per user, not one per request
     )
     backend = f"sqlite:///{tmp_path / 'mlflow.db'}"
     url = start_mlflow_server(

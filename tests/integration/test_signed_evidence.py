@@ -30,7 +30,7 @@ from mlflow_retrain.pipeline.compare import run_compare
 from mlflow_retrain.pipeline.steps import frame_digest
 from mlflow_retrain.registry.signing import ENV_KEY, EvidenceRecord
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.security]
 
 K1 = "1" * 64  # the old key: evidence signed with it must stay valid
 K2 = "2" * 64  # the new signing key
