@@ -191,20 +191,27 @@ def test_a_pipeline_account_with_the_documented_grants_runs_the_full_cycle(
     assert run.data.tags[lineage.TAG_OUTCOME] == second.data["outcome"]
 
 
-def test_a_reader_cannot_move_champion(
-    team: TeamServer, admin: MlflowClient, tmp_path: Path
-) -> None:
-    from mlflow.server.auth.client import AuthServiceClient
-
-    model = f"guarded-{uuid.uuid4().hex[:6]}"
+def _model_with_a_champion(admin: MlflowClient, prefix: str) -> tuple[str, str, str, str]:
+    """A new model with versions 1 (champion, by the admin's audited override) and 2: the
+    model, the two versions and their run."""
+    model = f"{prefix}-{uuid.uuid4().hex[:6]}"
     admin.create_registered_model(model)
     run = admin.create_run("0")
     source = f"runs:/{run.info.run_id}/model"
     v1, v2 = (str(admin.create_model_version(model, source, run_id=run.info.run_id).version)
               for _ in range(2))  # fmt: skip
     admin.set_model_version_tag(model, v1, lineage.TAG_OVERRIDE_REASON, "first model")
-    admin.set_registered_model_alias(model, "champion", v1)  # an admin's audited override
-    for key, value in evidence_tags(v1, run_id=run.info.run_id).items():
+    admin.set_registered_model_alias(model, "champion", v1)
+    return model, v1, v2, run.info.run_id
+
+
+def test_a_reader_cannot_move_champion(
+    team: TeamServer, admin: MlflowClient, tmp_path: Path
+) -> None:
+    from mlflow.server.auth.client import AuthServiceClient
+
+    model, v1, v2, run_id = _model_with_a_champion(admin, "guarded")
+    for key, value in evidence_tags(v1, run_id=run_id).items():
         admin.set_model_version_tag(model, v2, key, value)  # evidence the gate would accept
     AuthServiceClient(team.url).create_user("bob", USER_PASSWORD)  # READ by default
     bob = team.client_env(user="bob", password=USER_PASSWORD, signs=False)
@@ -248,14 +255,7 @@ def test_an_editor_cannot_walk_around_the_gate_and_an_owners_override_is_audited
     # The README's script itself: an editor (EDIT on the model) tries the routes of the
     # hostile-insider suite (tests/integration/test_guard_server.py runs all of them) through
     # the REST API and the UI's ajax API; an owner (MANAGE) then overrides.
-    model = f"insider-{uuid.uuid4().hex[:6]}"
-    admin.create_registered_model(model)
-    run = admin.create_run("0")
-    source = f"runs:/{run.info.run_id}/model"
-    v1, v2 = (str(admin.create_model_version(model, source, run_id=run.info.run_id).version)
-              for _ in range(2))  # fmt: skip
-    admin.set_model_version_tag(model, v1, lineage.TAG_OVERRIDE_REASON, "first model")
-    admin.set_registered_model_alias(model, "champion", v1)
+    model, v1, v2, _ = _model_with_a_champion(admin, "insider")
     auth = AuthServiceClient(team.url)
     for user, password, permission in (("eve", EDITOR_PASSWORD, "EDIT"),
                                        ("alice", OWNER_PASSWORD, "MANAGE")):  # fmt: skip
