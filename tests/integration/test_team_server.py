@@ -112,6 +112,7 @@ def _config(workdir: Path, data_bucket: str, model: str = MODEL, *, create: bool
     return path
 
 
+@pytest.mark.security  # the pipeline's account still promotes under the guard
 def test_a_pipeline_account_with_the_documented_grants_runs_the_full_cycle(
     team: TeamServer, admin: MlflowClient, data_bucket: str, moto_server: str, tmp_path: Path
 ) -> None:
@@ -205,6 +206,7 @@ def _model_with_a_champion(admin: MlflowClient, prefix: str) -> tuple[str, str, 
     return model, v1, v2, run.info.run_id
 
 
+@pytest.mark.security
 def test_a_reader_cannot_move_champion(
     team: TeamServer, admin: MlflowClient, tmp_path: Path
 ) -> None:
