@@ -192,6 +192,21 @@ def _short(value: str | None) -> str | None:
     return None if value is None else lineage.truncate_tag(value, _RECORD_VALUE_CHARS)
 
 
+def _created_tag_record(
+    tag: Any, version: str | None, identity: _Identity, now_ms: int
+) -> dict[str, Any]:
+    """The change record of a protected tag that a create call set."""
+    return {
+        "kind": "tag_set",
+        "key": tag.key,
+        "version": version,
+        "before": None,
+        "after": _short(tag.value),
+        "user": identity.user,
+        "time_ms": now_ms,
+    }
+
+
 def _where(name: str, version: str | None) -> str:
     return f"version {version} of '{name}'" if version is not None else f"'{name}'"
 
@@ -364,6 +379,33 @@ class GuardedSqlAlchemyStore(SqlAlchemyStore):
 
     # -- create calls (and copy_model_version, which creates a version with the source's tags)
 
+    def _check_created_tags(
+        self,
+        identity: _Identity,
+        name: str,
+        tags: Sequence[Any],
+        *,
+        on: Literal["model", "version"],
+        gated: bool,
+        subject: str,
+    ) -> list[Any]:
+        """Check the tags a create call carries; the ones whose writes are audited.
+
+        A new model's creator will own it (MANAGE), so ``on="model"`` checks as its owner.
+        """
+        audited = []
+        for tag in tags:
+            what = f"{subject} with tag '{tag.key}'"
+            rule = tag_rule(tag.key, tag.value, on=on, gated=gated)
+            if rule is None:
+                self._refuse_collated_key(tag.key, what)
+                continue
+            self._check(identity, name, rule, what, owner=on == "model")
+            logger.info("Registry guard: user %s: %s (allowed).", identity.user, what)
+            if rule.audited:
+                audited.append(tag)
+        return audited
+
     def create_registered_model(
         self,
         name: str,
@@ -374,29 +416,14 @@ class GuardedSqlAlchemyStore(SqlAlchemyStore):
         identity = request_identity()
         if identity is None or not tags:
             return super().create_registered_model(name, tags, *args, **kwargs)
+        audited = self._check_created_tags(
+            identity, name, tags, on="model", gated=False, subject=f"Creating '{name}'"
+        )
         now = int(time.time() * 1000)
-        records = []
-        for tag in tags:
-            subject = f"Creating '{name}' with tag '{tag.key}'"
-            rule = tag_rule(tag.key, tag.value, on="model", gated=False)
-            if rule is None:
-                self._refuse_collated_key(tag.key, subject)
-                continue
-            self._check(identity, name, rule, subject, owner=True)
-            logger.info("Registry guard: user %s: %s (allowed).", identity.user, subject)
-            if rule.audited:
-                records.append(
-                    {
-                        "kind": "tag_set",
-                        "key": tag.key,
-                        "version": None,
-                        "before": None,
-                        "after": _short(tag.value),
-                        "user": identity.user,
-                        "time_ms": now,
-                    }
-                )
-        extra = [RegisteredModelTag(*_change(r)) for r in records]
+        extra = [
+            RegisteredModelTag(*_change(_created_tag_record(tag, None, identity, now)))
+            for tag in audited
+        ]
         return super().create_registered_model(name, [*tags, *extra], *args, **kwargs)
 
     def create_model_version(
@@ -412,39 +439,23 @@ class GuardedSqlAlchemyStore(SqlAlchemyStore):
         tags = list(tags or [])
         keys = {t.key for t in tags}
         now = int(time.time() * 1000)
+        audited = []
         if identity is not None and tags:
             model = self.get_registered_model(name)
-            gated = is_gated(model.aliases, model.tags)
-            audited = []
-            for tag in tags:
-                subject = f"Creating a version of '{name}' with tag '{tag.key}'"
-                rule = tag_rule(tag.key, tag.value, on="version", gated=gated)
-                if rule is None:
-                    self._refuse_collated_key(tag.key, subject)
-                    continue
-                self._check(identity, name, rule, subject)
-                logger.info("Registry guard: user %s: %s (allowed).", identity.user, subject)
-                if rule.audited:
-                    audited.append(tag)
+            audited = self._check_created_tags(
+                identity, name, tags, on="version", gated=is_gated(model.aliases, model.tags),
+                subject=f"Creating a version of '{name}'",
+            )  # fmt: skip
         if lineage.TAG_OVERRIDE_REASON in keys:
             user = None if identity is None else identity.user
             tags = [t for t in tags if t.key != lineage.TAG_OVERRIDE_BY]
             tags.append(ModelVersionTag(lineage.TAG_OVERRIDE_BY, writer_record(user, now)))
         version = super().create_model_version(name, source, run_id, tags, *args, **kwargs)
-        if identity is not None and tags:
+        if identity is not None:
             # MLflow's store writes the version in its own transaction; the record follows.
             for tag in audited:
-                self._record(
-                    name,
-                    identity,
-                    {
-                        "kind": "tag_set",
-                        "key": tag.key,
-                        "version": str(version.version),
-                        "before": None,
-                        "after": _short(tag.value),
-                    },
-                )
+                record = _created_tag_record(tag, str(version.version), identity, now)
+                self._record(name, identity, record)
         return version
 
     # -- structure changes of a gated model ------------------------------------------------

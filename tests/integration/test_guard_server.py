@@ -474,6 +474,26 @@ def test_a_manage_user_sets_the_policy_audited_with_user_before_and_after(team: 
     assert all(r["kind"] == "tag_set" and r["time_ms"] > 0 for r in records)
 
 
+def test_protected_tags_passed_to_create_calls_are_audited(team: Team) -> None:
+    # Alice creates the model, so she owns it (MANAGE) and may give it a policy; then she
+    # registers a version that carries an override.
+    name = f"credit-{uuid.uuid4().hex[:8]}"
+    policy = '{"max_evidence_age_days": 5}'
+    team.call(
+        "alice", lambda c: c.create_registered_model(name, tags={lineage.TAG_POLICY: policy})
+    )
+    version = team.version(name, "alice", **{lineage.TAG_OVERRIDE_REASON: "hotfix 7"})
+
+    records = _records(team, name, lineage.TAG_CHANGE_PREFIX)
+    assert [(r["kind"], r["key"], r["version"], r["user"], r["before"], r["after"])
+            for r in records] == [
+        ("tag_set", lineage.TAG_POLICY, None, "alice", None, policy),
+        ("tag_set", lineage.TAG_OVERRIDE_REASON, version, "alice", None, "hotfix 7"),
+    ]  # fmt: skip
+    tags = team.call("admin", lambda c: c.get_model_version(name, version).tags)
+    assert json.loads(tags[lineage.TAG_OVERRIDE_BY])["user"] == "alice"
+
+
 def test_an_override_counts_only_for_the_user_who_wrote_it_and_is_spent(team: Team) -> None:
     name, v1, _, v3 = _gated_model(team)
     team.call("alice", lambda c: c.set_model_version_tag(
