@@ -69,6 +69,13 @@ STATE_ARTIFACT = "shadow/state.json"
 def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
     """The shadow decision after the latest batch (pure).
 
+    The confidence sequence decides only when it is evidence: at least one look, at least
+    ``min_rows`` rows, and a non-empty running intersection. An empty one (a later look's
+    interval misses an earlier one's) has probability at most ``alpha`` under the test's
+    assumptions, so it says the assumptions fail (the mean difference changed during the
+    test, or the rows are dependent): neither model is preferred on it, and the test runs on
+    to its budget.
+
     Args:
         state: The sequential test after the latest batch.
         rule: The policy's shadow settings.
@@ -82,12 +89,15 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
             f"The challenger's losses equal the champion's on all {state.n} rows: it cannot "
             "improve on it."
         )
-    if state.looks and state.cs_low > margin:
+    looked = state.looks > 0 and state.n >= state.min_rows
+    # ``not low <= high`` also holds for a NaN bound, which is no evidence either.
+    empty = looked and not state.cs_low <= state.cs_high
+    if looked and not empty and state.cs_low > margin:
         return lineage.DECISION_PROMOTE, (
             f"The challenger is better by more than {margin:g} at every look: the confidence "
             f"sequence is [{state.cs_low:.4g}, {state.cs_high:.4g}]."
         )
-    if state.looks and state.cs_high < margin:
+    if looked and not empty and state.cs_high < margin:
         return lineage.DECISION_REJECT, (
             f"The challenger cannot reach the margin {margin:g}: the confidence sequence is "
             f"[{state.cs_low:.4g}, {state.cs_high:.4g}]."
@@ -98,10 +108,17 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
         )
     if rule.max_rows is not None and state.n >= rule.max_rows:
         return lineage.DECISION_REJECT, f"No decision within the budget of {rule.max_rows} rows."
-    if state.looks == 0:
+    if not looked:
         return lineage.DECISION_CONTINUE, (
             f"{state.n} of the {state.min_rows} rows needed before the first look"
             + (" (the differences do not vary yet)." if state.n >= state.min_rows else ".")
+        )
+    if empty:
+        return lineage.DECISION_CONTINUE, (
+            "The confidence sequence is empty: the looks' intervals no longer overlap (lower "
+            f"end {state.cs_low:.4g} above upper end {state.cs_high:.4g}), so the mean "
+            "difference is not constant (drift, or dependent rows) and no decision is taken on "
+            "it; the test runs on to its budget."
         )
     return lineage.DECISION_CONTINUE, (
         f"Not decisive yet: the confidence sequence [{state.cs_low:.4g}, {state.cs_high:.4g}] "

@@ -112,3 +112,36 @@ def test_probability_losses_need_probabilities_and_known_labels() -> None:
         per_row_loss("brier", np.array([1]), ModelOutput(predictions=np.array([1])))
     with pytest.raises(InvalidInputError, match="label 2, which the models were not trained"):
         per_row_loss("log_loss", np.array([1, 2]), _output([0.8, 0.6]))
+
+
+def test_a_state_without_rows_never_promotes() -> None:
+    fresh = _state()
+    # A record that claims a look but holds no rows (hand-written, or damaged) is no evidence.
+    no_rows = SequentialState(alpha=0.05, rho=100.0, min_rows=100, batches=1, looks=1,
+                              cs_low=0.5, cs_high=0.6)  # fmt: skip
+
+    assert decide(fresh, RULE) == ("continue", "0 of the 100 rows needed before the first look.")
+    assert decide(no_rows, RULE)[0] == "continue"
+
+
+def test_an_empty_running_intersection_never_decides() -> None:
+    # The first look bounds the improvement near 0; the next batch's mean is far above it,
+    # so the running intersection [max of the lows, min of the highs] is empty.
+    state = _state(_normal(0.0), _normal(1.0, n=5000, seed=1))
+    assert state.cs_low > state.cs_high > RULE.min_improvement
+
+    decision, reason = decide(state, RULE)
+
+    assert decision == "continue"
+    assert "confidence sequence is empty" in reason
+    assert decide(_state(_normal(0.0), _normal(-1.0, n=5000, seed=1)), RULE)[0] == "continue"
+
+
+def test_an_empty_running_intersection_ends_at_the_budget() -> None:
+    batches = [_normal(0.0), _normal(1.0, n=5000, seed=1)]
+    batches += [_normal(1.0, seed=i) for i in range(2, 5)]
+
+    assert decide(_state(*batches), RULE) == (
+        "reject",
+        "No decision within the budget of 5 batches.",
+    )
