@@ -56,7 +56,7 @@ from mlflow_retrain.report.markdown import shadow_markdown
 from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
 from mlflow_retrain.tuning.metrics import infer_task
 
-__all__ = ["ShadowResult", "decide", "format_shadow", "run_shadow"]
+__all__ = ["ShadowResult", "decide", "format_shadow", "identical_rows", "run_shadow"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,13 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
     test, or the rows are dependent): neither model is preferred on it, and the test runs on
     to its budget.
 
+    Rows on which both models have the same loss carry no information about which is better,
+    so identical losses only retire the challenger once they span the rows the test was
+    planned for (:func:`identical_rows`); before that the test continues. A challenger whose
+    losses differ from the champion's on a share ``q`` of the rows shows no difference in
+    ``N`` rows with probability ``(1 - q) ** N``: at most ``alpha`` once ``q >= log(1 /
+    alpha) / N`` (0.03% of rows at the default 10,000-row horizon and alpha 0.05).
+
     Args:
         state: The sequential test after the latest batch.
         rule: The policy's shadow settings.
@@ -84,10 +91,12 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
         ``(decision, reason)``.
     """
     margin = rule.min_improvement
-    if state.n >= state.min_rows and state.m2 == 0.0 and state.mean == 0.0:
+    identical = state.n > 0 and state.m2 == 0.0 and state.mean == 0.0
+    planned = identical_rows(state)
+    if identical and state.n >= planned:
         return lineage.DECISION_REJECT, (
-            f"The challenger's losses equal the champion's on all {state.n} rows: it cannot "
-            "improve on it."
+            f"The challenger's losses equal the champion's on all {state.n} rows (the test "
+            f"was planned for {planned}): it cannot improve on it."
         )
     looked = state.looks > 0 and state.n >= state.min_rows
     # ``not low <= high`` also holds for a NaN bound, which is no evidence either.
@@ -108,6 +117,11 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
         )
     if rule.max_rows is not None and state.n >= rule.max_rows:
         return lineage.DECISION_REJECT, f"No decision within the budget of {rule.max_rows} rows."
+    if identical:
+        return lineage.DECISION_CONTINUE, (
+            f"The challenger's losses equal the champion's on all {state.n} rows so far: "
+            f"identical rows are no evidence either way (retired once identical on {planned})."
+        )
     if not looked:
         return lineage.DECISION_CONTINUE, (
             f"{state.n} of the {state.min_rows} rows needed before the first look"
@@ -124,6 +138,18 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
         f"Not decisive yet: the confidence sequence [{state.cs_low:.4g}, {state.cs_high:.4g}] "
         f"contains the margin {margin:g}."
     )
+
+
+def identical_rows(state: SequentialState) -> int:
+    """Rows of identical losses after which shadow mode retires the challenger.
+
+    The horizon the mixture was tuned for (``shadow.horizon_rows``, or the rows
+    ``shadow.expected_effect`` implies), recovered from ``rho`` (:func:`optimal_rho` is
+    proportional to the horizon), and never fewer than ``min_rows``.
+    """
+    horizon = state.rho / optimal_rho(1.0, state.alpha)
+    # round() first: the division leaves rounding noise (10000.000000000002 rows).
+    return max(state.min_rows, math.ceil(round(horizon, 6)))
 
 
 @dataclass(frozen=True)
