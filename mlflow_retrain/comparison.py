@@ -449,11 +449,7 @@ def _compare_metric(
         # Loss tests: the estimate is mean(loss_a - loss_b); lower loss is better.
         loss_better: Alternative = "less"
         one = fn_test(loss_a, loss_b, alternative=loss_better)
-        two = (
-            fn_test(loss_a, loss_b, confidence=confidence)
-            if test != "diebold-mariano"
-            else fn_test(loss_a, loss_b)
-        )
+        two = fn_test(loss_a, loss_b, confidence=confidence)
         summary = METRICS[name].row_summary
         if summary == "one_minus_mean":
             # accuracy_a - accuracy_b = -(zero_one_a - zero_one_b): flip the loss interval.

@@ -124,8 +124,9 @@ class ShadowRule:
 
     The sequential test runs on the per-row paired difference ``champion loss - challenger
     loss``. It promotes when the whole confidence sequence lies above ``min_improvement``,
-    rejects when it lies below (the challenger cannot reach the margin) or when a budget runs
-    out, and otherwise waits for the next batch.
+    rejects when it lies below (the challenger cannot reach the margin), when the losses were
+    identical over the whole horizon, or when a budget runs out, and otherwise waits for the
+    next batch.
 
     Attributes:
         loss: Per-row loss: ``brier``, ``log_loss``, ``zero_one`` (classification);
@@ -135,7 +136,8 @@ class ShadowRule:
             ``squared_error`` for regression.
         min_improvement: Practical margin, in loss units.
         horizon_rows: Rows by which a decision is expected: the mixture is tuned to be
-            tightest there.
+            tightest there. Losses identical to the champion's on this many rows (at least
+            ``min_rows``) retire the challenger; fewer identical rows are no evidence.
         expected_effect: Expected improvement in standard deviations of the differences;
             when set, it chooses the horizon instead (rows a fixed test would need at 80%
             power).

@@ -56,7 +56,7 @@ from mlflow_retrain.report.markdown import shadow_markdown
 from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
 from mlflow_retrain.tuning.metrics import infer_task
 
-__all__ = ["ShadowResult", "decide", "format_shadow", "run_shadow"]
+__all__ = ["ShadowResult", "decide", "format_shadow", "identical_rows", "run_shadow"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,20 @@ STATE_ARTIFACT = "shadow/state.json"
 def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
     """The shadow decision after the latest batch (pure).
 
+    The confidence sequence decides only when it is evidence: at least one look, at least
+    ``min_rows`` rows, and a non-empty running intersection. An empty one (a later look's
+    interval misses an earlier one's) has probability at most ``alpha`` under the test's
+    assumptions, so it says the assumptions fail (the mean difference changed during the
+    test, or the rows are dependent): neither model is preferred on it, and the test runs on
+    to its budget.
+
+    Rows on which both models have the same loss carry no information about which is better,
+    so identical losses only retire the challenger once they span the rows the test was
+    planned for (:func:`identical_rows`); before that the test continues. A challenger whose
+    losses differ from the champion's on a share ``q`` of the rows shows no difference in
+    ``N`` rows with probability ``(1 - q) ** N``: at most ``alpha`` once ``q >= log(1 /
+    alpha) / N`` (0.03% of rows at the default 10,000-row horizon and alpha 0.05).
+
     Args:
         state: The sequential test after the latest batch.
         rule: The policy's shadow settings.
@@ -77,17 +91,22 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
         ``(decision, reason)``.
     """
     margin = rule.min_improvement
-    if state.n >= state.min_rows and state.m2 == 0.0 and state.mean == 0.0:
+    identical = state.n > 0 and state.m2 == 0.0 and state.mean == 0.0
+    planned = identical_rows(state)
+    if identical and state.n >= planned:
         return lineage.DECISION_REJECT, (
-            f"The challenger's losses equal the champion's on all {state.n} rows: it cannot "
-            "improve on it."
+            f"The challenger's losses equal the champion's on all {state.n} rows (the test "
+            f"was planned for {planned}): it cannot improve on it."
         )
-    if state.looks and state.cs_low > margin:
+    looked = state.looks > 0 and state.n >= state.min_rows
+    # ``not low <= high`` also holds for a NaN bound, which is no evidence either.
+    empty = looked and not state.cs_low <= state.cs_high
+    if looked and not empty and state.cs_low > margin:
         return lineage.DECISION_PROMOTE, (
             f"The challenger is better by more than {margin:g} at every look: the confidence "
             f"sequence is [{state.cs_low:.4g}, {state.cs_high:.4g}]."
         )
-    if state.looks and state.cs_high < margin:
+    if looked and not empty and state.cs_high < margin:
         return lineage.DECISION_REJECT, (
             f"The challenger cannot reach the margin {margin:g}: the confidence sequence is "
             f"[{state.cs_low:.4g}, {state.cs_high:.4g}]."
@@ -98,15 +117,39 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
         )
     if rule.max_rows is not None and state.n >= rule.max_rows:
         return lineage.DECISION_REJECT, f"No decision within the budget of {rule.max_rows} rows."
-    if state.looks == 0:
+    if identical:
+        return lineage.DECISION_CONTINUE, (
+            f"The challenger's losses equal the champion's on all {state.n} rows so far: "
+            f"identical rows are no evidence either way (retired once identical on {planned})."
+        )
+    if not looked:
         return lineage.DECISION_CONTINUE, (
             f"{state.n} of the {state.min_rows} rows needed before the first look"
             + (" (the differences do not vary yet)." if state.n >= state.min_rows else ".")
+        )
+    if empty:
+        return lineage.DECISION_CONTINUE, (
+            "The confidence sequence is empty: the looks' intervals no longer overlap (lower "
+            f"end {state.cs_low:.4g} above upper end {state.cs_high:.4g}), so the mean "
+            "difference is not constant (drift, or dependent rows) and no decision is taken on "
+            "it; the test runs on to its budget."
         )
     return lineage.DECISION_CONTINUE, (
         f"Not decisive yet: the confidence sequence [{state.cs_low:.4g}, {state.cs_high:.4g}] "
         f"contains the margin {margin:g}."
     )
+
+
+def identical_rows(state: SequentialState) -> int:
+    """Rows of identical losses after which shadow mode retires the challenger.
+
+    The horizon the mixture was tuned for (``shadow.horizon_rows``, or the rows
+    ``shadow.expected_effect`` implies), recovered from ``rho`` (:func:`optimal_rho` is
+    proportional to the horizon), and never fewer than ``min_rows``.
+    """
+    horizon = state.rho / optimal_rho(1.0, state.alpha)
+    # round() first: the division leaves rounding noise (10000.000000000002 rows).
+    return max(state.min_rows, math.ceil(round(horizon, 6)))
 
 
 @dataclass(frozen=True)

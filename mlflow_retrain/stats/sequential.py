@@ -245,6 +245,12 @@ class SequentialState:
             raise ValueError(f"invalid sequential state: {err!r}") from err
         if state.n < 0 or state.m2 < 0 or not 0 <= state.p_value <= 1:
             raise ValueError("invalid sequential state: negative counts or p-value out of range")
+        if not 0 <= state.looks <= state.batches or (state.looks and state.n < state.min_rows):
+            raise ValueError(
+                "invalid sequential state: a look needs a batch and at least min_rows rows, got "
+                f"looks={state.looks!r}, batches={state.batches!r}, n={state.n!r}, "
+                f"min_rows={state.min_rows!r}"
+            )
         if not (0 < state.alpha < 1 and state.rho > 0 and state.min_rows >= 2):
             raise ValueError(
                 "invalid sequential state: need 0 < alpha < 1, rho > 0 and min_rows >= 2, got "

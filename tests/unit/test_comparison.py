@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats as st
 
 from mlflow_retrain.comparison import ModelOutput, compare_models, metric_value
 from mlflow_retrain.exceptions import InvalidInputError
@@ -204,3 +205,54 @@ def test_outputs_must_match_the_rows(y, rng) -> None:
 def test_probability_metrics_need_probabilities(y) -> None:
     with pytest.raises(InvalidInputError, match=r"needs class probabilities"):
         metric_value("roc_auc", y, ModelOutput(predictions=y))
+
+
+def _dm_policy(alpha: float) -> PromotionPolicy:
+    primary = [{"metric": "mae", "test": "diebold-mariano"}]
+    return PromotionPolicy.from_dict({"task": "regression", "alpha": alpha, "primary": primary})
+
+
+def _regression_pair(
+    rng: np.random.Generator, n: int, effect: float
+) -> tuple[np.ndarray, ModelOutput, ModelOutput]:
+    y = rng.normal(size=n)
+    challenger = ModelOutput(predictions=y + rng.normal(0, 1 - effect, n))
+    champion = ModelOutput(predictions=y + rng.normal(0, 1, n))
+    return y, challenger, champion
+
+
+def test_the_diebold_mariano_interval_is_the_hand_computed_one_minus_two_alpha_interval() -> None:
+    y, challenger, champion = _regression_pair(np.random.default_rng(3), 250, 0.05)
+
+    (row,) = compare_models(y, challenger, champion, policy=_dm_policy(0.1)).metrics
+
+    # Harvey, Leybourne & Newbold (1997), h = 1: se = sqrt(gamma_0 / n) / sqrt((n - 1) / n),
+    # gamma_0 = sum((d - mean d)^2) / n; the 80% interval is mean d +- t_{0.9, n-1} se.
+    d = np.abs(challenger.predictions - y) - np.abs(champion.predictions - y)
+    n = len(d)
+    gamma_0 = float(((d - d.mean()) ** 2).sum()) / n
+    se = np.sqrt(gamma_0 / n) / np.sqrt((n - 1) / n)
+    q = st.t.ppf(0.9, n - 1)
+    assert row.test == "diebold-mariano"
+    assert row.difference == pytest.approx(d.mean())
+    assert (row.ci_low, row.ci_high) == pytest.approx((d.mean() - q * se, d.mean() + q * se))
+    assert row.result.confidence == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_the_diebold_mariano_interval_agrees_with_its_one_sided_test(alpha: float) -> None:
+    # The one-sided test at alpha rejects exactly when the 1 - 2 alpha interval's end clears
+    # zero (t quantiles are symmetric); a 95% interval disagrees for p in (0.025, alpha).
+    rng = np.random.default_rng(11)
+    p_values = []
+    for _ in range(200):
+        y, challenger, champion = _regression_pair(rng, 120, rng.uniform(0.0, 0.12))
+        evidence = compare_models(y, challenger, champion, policy=_dm_policy(alpha))
+        (row,) = evidence.metrics
+        significant = row.p_value < alpha
+        assert (row.ci_high < 0) == significant, (row.p_value, row.ci_high)
+        assert row.passed == significant
+        assert (evidence.decision == "promote") == significant
+        p_values.append(row.p_value)
+    # The cases reach the band where the two interval levels would disagree.
+    assert sum(0.025 < p < alpha for p in p_values) >= 5

@@ -7,9 +7,9 @@ import pytest
 
 from mlflow_retrain.comparison import ModelOutput, per_row_loss
 from mlflow_retrain.exceptions import InvalidInputError
-from mlflow_retrain.pipeline.shadow import decide
+from mlflow_retrain.pipeline.shadow import decide, identical_rows
 from mlflow_retrain.policy import ShadowRule
-from mlflow_retrain.stats import SequentialState, optimal_rho
+from mlflow_retrain.stats import SequentialState, optimal_rho, rho_for_effect
 
 RULE = ShadowRule(min_improvement=0.01, min_rows=100, max_batches=5)
 
@@ -49,11 +49,54 @@ def test_no_look_before_min_rows() -> None:
     assert "50 of the 100 rows" in reason
 
 
-def test_identical_models_are_rejected_never_promoted() -> None:
+def test_identical_batches_are_no_evidence_and_the_test_continues() -> None:
+    # A challenger that differs on 0.3% of rows shows no difference in a 300-row batch 41%
+    # of the time; such a batch must not retire it.
     decision, reason = decide(_state(np.zeros(300)), RULE)
 
+    assert decision == "continue"
+    assert "equal the champion's on all 300 rows so far" in reason
+    assert "retired once identical on 1000" in reason
+
+
+def test_identical_models_are_retired_at_the_planned_horizon_never_promoted() -> None:
+    # _state's mixture is tuned for a 1,000-row horizon.
+    assert identical_rows(_state()) == 1000
+    assert decide(_state(*[np.zeros(333)] * 3), RULE)[0] == "continue"  # 999 rows
+
+    decision, reason = decide(_state(*[np.zeros(333)] * 3, np.zeros(1)), RULE)
+
     assert decision == "reject"
-    assert "equal the champion's on all 300 rows" in reason
+    assert "equal the champion's on all 1000 rows (the test was planned for 1000)" in reason
+
+
+def test_one_differing_row_resumes_the_sequential_test() -> None:
+    batch = np.zeros(2000)
+    batch[7] = 1.0
+
+    decision, reason = decide(_state(batch), RULE)
+
+    assert decision == "reject"  # 1/2000 improvement: surely below the 0.01 margin
+    assert "cannot reach the margin" in reason
+
+
+@pytest.mark.parametrize(
+    ("rule", "rows"),
+    [
+        (ShadowRule(), 10_000),  # the default horizon_rows
+        (ShadowRule(horizon_rows=50), 200),  # never before min_rows
+        (ShadowRule(expected_effect=0.1), 619),  # the horizon the effect implies
+    ],
+)
+def test_identical_rows_follow_the_planned_horizon(rule: ShadowRule, rows: int) -> None:
+    rho = (
+        rho_for_effect(rule.expected_effect, 0.05)
+        if rule.expected_effect is not None
+        else optimal_rho(rule.horizon_rows, 0.05)
+    )
+    state = SequentialState.start(alpha=0.05, rho=rho, min_rows=rule.min_rows)
+
+    assert identical_rows(state) == rows
 
 
 def test_a_constant_nonzero_difference_never_promotes() -> None:
@@ -112,3 +155,36 @@ def test_probability_losses_need_probabilities_and_known_labels() -> None:
         per_row_loss("brier", np.array([1]), ModelOutput(predictions=np.array([1])))
     with pytest.raises(InvalidInputError, match="label 2, which the models were not trained"):
         per_row_loss("log_loss", np.array([1, 2]), _output([0.8, 0.6]))
+
+
+def test_a_state_without_rows_never_promotes() -> None:
+    fresh = _state()
+    # A record that claims a look but holds no rows (hand-written, or damaged) is no evidence.
+    no_rows = SequentialState(alpha=0.05, rho=100.0, min_rows=100, batches=1, looks=1,
+                              cs_low=0.5, cs_high=0.6)  # fmt: skip
+
+    assert decide(fresh, RULE) == ("continue", "0 of the 100 rows needed before the first look.")
+    assert decide(no_rows, RULE)[0] == "continue"
+
+
+def test_an_empty_running_intersection_never_decides() -> None:
+    # The first look bounds the improvement near 0; the next batch's mean is far above it,
+    # so the running intersection [max of the lows, min of the highs] is empty.
+    state = _state(_normal(0.0), _normal(1.0, n=5000, seed=1))
+    assert state.cs_low > state.cs_high > RULE.min_improvement
+
+    decision, reason = decide(state, RULE)
+
+    assert decision == "continue"
+    assert "confidence sequence is empty" in reason
+    assert decide(_state(_normal(0.0), _normal(-1.0, n=5000, seed=1)), RULE)[0] == "continue"
+
+
+def test_an_empty_running_intersection_ends_at_the_budget() -> None:
+    batches = [_normal(0.0), _normal(1.0, n=5000, seed=1)]
+    batches += [_normal(1.0, seed=i) for i in range(2, 5)]
+
+    assert decide(_state(*batches), RULE) == (
+        "reject",
+        "No decision within the budget of 5 batches.",
+    )

@@ -157,15 +157,19 @@ def test_a_worse_challenger_is_rejected_and_loses_its_alias(
 def test_identical_predictions_never_promote(
     tracking_uri: str, registry: dict[str, str], tmp_path: Path
 ) -> None:
-    out = tmp_path / "out.json"
+    _policy(MlflowClient(tracking_uri), horizon_rows=800)  # retired once identical on 800 rows
+    decisions = []
+    for seed in (5, 6):
+        out = tmp_path / f"out-{seed}.json"
+        code, _, stderr = invoke(*SHADOW, "--challenger", registry["same"], "--target",
+                                 "label", "--batch", _batch(tmp_path, seed), "--json-out",
+                                 str(out))  # fmt: skip
+        assert code == 0, stderr
+        data = json.loads(out.read_text())
+        decisions.append(data["decision"])
 
-    code, _, stderr = invoke(*SHADOW, "--challenger", registry["same"], "--target", "label",
-                             "--batch", _batch(tmp_path, 5), "--json-out", str(out))  # fmt: skip
-
-    assert code == 0, stderr
-    data = json.loads(out.read_text())
-    assert data["decision"] == "reject"
-    assert "equal the champion's" in data["reason"]
+    assert decisions == ["continue", "reject"]  # one identical batch is no evidence
+    assert "equal the champion's on all 800 rows" in data["reason"]
     assert data["p_value"] == 1.0
     aliases = MlflowClient(tracking_uri).get_registered_model(MODEL).aliases
     assert {k: str(v) for k, v in aliases.items()} == {"champion": registry["champion"]}

@@ -268,6 +268,8 @@ def test_from_dict_rejects_a_missing_field(field: str) -> None:
         ("rho", 0.0),
         ("rho", -10.0),
         ("min_rows", 1),
+        ("looks", 1),  # a look without a batch or rows: no evidence to decide on
+        ("looks", -1),
     ],
 )
 def test_from_dict_rejects_an_invalid_field(field: str, value: Any) -> None:
