@@ -36,6 +36,7 @@ from mlflow_retrain.registry.signing import (
     Keyring,
     check_evidence,
     load_keyring,
+    signature_key_id,
 )
 
 if TYPE_CHECKING:
@@ -121,9 +122,8 @@ class SignatureVerdict:
 
 
 def _signature_key_id(signature: str | None) -> str | None:
-    scheme, _, rest = (signature or "").partition(":")
-    key_id = rest.partition(":")[0]
-    return key_id[:64] if scheme and key_id else None
+    key_id = signature_key_id(signature)
+    return None if key_id is None else key_id[:64]
 
 
 def _check_one(record: str | None, signature: str | None, keyring: Keyring) -> SignatureVerdict:

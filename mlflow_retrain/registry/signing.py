@@ -47,6 +47,7 @@ __all__ = [
     "check_evidence",
     "load_keyring",
     "policy_digest",
+    "signature_key_id",
 ]
 
 #: ``<key id>:<secret>``: the one key that signs and verifies.
@@ -238,9 +239,8 @@ class Keyring:
 
     def verify(self, text: str, signature: str) -> str | None:
         """Why ``signature`` does not vouch for ``text``, or ``None`` when it does."""
-        scheme, _, rest = signature.partition(":")
-        key_id, _, digest = rest.partition(":")
-        if scheme != _SCHEME or not key_id or not digest:
+        key_id, digest = _split_signature(signature)
+        if key_id is None or not digest:
             return "its signature is not of the form v1:<key id>:<hex>"
         secret = self._keys.get(key_id)
         if secret is None:
@@ -249,6 +249,18 @@ class Keyring:
         if not hmac.compare_digest(expected, digest):
             return f"its signature does not match its record under key id '{key_id}'"
         return None
+
+
+def _split_signature(signature: str) -> tuple[str | None, str]:
+    """The key id and digest of a ``v1:<key id>:<hex>`` signature (``None``: another form)."""
+    scheme, _, rest = signature.partition(":")
+    key_id, _, digest = rest.partition(":")
+    return (key_id if scheme == _SCHEME and key_id else None), digest
+
+
+def signature_key_id(signature: str | None) -> str | None:
+    """The key id a signature names, or ``None`` when it is not of the ``v1`` form."""
+    return _split_signature(signature or "")[0]
 
 
 def load_keyring(environ: Mapping[str, str] | None = None) -> Keyring | None:
