@@ -17,7 +17,14 @@ from typing import Any, Literal
 import numpy as np
 
 from mlflow_retrain import _errors as errors
-from mlflow_retrain.metrics import LOSSES, METRICS, lookup_metric, row_losses, score
+from mlflow_retrain.metrics import (
+    LOSSES,
+    METRICS,
+    lookup_metric,
+    resampled_scores,
+    row_losses,
+    score,
+)
 from mlflow_retrain.policy import GREATER_IS_BETTER, GuardrailRule, MetricRule, PromotionPolicy
 from mlflow_retrain.stats import (
     Alternative,
@@ -27,7 +34,7 @@ from mlflow_retrain.stats import (
     delong_test,
     diebold_mariano_test,
     mcnemar_test,
-    paired_bootstrap_test,
+    paired_bootstrap_tests,
     paired_t_test,
     wilcoxon_test,
 )
@@ -437,8 +444,11 @@ def _compare_metric(
             "random_state": policy.random_state,
             "stratify": y if policy.task == "classification" else None,
         }
-        one = paired_bootstrap_test(y, out_a, out_b, fn, alternative=better, **kwargs)
-        two = paired_bootstrap_test(y, out_a, out_b, fn, confidence=confidence, **kwargs)
+        # One bootstrap for both: the one-sided p-value and the two-sided interval.
+        one, two = paired_bootstrap_tests(
+            y, out_a, out_b, fn, designs=[(better, 0.95), ("two-sided", confidence)],
+            resampled=_resampled_metric(name, a.classes), **kwargs,
+        )  # fmt: skip
     else:
         loss_a, loss_b = _per_row(name, y, a), _per_row(name, y, b)
         fn_test = {
@@ -473,6 +483,12 @@ def _compare_metric(
         passed=False,
         result=one if one.inconclusive else two,
     )
+
+
+#: Resamples of :func:`metric_interval`'s percentile bootstrap, and the most row indices it
+#: draws at once (64 MB).
+_INTERVAL_RESAMPLES = 1000
+_MAX_BOOTSTRAP_INDICES = 8_000_000
 
 
 def metric_interval(
@@ -510,20 +526,28 @@ def metric_interval(
         half = z * math.sqrt(variance) if math.isfinite(variance) else math.inf
         return value, max(value - half, 0.0), min(value + half, 1.0)
     rng = np.random.default_rng(0)
-    samples = []
-    for _ in range(1000):
-        index = rng.integers(0, n, n)
-        resampled = ModelOutput(
-            predictions=np.asarray(output.predictions)[index],
-            scores=None if output.scores is None else output.scores[index],
-            classes=output.classes,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                samples.append(metric_value(name, y[index], resampled))
-            except ValueError:  # a resample with one class
-                continue
+    metric = METRICS[name]
+    scored = np.asarray(output.scores if metric.needs_proba else output.predictions)
+    samples: list[float] = []
+    per_chunk = max(1, _MAX_BOOTSTRAP_INDICES // max(n, 1))
+    for start in range(0, _INTERVAL_RESAMPLES, per_chunk):
+        rows = rng.integers(0, n, (min(per_chunk, _INTERVAL_RESAMPLES - start), n))
+        fast = resampled_scores(metric, y, scored, rows, labels=output.classes)
+        if fast is not None:
+            samples.extend(fast)
+            continue
+        for index in rows:
+            resampled = ModelOutput(
+                predictions=np.asarray(output.predictions)[index],
+                scores=None if output.scores is None else output.scores[index],
+                classes=output.classes,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    samples.append(metric_value(name, y[index], resampled))
+                except ValueError:  # a resample with one class
+                    continue
     tail = (1 - confidence) / 2 * 100
     low, high = np.nanpercentile(samples, [tail, 100 - tail])
     return value, float(low), float(high)
@@ -568,6 +592,17 @@ def _per_row(name: str, y: np.ndarray, output: ModelOutput) -> np.ndarray:
     loss = METRICS[name].row_loss
     assert loss is not None
     return per_row_loss(loss, y, output)
+
+
+def _resampled_metric(
+    name: str, classes: np.ndarray | None
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray | None]:
+    """:func:`_array_metric` on many resamples at once (``None`` where it has no such form)."""
+
+    def fn(y: np.ndarray, out: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+        return resampled_scores(METRICS[name], y, out, rows, labels=classes)
+
+    return fn
 
 
 def _array_metric(

@@ -57,6 +57,7 @@ __all__ = [
     "RowSummary",
     "Task",
     "lookup_metric",
+    "resampled_scores",
     "row_losses",
     "score",
 ]
@@ -283,6 +284,67 @@ def score(
     raise errors.InvalidInputError(
         f"Metric '{name}' is not a known {metric.task} metric. Build it with get_metric()."
     )
+
+
+def resampled_scores(
+    metric: Metric,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    rows: np.ndarray,
+    *,
+    labels: Sequence[Any] | np.ndarray | None = None,
+) -> np.ndarray | None:
+    """``metric`` on many resamples at once: what :func:`score` gives on each row of ``rows``.
+
+    ``rows`` is a ``(k, n)`` matrix of row indices (a bootstrap's resamples); entry ``i`` of
+    the result equals ``score(metric, y_true[rows[i]], y_score[rows[i]], labels=labels)`` up to
+    float rounding, computed from per-row sums in numpy instead of ``k`` scikit-learn calls
+    (the gate's R² comparison is 45 times faster on a 2,000-row gate split, 5 times on
+    20,000: ``benchmarks/compare_bench.py``). scikit-learn's conventions carry: an ``r2``
+    whose resample has constant targets is 1.0 when the predictions are exact, else 0.0
+    (``force_finite``); an F1 with nothing to count is 0.0 (``zero_division``).
+
+    Args:
+        metric: The metric.
+        y_true: True targets, one per row.
+        y_score: Predictions, or class probabilities (one column per entry of ``labels``).
+        rows: Row indices, one resample per row.
+        labels: The model's classes in column order (required for classification).
+
+    Returns:
+        One value per resample, or ``None`` where no vectorised form exists (ROC AUC, or
+        classification without ``labels``): score each resample with :func:`score` then.
+    """
+    name = metric.name
+    truth = np.asarray(y_true)
+    pred = np.asarray(y_score)
+    if metric.row_loss is not None and (metric.task == "regression" or labels is not None):
+        losses = row_losses(metric.row_loss, truth, pred, labels=labels)
+        mean = losses[rows].mean(axis=1)
+        if metric.row_summary == "one_minus_mean":
+            return 1.0 - mean
+        return np.sqrt(mean) if metric.row_summary == "root_mean" else mean
+    if name == "r2":
+        y = truth.astype(float)
+        sse = ((y - pred.astype(float)) ** 2)[rows].sum(axis=1)
+        drawn = y[rows]
+        sst = ((drawn - drawn.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = 1.0 - sse / sst
+        constant = sst == 0
+        return np.where(constant, np.where(sse == 0, 1.0, 0.0), r2)
+    if name == "f1" and labels is not None:
+        classes = list(labels)
+        positives = classes[-1:] if len(classes) <= 2 else classes
+        per_class = []
+        for label in positives:
+            is_true, is_pred = truth == label, pred == label
+            tp = (is_true & is_pred)[rows].sum(axis=1)
+            wrong = (is_true ^ is_pred)[rows].sum(axis=1)  # false positives plus negatives
+            denominator = 2 * tp + wrong
+            per_class.append(np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0))
+        return np.mean(per_class, axis=0)
+    return None
 
 
 def row_losses(

@@ -30,7 +30,12 @@ reason. Malformed input (different lengths, NaN, wrong shape, unknown option) ra
 
 from __future__ import annotations
 
-from mlflow_retrain.stats.bootstrap import BootstrapMetric, paired_bootstrap_test
+from mlflow_retrain.stats.bootstrap import (
+    BootstrapMetric,
+    ResampledMetric,
+    paired_bootstrap_test,
+    paired_bootstrap_tests,
+)
 from mlflow_retrain.stats.delong import auc_variance, delong_test
 from mlflow_retrain.stats.diebold_mariano import VarianceEstimator, diebold_mariano_test
 from mlflow_retrain.stats.mcnemar import McNemarMethod, mcnemar_test
@@ -51,6 +56,7 @@ __all__ = [
     "Alternative",
     "BootstrapMetric",
     "McNemarMethod",
+    "ResampledMetric",
     "SequentialState",
     "TestResult",
     "VarianceEstimator",
@@ -65,6 +71,7 @@ __all__ = [
     "mixture_log_likelihood_ratio",
     "optimal_rho",
     "paired_bootstrap_test",
+    "paired_bootstrap_tests",
     "paired_t_test",
     "rho_for_effect",
     "wilcoxon_test",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -18,7 +18,7 @@ from mlflow_retrain.metrics import row_losses
 from mlflow_retrain.stats._common import check_options, inconclusive, same_length, vector
 from mlflow_retrain.stats.result import Alternative, TestResult
 
-__all__ = ["BootstrapMetric", "paired_bootstrap_test"]
+__all__ = ["BootstrapMetric", "ResampledMetric", "paired_bootstrap_test", "paired_bootstrap_tests"]
 
 BootstrapMetric = Literal["accuracy", "mae", "mse", "log_loss", "brier"]
 
@@ -115,6 +115,10 @@ def _bootstrap_mean_differences(
     return means, False
 
 
+#: ``resampled(y_true, out, rows)``: the metric on every resample, one row of ``rows`` each.
+ResampledMetric = Callable[[np.ndarray, np.ndarray, np.ndarray], "np.ndarray | None"]
+
+
 def paired_bootstrap_test(
     y_true: Any,
     out_a: Any,
@@ -126,6 +130,7 @@ def paired_bootstrap_test(
     confidence: float = 0.95,
     random_state: int | np.random.Generator | None = None,
     stratify: Any = None,
+    resampled: ResampledMetric | None = None,
 ) -> TestResult:
     """Paired bootstrap test of ``metric(a) - metric(b)`` (rows resampled jointly).
 
@@ -183,6 +188,11 @@ def paired_bootstrap_test(
         confidence: Level of the percentile interval.
         random_state: Seed or ``numpy.random.Generator``; None draws fresh entropy.
         stratify: Optional stratum label per row; rows are resampled within strata.
+        resampled: With a callable ``metric``, its vectorised form (see
+            :func:`mlflow_retrain.metrics.resampled_scores`): given ``y_true``, one model's
+            outputs and a ``(k, n)`` matrix of row indices, the metric on each resample, or
+            ``None`` to fall back to calling ``metric`` per resample. Same draws, same
+            result up to float rounding.
 
     Returns:
         A ``TestResult`` whose ``statistic`` is the estimate over the bootstrap standard
@@ -196,7 +206,35 @@ def paired_bootstrap_test(
             name, probabilities outside [0, 1], ``n_resamples < 1`` or a bad
             ``alternative``/``confidence``.
     """
-    check_options(alternative, confidence)
+    (result,) = paired_bootstrap_tests(
+        y_true, out_a, out_b, metric, designs=[(alternative, confidence)],
+        n_resamples=n_resamples, random_state=random_state, stratify=stratify,
+        resampled=resampled,
+    )  # fmt: skip
+    return result
+
+
+def paired_bootstrap_tests(
+    y_true: Any,
+    out_a: Any,
+    out_b: Any,
+    metric: BootstrapMetric | Callable[[Any, Any], float],
+    *,
+    designs: Sequence[tuple[Alternative, float]],
+    n_resamples: int = 2000,
+    random_state: int | np.random.Generator | None = None,
+    stratify: Any = None,
+    resampled: ResampledMetric | None = None,
+) -> list[TestResult]:
+    """:func:`paired_bootstrap_test` for several ``(alternative, confidence)`` designs at once.
+
+    The resamples are drawn once and every design reads the same bootstrap distribution,
+    so the promotion gate's one-sided p-value and its two-sided interval cost one
+    bootstrap, not two. Each result equals :func:`paired_bootstrap_test` with the same
+    arguments and that design.
+    """
+    for alternative, confidence in designs:
+        check_options(alternative, confidence)
     if isinstance(n_resamples, bool) or int(n_resamples) != n_resamples or n_resamples < 1:
         raise errors.InvalidInputError(
             f"n_resamples must be a positive integer; got {n_resamples!r}. Use 2000 or more "
@@ -252,15 +290,18 @@ def paired_bootstrap_test(
     strata = _strata(stratify, n)
     details["n_strata"] = float(len(strata))
     if n < 2:
-        return inconclusive(
-            method,
-            f"need at least 2 rows to resample, got {n}",
-            n=n,
-            alternative=alternative,
-            confidence=confidence,
-            estimate=estimate,
-            details=details,
-        )
+        return [
+            inconclusive(
+                method,
+                f"need at least 2 rows to resample, got {n}",
+                n=n,
+                alternative=alternative,
+                confidence=confidence,
+                estimate=estimate,
+                details=details,
+            )
+            for alternative, confidence in designs
+        ]
     rng = np.random.default_rng(random_state)
     if isinstance(metric, str):
         deltas, shortcut = _bootstrap_mean_differences(
@@ -268,13 +309,18 @@ def paired_bootstrap_test(
         )
     else:
         shortcut = False
-        collected = []
+        collected: list[float] = []
         for idx in _index_chunks(rng, strata, n, n_resamples):
+            fast_a = None if resampled is None else resampled(truth, a, idx)
+            fast_b = None if fast_a is None or resampled is None else resampled(truth, b, idx)
+            if fast_a is not None and fast_b is not None:
+                collected.extend(np.asarray(fast_a, dtype=float) - fast_b)
+                continue
             for rows in idx:
                 collected.append(
                     float(metric(truth[rows], a[rows])) - float(metric(truth[rows], b[rows]))
                 )
-        deltas = np.asarray(collected)
+        deltas = np.asarray(collected, dtype=float)
         valid = np.isfinite(deltas)
         n_invalid = int(np.count_nonzero(~valid))
         details["n_invalid_resamples"] = float(n_invalid)
@@ -287,6 +333,22 @@ def paired_bootstrap_test(
             )
             deltas = deltas[valid]
     details["exact_multinomial"] = 1.0 if shortcut else 0.0
+    return [
+        _result(method, deltas, estimate, n, alternative, confidence, dict(details))
+        for alternative, confidence in designs
+    ]
+
+
+def _result(
+    method: str,
+    deltas: np.ndarray,
+    estimate: float,
+    n: int,
+    alternative: Alternative,
+    confidence: float,
+    details: dict[str, float],
+) -> TestResult:
+    """The test of one design on the bootstrap distribution ``deltas``."""
     if deltas.size == 0 or np.ptp(deltas) == 0:
         return inconclusive(
             method,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,10 @@ from mlflow_retrain.comparison import (
     per_row_loss,
 )
 from mlflow_retrain.exceptions import InvalidInputError
-from mlflow_retrain.metrics import LOSSES, METRICS, lookup_metric, row_losses
+from mlflow_retrain.metrics import LOSSES, METRICS, lookup_metric, resampled_scores, row_losses
 from mlflow_retrain.metrics import score as registry_score
 from mlflow_retrain.policy import PromotionPolicy
-from mlflow_retrain.stats import paired_bootstrap_test
+from mlflow_retrain.stats import paired_bootstrap_test, paired_bootstrap_tests
 from mlflow_retrain.tuning import get_metric
 from mlflow_retrain.tuning import score as tuning_score
 from mlflow_retrain.tuning.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
@@ -109,6 +110,9 @@ def _paths(kind: str, name: str) -> dict[str, float]:
         if metric.row_summary != "root_mean":  # a symmetric normal interval
             _, low, high = metric_interval(name, y, output)
             found["centre of comparison.metric_interval"] = (low + high) / 2
+    whole = resampled_scores(metric, y, scored, np.arange(len(y))[None, :], labels=output.classes)
+    if whole is not None:
+        found["resampled_scores on every row"] = float(whole[0])
     boot = BOOTSTRAP_NAME.get(name)
     if boot is not None and (not metric.needs_proba or kind == "binary"):
         if metric.needs_proba:
@@ -142,8 +146,84 @@ def test_the_agreement_test_covers_every_path() -> None:
     assert covered == {
         "registry", "tuning.score", "comparison.metric_value", "comparison.metric_interval",
         "mean of comparison.per_row_loss", "centre of comparison.metric_interval",
-        "stats bootstrap row values",
+        "stats bootstrap row values", "resampled_scores on every row",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "name"), CASES, ids=[f"{k}-{n}" for k, n in CASES])
+def test_resampled_scores_equal_the_metric_on_each_resample(kind: str, name: str) -> None:
+    y, output, _ = DATASETS[kind]()
+    metric = METRICS[name]
+    scored = output.scores if metric.needs_proba else output.predictions
+    rows = np.random.default_rng(5).integers(0, len(y), size=(40, len(y)))
+
+    fast = resampled_scores(metric, y, scored, rows, labels=output.classes)
+
+    if name == "roc_auc":  # no vectorised form: the bootstrap scores each resample
+        assert fast is None
+        return
+    assert fast is not None
+    slow = [registry_score(metric, y[r], scored[r], labels=output.classes) for r in rows]
+    assert fast == pytest.approx(slow, rel=1e-12, abs=1e-15)
+
+
+def _one_resample(name: str, y: np.ndarray, out: np.ndarray, rows: list[int],
+                  labels: np.ndarray | None = None) -> tuple[float, float]:  # fmt: skip
+    """``name`` on the resample ``rows``: vectorised, and by scikit-learn."""
+    fast = resampled_scores(METRICS[name], y, out, np.array([rows]), labels=labels)
+    assert fast is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns on these; the values are defined
+        slow = registry_score(METRICS[name], y[rows], out[rows], labels=labels)
+    return float(fast[0]), slow
+
+
+def test_resampled_scores_keep_scikit_learns_conventions_on_degenerate_resamples() -> None:
+    y = np.array([0.0, 1.0, 2.0, 3.0])
+    truth, predicted, labels = np.array([0, 1, 1, 2]), np.array([0, 1, 0, 1]), np.arange(3)
+
+    # Constant targets (row 0 four times): R² is 1 for exact predictions, else 0.
+    assert _one_resample("r2", y, y.copy(), [0, 0, 0, 0]) == (1.0, 1.0)
+    assert _one_resample("r2", y, y + 1.0, [0, 0, 0, 0]) == (0.0, 0.0)
+    # Class 2 is neither true nor predicted on rows 0-2: its F1 counts as 0 in the mean.
+    fast, slow = _one_resample("f1", truth, predicted, [0, 1, 2, 1], labels)
+    assert fast == pytest.approx(slow, rel=1e-12)
+
+
+def test_the_gates_one_bootstrap_gives_what_two_separate_ones_give() -> None:
+    y, a, b = _regression()
+    designs = [("less", 0.95), ("two-sided", 0.9)]
+
+    def r2(t: np.ndarray, p: np.ndarray) -> float:
+        return registry_score(METRICS["r2"], t, p)
+
+    def fast(t: np.ndarray, p: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+        return resampled_scores(METRICS["r2"], t, p, rows)
+
+    shared = paired_bootstrap_tests(y, a.predictions, b.predictions, r2, designs=designs,
+                                    n_resamples=300, random_state=3, resampled=fast)  # fmt: skip
+    separate = [
+        paired_bootstrap_test(
+            y,
+            a.predictions,
+            b.predictions,
+            r2,
+            alternative=alt,
+            confidence=conf,
+            n_resamples=300,
+            random_state=3,
+        )
+        for alt, conf in designs
+    ]
+
+    for mine, theirs in zip(shared, separate, strict=True):
+        assert mine.p_value == theirs.p_value
+        assert (mine.ci_low, mine.ci_high) == (
+            pytest.approx(theirs.ci_low, rel=1e-12),
+            pytest.approx(theirs.ci_high, rel=1e-12),
+        )
+        assert mine.alternative == theirs.alternative
+        assert mine.confidence == theirs.confidence
 
 
 # --------------------------------------------------------------------------------------------
