@@ -303,15 +303,18 @@ CLIENT_OUTPUT: list[str] = []
 
 
 def run_client(env: dict[str, str], *args: str, cwd: Path, timeout: float = 600) -> ClientResult:
-    """Run ``mlflow-retrain -v <args> --json-out ...`` as a separate process, as a user would."""
+    """Run ``mlflow-retrain -v <args> --json-out ...`` as a separate process, as a user would.
+
+    The process is a fork of one that has done the imports (``helpers.forkserver``), with
+    exactly ``env`` and ``cwd``.
+    """
     import json
 
+    from helpers.forkserver import run_cli
+
     out = cwd / f"result-{uuid.uuid4().hex[:8]}.json"
-    command = [sys.executable, "-m", "mlflow_retrain.cli", "-v", *args, "--json-out", str(out)]
-    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, timeout=timeout,
-                          check=False)  # fmt: skip
-    stdout = done.stdout.decode(errors="replace")
-    stderr = done.stderr.decode(errors="replace")
+    done = run_cli(["-v", *args, "--json-out", str(out)], env=env, cwd=cwd, timeout=timeout)
+    stdout, stderr = done.stdout, done.stderr
     CLIENT_OUTPUT.extend([stdout, stderr])
     data = json.loads(out.read_text()) if out.exists() else None
     return ClientResult(done.returncode, stdout, stderr, data)

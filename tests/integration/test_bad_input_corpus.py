@@ -13,8 +13,11 @@ whose model ``credit-default`` already has a champion (deployed once per module 
 * nothing in the registry changed: models, versions, aliases, tags and descriptions;
 * nothing was written to ``--json-out``.
 
-A CLI process spends most of its few seconds importing, so the cases run concurrently, each in
-its own experiment (``MLFLOW_EXPERIMENT_NAME``), then each test checks its case. The registry is
+A CLI process spends most of its few seconds importing, so each CLI case is a fork of a process
+that has done the imports once (``helpers.forkserver``: its own process, environment, working
+directory and exit code, as from a shell), and the cases run concurrently, each in its own
+experiment (``MLFLOW_EXPERIMENT_NAME``); then each test checks its case. The ``mlflow run``
+cases and the unreachable-server cases start real processes. The registry is
 compared before and after the whole batch: any change fails every case. The cases that change
 shared state (moto's credential checks) run alone afterwards. The count of cases is printed at
 the end of the session (``tests/conftest.py``).
@@ -43,6 +46,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from helpers.examples import example_generator
+from helpers.forkserver import run_cli
 from helpers.servers import free_port
 from mlflow.tracking import MlflowClient
 
@@ -143,8 +147,7 @@ def _env(tracking_uri: str, extra: Mapping[str, str] | None = None) -> dict[str,
 
 
 def _command(case: Case, json_out: Path) -> list[str]:
-    if not case.project:
-        return [str(CLI), *case.args, "--json-out", str(json_out)]
+    """``mlflow run`` of a project case."""
     entry, *params = case.args
     return [
         sys.executable, "-m", "mlflow", "run", str(REPO), "-e", entry, "--env-manager", "local",
@@ -157,15 +160,19 @@ def _run_case(world: World, name: str, case: Case) -> Outcome:
     json_out = world.root / "out" / f"{name}.json"
     env = {"MLFLOW_EXPERIMENT_NAME": experiment, **case.env}
     with _LOOP if case.args[0] == "run" else contextlib.nullcontext():
-        result = subprocess.run(
-            _command(case, json_out),
-            cwd=world.root,
-            env=_env(world.tracking_uri, env),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        if case.project:
+            result = subprocess.run(
+                _command(case, json_out),
+                cwd=world.root,
+                env=_env(world.tracking_uri, env),
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+        else:
+            result = run_cli([*case.args, "--json-out", str(json_out)], cwd=world.root,
+                             env=_env(world.tracking_uri, env), timeout=600)  # fmt: skip
     client = world.client()
     found = client.get_experiment_by_name(experiment)
     runs = [] if found is None else client.search_runs([found.experiment_id], max_results=100)
@@ -270,18 +277,15 @@ def world(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> World:
         bucket=bucket,
         s3_endpoint=moto_server,
     )
-    deployed = subprocess.run(
-        [str(CLI), "run", "--config", str(config), "--batch", str(found.reference), "--create"],
-        cwd=root, env=_env(found.tracking_uri), capture_output=True, text=True, timeout=600,
-        check=False,
+    deployed = run_cli(
+        ["run", "--config", str(config), "--batch", str(found.reference), "--create"],
+        cwd=root, env=_env(found.tracking_uri),
     )  # fmt: skip
     assert deployed.returncode == 0, deployed.stderr[-3000:]
     # A challenger beside the champion, for the steps that score both.
-    retrained = subprocess.run(
-        [str(CLI), "retrain", "--train", str(found.good), "--model", MODEL,
-         "--config", str(config)],
-        cwd=root, env=_env(found.tracking_uri), capture_output=True, text=True, timeout=600,
-        check=False,
+    retrained = run_cli(
+        ["retrain", "--train", str(found.good), "--model", MODEL, "--config", str(config)],
+        cwd=root, env=_env(found.tracking_uri),
     )  # fmt: skip
     assert retrained.returncode == 0, retrained.stderr[-3000:]
     aliases = found.client().get_registered_model(MODEL).aliases
