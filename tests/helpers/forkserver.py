@@ -14,8 +14,9 @@ thread). Every command is a fork of it that becomes the CLI process:
 * it leads its own process group, so a timeout kills what it started too.
 
 What a fork cannot show is what an import does, so the start-up path keeps real processes:
-``mlflow run`` and the MLflow Projects cases, the console script itself
-(``tests/unit/test_cli_errors.py``), the servers, and the clients a test kills or signals.
+``mlflow run`` and the MLflow Projects cases, the console script itself (the corpus's
+unreachable-server cases), shadow mode's separate processes, the servers, and the clients a
+test kills or signals.
 """
 
 from __future__ import annotations
