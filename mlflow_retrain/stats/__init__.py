@@ -1,7 +1,8 @@
 """Statistical tests for drift and the promotion gate (pure numpy/scipy; no mlflow import).
 
 One module per test: :mod:`~mlflow_retrain.stats.mcnemar`, :mod:`~mlflow_retrain.stats.delong`,
-:mod:`~mlflow_retrain.stats.paired_t`, :mod:`~mlflow_retrain.stats.wilcoxon`,
+:mod:`~mlflow_retrain.stats.paired_t`, :mod:`~mlflow_retrain.stats.bootstrap_t` (studentized
+bootstrap of a mean loss difference), :mod:`~mlflow_retrain.stats.wilcoxon`,
 :mod:`~mlflow_retrain.stats.bootstrap`, :mod:`~mlflow_retrain.stats.diebold_mariano`;
 ``adjust_pvalues`` corrects a family of p-values, and :class:`SequentialState` is shadow mode's
 always-valid sequential test (normal-mixture mSPRT). Import the names from here.
@@ -13,7 +14,8 @@ means depends on whether the compared quantity is a score or a loss:
 
 - scores (accuracy, ROC AUC): ``estimate = metric(a) - metric(b)``; a is better when it is
   positive, so ``alternative="greater"`` asks "is a better?";
-- losses (paired t, Wilcoxon, Diebold-Mariano, the loss metrics of the bootstrap):
+- losses (paired t, bootstrap-t, Wilcoxon, Diebold-Mariano, the loss metrics of the
+  bootstrap):
   ``estimate`` is built from ``loss_a - loss_b``; a is better when it is *negative*, so
   ``alternative="less"`` asks "is a better?".
 
@@ -36,6 +38,7 @@ from mlflow_retrain.stats.bootstrap import (
     paired_bootstrap_test,
     paired_bootstrap_tests,
 )
+from mlflow_retrain.stats.bootstrap_t import bootstrap_t_test
 from mlflow_retrain.stats.delong import auc_variance, delong_test
 from mlflow_retrain.stats.diebold_mariano import VarianceEstimator, diebold_mariano_test
 from mlflow_retrain.stats.mcnemar import McNemarMethod, mcnemar_test
@@ -64,6 +67,7 @@ __all__ = [
     "ZeroMethod",
     "adjust_pvalues",
     "auc_variance",
+    "bootstrap_t_test",
     "delong_test",
     "diebold_mariano_test",
     "mcnemar_test",

@@ -26,6 +26,7 @@ def test_stats_package_exports_exactly_its_public_names() -> None:
         "ZeroMethod",
         "adjust_pvalues",
         "auc_variance",
+        "bootstrap_t_test",
         "delong_test",
         "diebold_mariano_test",
         "mcnemar_test",
