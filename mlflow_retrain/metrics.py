@@ -73,7 +73,11 @@ Direction = Literal["maximize", "minimize"]
 #: the zero-one loss), or the square root of their mean (RMSE from the squared error).
 RowSummary = Literal["mean", "one_minus_mean", "root_mean"]
 #: The paired tests of the promotion gate (see :mod:`mlflow_retrain.stats`).
-PairedTestName = Literal["mcnemar", "delong", "bootstrap", "t", "wilcoxon", "diebold-mariano"]
+#: ``auto`` is the paired t-test, or the bootstrap-t where the loss differences' skew would put
+#: the t-test off its level (:func:`mlflow_retrain.comparison.choose_loss_test`).
+PairedTestName = Literal[
+    "mcnemar", "delong", "bootstrap", "t", "bootstrap-t", "auto", "wilcoxon", "diebold-mariano"
+]
 
 
 @dataclass(frozen=True)
@@ -180,19 +184,19 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
         "f1": Metric("f1", "maximize", False, "classification"),
         "log_loss": Metric(
             "log_loss", "minimize", True, "classification",
-            row_loss="log_loss", row_summary="mean", default_test="t",
+            row_loss="log_loss", row_summary="mean", default_test="auto",
         ),
         "brier": Metric(
             "brier", "minimize", True, "classification",
-            row_loss="brier", row_summary="mean", default_test="t",
+            row_loss="brier", row_summary="mean", default_test="auto",
         ),
         "rmse": Metric(
             "rmse", "minimize", False, "regression",
-            row_loss="squared_error", row_summary="root_mean", default_test="t",
+            row_loss="squared_error", row_summary="root_mean", default_test="auto",
         ),
         "mae": Metric(
             "mae", "minimize", False, "regression",
-            row_loss="absolute_error", row_summary="mean", default_test="t",
+            row_loss="absolute_error", row_summary="mean", default_test="auto",
         ),
         "r2": Metric("r2", "maximize", False, "regression"),
     }

@@ -51,8 +51,19 @@ DEFAULT_FLOORS: dict[str, dict[str, float]] = {
 #: The test each metric uses unless the policy names another.
 DEFAULT_TESTS: dict[str, TestName] = {name: m.default_test for name, m in METRICS.items()}
 #: Tests that work on per-row losses (metric must be a summary of per-row losses).
-_LOSS_TESTS = {"t", "wilcoxon", "diebold-mariano"}
+_LOSS_TESTS = {"t", "bootstrap-t", "auto", "diebold-mariano"}
 _PER_ROW = {name for name, m in METRICS.items() if m.row_loss is not None}
+#: Every test a policy may name. Not 'wilcoxon': it tests a median shift, and every metric
+#: here is a mean (``mlflow_retrain.stats.wilcoxon_test`` stays, for median claims).
+_TESTS: tuple[str, ...] = (
+    "mcnemar",
+    "delong",
+    "bootstrap",
+    "t",
+    "bootstrap-t",
+    "auto",
+    "diebold-mariano",
+)
 
 
 @dataclass(frozen=True)
@@ -437,7 +448,12 @@ def _rule(cls: type[Any], item: Any, section: str) -> Any:
             f"Unknown policy metric '{metric}'; use one of {', '.join(GREATER_IS_BETTER)}."
         )
     test = item.get("test") or DEFAULT_TESTS[metric]
-    _choice(test, (*DEFAULT_TESTS.values(), "wilcoxon", "diebold-mariano"), "test")
+    if test == "wilcoxon":
+        raise errors.InvalidConfigError(
+            f"Policy test 'wilcoxon' tests a median shift of the per-row losses, and "
+            f"'{metric}' is a mean; use test 'auto', 't' or 'bootstrap-t' for a mean."
+        )
+    _choice(test, _TESTS, "test")
     if cls is MetricRule:
         return MetricRule(metric, test, float(item.get("min_improvement", 0.0)))
     if "margin" not in item:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy import stats as st
 
-from mlflow_retrain.comparison import ModelOutput, compare_models, metric_value
+from mlflow_retrain.comparison import ModelOutput, choose_loss_test, compare_models, metric_value
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.policy import PromotionPolicy, default_policy
 
@@ -256,3 +258,70 @@ def test_the_diebold_mariano_interval_agrees_with_its_one_sided_test(alpha: floa
         p_values.append(row.p_value)
     # The cases reach the band where the two interval levels would disagree.
     assert sum(0.025 < p < alpha for p in p_values) >= 5
+
+
+# --- 'auto': the paired t, or the bootstrap-t where the losses' skew calls for it -------------
+
+
+@pytest.mark.parametrize(
+    ("n", "skew", "chosen"),
+    # The Edgeworth term 0.011 |skew| / sqrt(n / 100) (alpha = 0.05) against the 0.5-point limit.
+    [(100, 0.40, "t"), (100, 0.50, "bootstrap-t"), (1000, 1.3, "t"), (1000, 1.5, "bootstrap-t")],
+)
+def test_auto_takes_the_bootstrap_t_where_skew_would_move_the_t_tests_level(
+    n: int, skew: float, chosen: str
+) -> None:
+    # A two-point distribution with exactly this skew: p = 1/2 - skew / (2 sqrt(skew^2 + 4)).
+    p = 0.5 - skew / (2 * np.sqrt(skew**2 + 4))
+    differences = (np.arange(n) < round(p * n)).astype(float)
+
+    test, reason = choose_loss_test(differences, alpha=0.05)
+
+    assert test == chosen
+    shown = re.match(r"auto: the loss differences' skew (\S+) over (\d+) rows", reason)
+    assert shown is not None, reason
+    assert float(shown[1]) == pytest.approx(skew, abs=0.03)
+    assert int(shown[2]) == n
+
+
+def _absolute_errors(rng: np.random.Generator, n: int, skewed: bool) -> tuple[np.ndarray, ...]:
+    """Targets 0; the champion's absolute errors are 1, the challenger's have mean 1 too."""
+    sizes = rng.exponential(1.0, n) if skewed else 1.0 + rng.uniform(-0.5, 0.5, n)
+    signs = rng.choice([-1.0, 1.0], n)
+    return np.zeros(n), signs * sizes, rng.choice([-1.0, 1.0], n)
+
+
+def test_compare_records_which_test_auto_took_and_why() -> None:
+    rng = np.random.default_rng(3)
+    policy = PromotionPolicy.from_dict({"task": "regression", "primary": ["mae"]})
+    results = {}
+    for skewed in (False, True):
+        y, challenger, champion = _absolute_errors(rng, 200, skewed)
+        evidence = compare_models(y, ModelOutput(predictions=challenger),
+                                  ModelOutput(predictions=champion), policy=policy)  # fmt: skip
+        results[skewed] = evidence.metrics[0]
+
+    assert results[False].test == "paired-t"
+    assert results[True].test == "bootstrap-t"
+    for row in results.values():
+        assert row.test_choice is not None
+        assert row.to_dict()["test_choice"] == row.test_choice
+    assert results[True].test_choice.endswith(": bootstrap-t")
+
+
+@pytest.mark.slow
+def test_a_challenger_with_skewed_errors_and_the_same_mae_is_promoted_at_most_alpha() -> None:
+    # Exponential absolute errors (skew 2) against constant ones, equal MAE, 50 rows: the
+    # paired t promotes in about 7.8 % of replications (tests/unit/stats/test_bootstrap_t.py).
+    rng = np.random.default_rng(21)
+    policy = PromotionPolicy.from_dict(
+        {"task": "regression", "primary": ["mae"], "n_resamples": 999}
+    )
+    reps, promoted = 1000, 0
+    for _ in range(reps):
+        y, challenger, champion = _absolute_errors(rng, 50, skewed=True)
+        evidence = compare_models(y, ModelOutput(predictions=challenger),
+                                  ModelOutput(predictions=champion), policy=policy)  # fmt: skip
+        promoted += evidence.decision == "promote"
+
+    assert promoted / reps <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / reps)

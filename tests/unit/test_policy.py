@@ -18,7 +18,8 @@ def test_defaults_follow_the_task() -> None:
     assert default_policy("classification").primary == (MetricRule("roc_auc"),)
     assert default_policy("regression").primary == (MetricRule("rmse"),)
     assert default_policy("classification").primary[0].test_name == "delong"
-    assert default_policy("regression").primary[0].test_name == "t"
+    # The mean-loss metrics default to 'auto': the paired t, or the bootstrap-t under skew.
+    assert default_policy("regression").primary[0].test_name == "auto"
 
 
 def test_a_full_policy_round_trips_through_json() -> None:
@@ -38,7 +39,7 @@ def test_a_full_policy_round_trips_through_json() -> None:
 
     assert again == policy
     assert again.primary[1] == MetricRule("accuracy", "mcnemar")
-    assert again.guardrails == (GuardrailRule("log_loss", 0.02, "t"),)
+    assert again.guardrails == (GuardrailRule("log_loss", 0.02, "auto"),)
     assert again.floor == {"roc_auc": 0.7}
     assert again.shadow == ShadowRule(loss="log_loss", min_improvement=0.002, max_rows=50000)
 
@@ -49,6 +50,12 @@ def test_a_full_policy_round_trips_through_json() -> None:
         ({"primary": ["rmse"]}, r"Policy metric 'rmse' does not fit a classification model"),
         ({"primary": ["auc"]}, r"Unknown policy metric 'auc'"),
         ({"primary": [{"metric": "f1", "test": "t"}]}, r"needs a per-row metric"),
+        ({"primary": [{"metric": "f1", "test": "bootstrap-t"}]}, r"needs a per-row metric"),
+        (
+            {"task": "regression", "primary": [{"metric": "mae", "test": "wilcoxon"}]},
+            r"'wilcoxon' tests a median shift of the per-row losses, and 'mae' is a mean; use "
+            r"test 'auto', 't' or 'bootstrap-t'",
+        ),
         ({"guardrails": [{"metric": "log_loss"}]}, r"Guardrail 'log_loss' needs a 'margin'"),
         ({"guardrails": [{"metric": "log_loss", "margin": 0}]}, r"needs a margin > 0"),
         ({"alpha": 0.7}, r"alpha must be in \(0, 0.5\)"),
