@@ -30,9 +30,7 @@ def test_a_fresh_venv_with_only_the_server_extra_starts_the_team_server(
     venv = tmp_path / "server-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     installed = subprocess.run(
-        # --no-compile: the server compiles what it imports; pip would compile every file of
-        # every package, half of the install's time.
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--no-compile", f"{REPO}[server]"],
+        [str(venv / "bin" / "pip"), "install", "--quiet", f"{REPO}[server]"],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr[-3000:]
