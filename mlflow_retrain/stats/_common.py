@@ -35,6 +35,15 @@ def check_options(alternative: str, confidence: float) -> None:
         )
 
 
+def check_resamples(n_resamples: Any) -> None:
+    """Reject a bootstrap resample count that is not a positive integer."""
+    if isinstance(n_resamples, bool) or int(n_resamples) != n_resamples or n_resamples < 1:
+        raise errors.InvalidInputError(
+            f"n_resamples must be a positive integer; got {n_resamples!r}. Use 2000 or more "
+            "for a decision at alpha = 0.05."
+        )
+
+
 def check_choice(value: Any, name: str, choices: tuple[str, ...], hint: str) -> None:
     """Reject a string option that is not one of ``choices``."""
     if not isinstance(value, str) or value not in choices:

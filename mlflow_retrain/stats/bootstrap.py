@@ -15,7 +15,13 @@ import numpy as np
 
 from mlflow_retrain import _errors as errors
 from mlflow_retrain.metrics import row_losses
-from mlflow_retrain.stats._common import check_options, inconclusive, same_length, vector
+from mlflow_retrain.stats._common import (
+    check_options,
+    check_resamples,
+    inconclusive,
+    same_length,
+    vector,
+)
 from mlflow_retrain.stats.result import Alternative, TestResult
 
 __all__ = ["BootstrapMetric", "ResampledMetric", "paired_bootstrap_test", "paired_bootstrap_tests"]
@@ -235,11 +241,7 @@ def paired_bootstrap_tests(
     """
     for alternative, confidence in designs:
         check_options(alternative, confidence)
-    if isinstance(n_resamples, bool) or int(n_resamples) != n_resamples or n_resamples < 1:
-        raise errors.InvalidInputError(
-            f"n_resamples must be a positive integer; got {n_resamples!r}. Use 2000 or more "
-            "for a decision at alpha = 0.05."
-        )
+    check_resamples(n_resamples)
     n_resamples = int(n_resamples)
     method = "paired-bootstrap"
     details: dict[str, float] = {"n_resamples": float(n_resamples)}

@@ -11,8 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from mlflow_retrain import _errors as errors
-from mlflow_retrain.stats._common import check_options, inconclusive, paired_losses
+from mlflow_retrain.stats._common import (
+    check_options,
+    check_resamples,
+    inconclusive,
+    paired_losses,
+)
 from mlflow_retrain.stats.result import Alternative, TestResult
 
 __all__ = ["bootstrap_t_test"]
@@ -107,11 +111,7 @@ def bootstrap_t_test(
     """
     method = "bootstrap-t"
     check_options(alternative, confidence)
-    if isinstance(n_resamples, bool) or int(n_resamples) != n_resamples or n_resamples < 1:
-        raise errors.InvalidInputError(
-            f"n_resamples must be a positive integer; got {n_resamples!r}. Use 2000 or more "
-            "for a decision at alpha = 0.05."
-        )
+    check_resamples(n_resamples)
     a, b = paired_losses(loss_a, loss_b)
     n = len(a)
     d = a - b
