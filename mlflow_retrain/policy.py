@@ -129,6 +129,11 @@ _LOSS_OF_METRIC = {
 }
 
 
+#: Shadow mode's units of evidence (``mlflow_retrain.stats.UNITS``, which this layer cannot
+#: import; a test keeps the two equal).
+SHADOW_UNITS = ("batch", "row")
+
+
 @dataclass(frozen=True)
 class ShadowRule:
     """How shadow mode judges a challenger on live, labelled batches.
@@ -152,9 +157,13 @@ class ShadowRule:
         expected_effect: Expected improvement in standard deviations of the differences;
             when set, it chooses the horizon instead (rows a fixed test would need at 80%
             power).
-        min_rows: Rows before the first look (the variance is estimated from them).
+        min_rows: Rows before the first look.
         max_batches: Reject when no decision after this many batches.
         max_rows: Reject when no decision after this many rows (``None``: no limit).
+        unit: The unit of evidence: ``batch`` (default; the sequential t-test on batch
+            means, which rows of one batch sharing a day effect cannot fool, and which needs
+            a few batches before it can decide) or ``row`` (the normal mixture on rows,
+            which assumes every row independent; it decides sooner on very large batches).
     """
 
     loss: str | None = None
@@ -164,6 +173,7 @@ class ShadowRule:
     min_rows: int = 200
     max_batches: int = 50
     max_rows: int | None = None
+    unit: str = "batch"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -175,6 +185,7 @@ class ShadowRule:
             "min_rows": self.min_rows,
             "max_batches": self.max_batches,
             "max_rows": self.max_rows,
+            "unit": self.unit,
         }
 
     def loss_for(self, task: str, primary: tuple[MetricRule, ...], *, has_scores: bool) -> str:
@@ -481,6 +492,7 @@ def _shadow_rule(item: Any) -> ShadowRule:
         min_rows=int(item.get("min_rows", base.min_rows)),
         max_batches=int(item.get("max_batches", base.max_batches)),
         max_rows=None if max_rows is None else int(max_rows),
+        unit=str(item.get("unit", base.unit)),
     )
 
 
@@ -510,6 +522,11 @@ def _check_shadow(rule: ShadowRule, task: str) -> None:
     if rule.max_batches < 1:
         raise errors.InvalidConfigError(
             "Policy shadow max_batches must be at least 1; fix 'shadow' in the policy."
+        )
+    if rule.unit not in SHADOW_UNITS:
+        raise errors.InvalidConfigError(
+            f"Policy shadow unit must be one of {', '.join(SHADOW_UNITS)}, got {rule.unit!r}; fix "
+            "'shadow' in the policy."
         )
     if rule.max_rows is not None and rule.max_rows < rule.min_rows:
         raise errors.InvalidConfigError(

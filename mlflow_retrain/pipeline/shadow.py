@@ -53,7 +53,12 @@ from mlflow_retrain.registry.policies import ModelPolicy, read_policy
 from mlflow_retrain.registry.versions import alias_version, resolve_version
 from mlflow_retrain.report.html import format_number, format_pvalue
 from mlflow_retrain.report.markdown import shadow_markdown
-from mlflow_retrain.stats.sequential import SequentialState, optimal_rho, rho_for_effect
+from mlflow_retrain.stats.sequential import (
+    SequentialState,
+    batches_before_a_bound,
+    optimal_rho,
+    rho_for_effect,
+)
 from mlflow_retrain.tuning.metrics import infer_task
 
 __all__ = ["ShadowResult", "decide", "format_shadow", "identical_rows", "run_shadow"]
@@ -123,10 +128,7 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
             f"identical rows are no evidence either way (retired once identical on {planned})."
         )
     if not looked:
-        return lineage.DECISION_CONTINUE, (
-            f"{state.n} of the {state.min_rows} rows needed before the first look"
-            + (" (the differences do not vary yet)." if state.n >= state.min_rows else ".")
-        )
+        return lineage.DECISION_CONTINUE, _waiting(state)
     if empty:
         return lineage.DECISION_CONTINUE, (
             "The confidence sequence is empty: the looks' intervals no longer overlap (lower "
@@ -137,6 +139,20 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
     return lineage.DECISION_CONTINUE, (
         f"Not decisive yet: the confidence sequence [{state.cs_low:.4g}, {state.cs_high:.4g}] "
         f"contains the margin {margin:g}."
+    )
+
+
+def _waiting(state: SequentialState) -> str:
+    """Why no look has counted yet."""
+    if state.n < state.min_rows:
+        return f"{state.n} of the {state.min_rows} rows needed before the first look."
+    if not state.std > 0:
+        return f"{state.n} rows, but the differences do not vary yet."
+    needed = batches_before_a_bound(state.mixing_batches, state.alpha)
+    return (
+        f"{state.filled} of the at least {needed} batches the batch test needs before it can "
+        "bound the mean difference (it learns the spread between batches from the batches "
+        "themselves)."
     )
 
 
@@ -205,6 +221,8 @@ class ShadowResult:
             "confidence": 1 - s.alpha,
             "p_value": s.p_value,
             "looks": s.looks,
+            "unit": s.unit,
+            "design_effect": _finite(s.design_effect),
             "batch": dict(self.batch),
             "run_id": self.run_id,
             "step_run_id": self.step_run_id,
@@ -442,7 +460,11 @@ def _start_state(policy: PromotionPolicy, rule: ShadowRule) -> SequentialState:
         else optimal_rho(rule.horizon_rows, policy.alpha)
     )
     return SequentialState.start(
-        alpha=policy.alpha, rho=rho, null_value=rule.min_improvement, min_rows=rule.min_rows
+        alpha=policy.alpha,
+        rho=rho,
+        null_value=rule.min_improvement,
+        min_rows=rule.min_rows,
+        unit=rule.unit,
     )
 
 
@@ -561,6 +583,7 @@ def _metrics(state: SequentialState, batch: Mapping[str, Any], step: int) -> lis
         "shadow.cs_low": state.cs_low,
         "shadow.cs_high": state.cs_high,
         "shadow.p_value": state.p_value,
+        "shadow.design_effect": state.design_effect,
         "shadow.batch.rows": batch["rows"],
         "shadow.batch.champion_loss": batch["champion_loss"],
         "shadow.batch.challenger_loss": batch["challenger_loss"],
@@ -598,6 +621,7 @@ def _log_batch(
             Param("loss", loss),
             Param("alpha", str(state.alpha)),
             Param("rho", f"{state.rho:.6g}"),
+            Param("unit", state.unit),
             Param("min_improvement", str(state.null_value)),
             Param("min_rows", str(state.min_rows)),
             Param("policy", lineage.truncate_tag(policy.to_json(), 6000)),

@@ -148,6 +148,7 @@ def write_shadow_evidence(
         "estimate": float(f"{state.mean:.4g}"),
         "cs": [_round(state.cs_low), _round(state.cs_high)],
         "p": float(f"{state.p_value:.4g}"),
+        "unit": state.unit,
         "loss": loss,
         "margin": min_improvement,
         "champion": champion,

@@ -46,15 +46,20 @@ from mlflow_retrain.stats.multitest import AdjustMethod, adjust_pvalues
 from mlflow_retrain.stats.paired_t import paired_t_test
 from mlflow_retrain.stats.result import Alternative, TestResult
 from mlflow_retrain.stats.sequential import (
+    UNITS,
     SequentialState,
+    batches_before_a_bound,
     mixture_bound,
     mixture_log_likelihood_ratio,
     optimal_rho,
     rho_for_effect,
+    t_mixture_interval,
+    t_mixture_log_likelihood_ratio,
 )
 from mlflow_retrain.stats.wilcoxon import WilcoxonMethod, ZeroMethod, wilcoxon_test
 
 __all__ = [
+    "UNITS",
     "AdjustMethod",
     "Alternative",
     "BootstrapMetric",
@@ -67,6 +72,7 @@ __all__ = [
     "ZeroMethod",
     "adjust_pvalues",
     "auc_variance",
+    "batches_before_a_bound",
     "bootstrap_t_test",
     "delong_test",
     "diebold_mariano_test",
@@ -78,5 +84,7 @@ __all__ = [
     "paired_bootstrap_tests",
     "paired_t_test",
     "rho_for_effect",
+    "t_mixture_interval",
+    "t_mixture_log_likelihood_ratio",
     "wilcoxon_test",
 ]

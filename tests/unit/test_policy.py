@@ -73,11 +73,18 @@ def test_a_full_policy_round_trips_through_json() -> None:
         ({"shadow": {"max_batches": 0}}, r"max_batches must be at least 1"),
         ({"shadow": {"min_rows": 500, "max_rows": 100}}, r"max_rows must be at least min_rows"),
         ({"shadow": "fast"}, r"Policy 'shadow' must be a mapping"),
+        ({"shadow": {"unit": "day"}}, r"shadow unit must be one of batch, row, got 'day'"),
     ],
 )
 def test_invalid_policies_say_what_to_fix(data: dict, message: str) -> None:
     with pytest.raises(InvalidConfigError, match=message):
         PromotionPolicy.from_dict(data)
+
+
+def test_the_shadow_unit_defaults_to_the_batch_and_round_trips() -> None:
+    assert PromotionPolicy.from_dict({}).shadow.unit == "batch"
+    rows = PromotionPolicy.from_dict({"shadow": {"unit": "row"}})
+    assert PromotionPolicy.from_json(rows.to_json()).shadow.unit == "row"
 
 
 def test_stored_policy_that_is_not_json_is_a_clear_error() -> None:

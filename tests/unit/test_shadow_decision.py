@@ -14,9 +14,14 @@ from mlflow_retrain.stats import SequentialState, optimal_rho, rho_for_effect
 RULE = ShadowRule(min_improvement=0.01, min_rows=100, max_batches=5)
 
 
-def _state(*batches: np.ndarray) -> SequentialState:
+def _state(*batches: np.ndarray, unit: str = "row") -> SequentialState:
+    # The decision rules are the unit's; most cases here look after one batch, so on rows.
     state = SequentialState.start(
-        alpha=0.05, rho=optimal_rho(1000, 0.05), null_value=RULE.min_improvement, min_rows=100
+        alpha=0.05,
+        rho=optimal_rho(1000, 0.05),
+        null_value=RULE.min_improvement,
+        min_rows=100,
+        unit=unit,
     )
     for batch in batches:
         state = state.update(batch)
@@ -188,3 +193,18 @@ def test_an_empty_running_intersection_ends_at_the_budget() -> None:
         "reject",
         "No decision within the budget of 5 batches.",
     )
+
+
+def test_the_batch_unit_waits_for_batches_however_clear_the_first_one() -> None:
+    decision, reason = decide(_state(_normal(0.05, n=5000), unit="batch"), RULE)
+
+    assert decision == "continue"
+    assert "1 of the at least 3 batches the batch test needs" in reason
+
+
+def test_the_batch_unit_promotes_a_clear_improvement_once_the_batches_show_their_spread() -> None:
+    batches = [_normal(0.05, seed=seed) for seed in range(4)]
+    decisions = [decide(_state(*batches[:k], unit="batch"), RULE)[0] for k in range(1, 5)]
+
+    assert decisions[0] == "continue"
+    assert decisions[-1] == "promote"

@@ -71,7 +71,9 @@ def test_separate_processes_accumulate_into_one_promotion_through_the_gate(
     tracking_uri: str, registry: dict[str, str], tmp_path: Path
 ) -> None:
     client = MlflowClient(tracking_uri)
-    _policy(client, min_rows=1000)  # two batches of 400 cannot decide, the third can
+    # Two batches of 400 cannot decide, the third can: on rows (the default batch unit needs
+    # five or more such batches; a worse challenger is rejected on it below).
+    _policy(client, min_rows=1000, unit="row")
     better, champion = registry["better"], registry["champion"]
     client.set_registered_model_alias(MODEL, lineage.ALIAS_CHALLENGER, better)
 
@@ -89,6 +91,8 @@ def test_separate_processes_accumulate_into_one_promotion_through_the_gate(
     assert 0 < low <= final["estimate"] <= high
     assert final["p_value"] < 0.05
     assert final["loss"] == "brier"
+    assert final["unit"] == "row"
+    assert final["design_effect"] > 0
     assert final["promotion"]["kind"] == "promotion"
     model = client.get_registered_model(MODEL)
     assert {k: str(v) for k, v in model.aliases.items()} == {
@@ -136,6 +140,8 @@ def test_a_worse_challenger_is_rejected_and_loses_its_alias(
     assert "REJECT" in stdout
     data = json.loads(out.read_text())
     assert data["confidence_sequence"][1] < 0  # significantly worse
+    assert data["unit"] == "batch"  # the default: the batches are the evidence
+    assert data["batches"] >= 3
     model = client.get_registered_model(MODEL)
     assert {k: str(v) for k, v in model.aliases.items()} == {"champion": registry["champion"]}
     version = client.get_model_version(MODEL, worse)

@@ -127,7 +127,9 @@ def test_p_value_is_running_minimum_of_johari_with_plug_in_variance(
 ) -> None:
     rho = 50.0
     batches = random_batches(seed, effect=0.25)
-    state = SequentialState.start(alpha=ALPHA, rho=rho, null_value=null_value, min_rows=40)
+    state = SequentialState.start(
+        unit="row", alpha=ALPHA, rho=rho, null_value=null_value, min_rows=40
+    )
 
     states = feed(state, batches)
 
@@ -146,7 +148,7 @@ def test_p_value_is_running_minimum_of_johari_with_plug_in_variance(
 def test_confidence_sequence_is_running_intersection_of_plug_in_intervals(seed: int) -> None:
     rho = 50.0
     batches = random_batches(seed, effect=0.0)
-    state = SequentialState.start(alpha=ALPHA, rho=rho, min_rows=40)
+    state = SequentialState.start(unit="row", alpha=ALPHA, rho=rho, min_rows=40)
 
     states = feed(state, batches)
 
@@ -170,7 +172,7 @@ def test_p_value_rejects_exactly_when_null_value_leaves_the_confidence_sequence(
     # so every stream checks both sides of the duality.
     rng = np.random.default_rng(seed)
     state = SequentialState.start(
-        alpha=ALPHA, rho=rng.uniform(50, 200), null_value=null_value, min_rows=10
+        unit="row", alpha=ALPHA, rho=rng.uniform(50, 200), null_value=null_value, min_rows=10
     )
 
     decisions = []
@@ -198,7 +200,7 @@ def test_batches_merge_to_the_statistics_of_their_concatenation(
     rng = np.random.default_rng(sum(sizes))
     batches = [offset + rng.normal(size=k) * (i + 1) for i, k in enumerate(sizes)]
 
-    state = feed(SequentialState.start(alpha=ALPHA, rho=10.0), batches)[-1]
+    state = feed(SequentialState.start(unit="row", alpha=ALPHA, rho=10.0), batches)[-1]
 
     rows = np.concatenate(batches)
     assert state.n == rows.size
@@ -209,7 +211,9 @@ def test_batches_merge_to_the_statistics_of_their_concatenation(
 
 def test_empty_batch_counts_a_batch_and_changes_no_statistic() -> None:
     rng = np.random.default_rng(7)
-    before = SequentialState.start(alpha=ALPHA, rho=10.0).update(rng.normal(0.3, 1, 150))
+    before = SequentialState.start(unit="row", alpha=ALPHA, rho=10.0).update(
+        rng.normal(0.3, 1, 150)
+    )
 
     after = before.update([])
 
@@ -225,7 +229,7 @@ def test_empty_batch_counts_a_batch_and_changes_no_statistic() -> None:
 @pytest.mark.parametrize("rows", [0, 50, 400], ids=["empty", "before-look", "after-looks"])
 def test_state_round_trips_through_strict_json(rows: int) -> None:
     rng = np.random.default_rng(8)
-    state = SequentialState.start(alpha=0.01, rho=33.3, null_value=0.02, min_rows=100)
+    state = SequentialState.start(unit="row", alpha=0.01, rho=33.3, null_value=0.02, min_rows=100)
     for batch in np.array_split(rng.normal(0.2, 1, rows), 4):
         state = state.update(batch)
 
@@ -235,17 +239,17 @@ def test_state_round_trips_through_strict_json(rows: int) -> None:
 
 
 def test_to_dict_writes_infinite_bounds_as_none_before_a_look() -> None:
-    data = SequentialState.start(alpha=ALPHA, rho=10.0).to_dict()
+    data = SequentialState.start(unit="row", alpha=ALPHA, rho=10.0).to_dict()
 
     assert (data["cs_low"], data["cs_high"]) == (None, None)
 
 
-FIELDS = list(SequentialState.start(alpha=ALPHA, rho=10.0).to_dict())
+FIELDS = list(SequentialState.start(unit="row", alpha=ALPHA, rho=10.0).to_dict())
 
 
 @pytest.mark.parametrize("field", FIELDS)
 def test_from_dict_rejects_a_missing_field(field: str) -> None:
-    data = SequentialState.start(alpha=ALPHA, rho=10.0).to_dict()
+    data = SequentialState.start(unit="row", alpha=ALPHA, rho=10.0).to_dict()
     del data[field]
 
     with pytest.raises(ValueError, match="invalid sequential state"):
@@ -273,7 +277,7 @@ def test_from_dict_rejects_a_missing_field(field: str) -> None:
     ],
 )
 def test_from_dict_rejects_an_invalid_field(field: str, value: Any) -> None:
-    data = SequentialState.start(alpha=ALPHA, rho=10.0).to_dict()
+    data = SequentialState.start(unit="row", alpha=ALPHA, rho=10.0).to_dict()
     data[field] = value
 
     with pytest.raises(ValueError, match="invalid sequential state"):
@@ -287,7 +291,7 @@ def test_from_dict_rejects_an_invalid_field(field: str, value: Any) -> None:
 
 def test_no_look_before_min_rows() -> None:
     rng = np.random.default_rng(9)
-    state = SequentialState.start(alpha=ALPHA, rho=10.0, min_rows=100)
+    state = SequentialState.start(unit="row", alpha=ALPHA, rho=10.0, min_rows=100)
 
     # A one-sd effect: any look would reject at once.
     early = feed(state, [rng.normal(1, 1, 60), rng.normal(1, 1, 39)])
@@ -309,7 +313,7 @@ def test_no_look_before_min_rows() -> None:
 @pytest.mark.parametrize("sizes", [[100] * 5, [37, 100, 250, 13], [150, 1, 7, 300]])
 def test_constant_differences_never_look(value: float, sizes: list[int]) -> None:
     # 0.0: identical models. A nonzero constant leaves float rounding noise in the variance.
-    state = SequentialState.start(alpha=ALPHA, rho=10.0)
+    state = SequentialState.start(unit="row", alpha=ALPHA, rho=10.0)
 
     state = feed(state, [np.full(k, value) for k in sizes])[-1]
 
@@ -324,7 +328,7 @@ def test_constant_differences_never_look(value: float, sizes: list[int]) -> None
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_update_rejects_non_finite_differences(bad: float) -> None:
-    state = SequentialState.start(alpha=ALPHA, rho=10.0)
+    state = SequentialState.start(unit="row", alpha=ALPHA, rho=10.0)
 
     with pytest.raises(ValueError, match="paired differences must be finite"):
         state.update([0.1, bad, -0.2])
@@ -404,7 +408,7 @@ def sequential_decisions(differences: np.ndarray) -> np.ndarray:
     """Per stream, the first batch (1-based) after which ``cs_low > 0``; 0 if none."""
     decided = np.zeros(differences.shape[0], dtype=int)
     for i, stream in enumerate(differences):
-        state = SequentialState.start(alpha=ALPHA, rho=RHO)
+        state = SequentialState.start(unit="row", alpha=ALPHA, rho=RHO)
         for b, batch in enumerate(stream, start=1):
             state = state.update(batch)
             if state.cs_low > 0:

@@ -21,11 +21,13 @@ def test_stats_package_exports_exactly_its_public_names() -> None:
         "ResampledMetric",
         "SequentialState",
         "TestResult",
+        "UNITS",
         "VarianceEstimator",
         "WilcoxonMethod",
         "ZeroMethod",
         "adjust_pvalues",
         "auc_variance",
+        "batches_before_a_bound",
         "bootstrap_t_test",
         "delong_test",
         "diebold_mariano_test",
@@ -37,6 +39,8 @@ def test_stats_package_exports_exactly_its_public_names() -> None:
         "paired_bootstrap_tests",
         "paired_t_test",
         "rho_for_effect",
+        "t_mixture_interval",
+        "t_mixture_log_likelihood_ratio",
         "wilcoxon_test",
     ]
     for name in stats.__all__:
