@@ -53,6 +53,7 @@ __all__ = [
     "ModelOutput",
     "choose_loss_test",
     "compare_models",
+    "loss_bound",
     "metric_interval",
     "metric_value",
     "per_row_loss",
@@ -608,6 +609,22 @@ def metric_interval(
     tail = (1 - confidence) / 2 * 100
     low, high = np.nanpercentile(samples, [tail, 100 - tail])
     return value, float(low), float(high)
+
+
+def loss_bound(loss: str, output: ModelOutput) -> float | None:
+    """The largest value ``loss`` can take on a row of ``output``'s, or ``None`` if unbounded.
+
+    1 for ``zero_one`` and for two-class ``brier`` (``(p - y)**2``), 2 for ``brier`` over
+    three or more classes (the sum over classes); ``log_loss`` and the regression losses have
+    no bound. Paired differences of a bounded loss lie in ``[-bound, bound]``, which is what
+    shadow mode's betting confidence sequence needs.
+    """
+    if loss == "zero_one":
+        return 1.0
+    if loss == "brier":
+        classes = output.classes
+        return 1.0 if classes is not None and len(classes) <= 2 else 2.0
+    return None
 
 
 def per_row_loss(loss: str, y_true: np.ndarray, output: ModelOutput) -> np.ndarray:

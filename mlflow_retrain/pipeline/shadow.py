@@ -32,7 +32,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
-from mlflow_retrain.comparison import ModelOutput, per_row_loss
+from mlflow_retrain.comparison import ModelOutput, loss_bound, per_row_loss
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri
 from mlflow_retrain.data.table import Table, as_table, source_of
@@ -359,7 +359,7 @@ def run_shadow(
                 f"{loaded.run_id}: counting it twice would fake evidence. Pass a new batch."
             )
         restarted = loaded.run_id is None
-        state = loaded.state or _start_state(applied, rule)
+        state = loaded.state or _start_state(applied, rule, bound=loss_bound(loss, out_champ))
         state = state.update(differences)
         decision, reason = decide(state, rule)
         summary_before = tags.get(lineage.TAG_SHADOW_SUMMARY)
@@ -453,7 +453,9 @@ def _require_offline_pass(tags: Mapping[str, str], *, version: str, champion: st
         )
 
 
-def _start_state(policy: PromotionPolicy, rule: ShadowRule) -> SequentialState:
+def _start_state(
+    policy: PromotionPolicy, rule: ShadowRule, *, bound: float | None
+) -> SequentialState:
     rho = (
         rho_for_effect(rule.expected_effect, policy.alpha)
         if rule.expected_effect is not None
@@ -465,6 +467,7 @@ def _start_state(policy: PromotionPolicy, rule: ShadowRule) -> SequentialState:
         null_value=rule.min_improvement,
         min_rows=rule.min_rows,
         unit=rule.unit,
+        bound=bound,
     )
 
 

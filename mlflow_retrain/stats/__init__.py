@@ -32,6 +32,7 @@ reason. Malformed input (different lengths, NaN, wrong shape, unknown option) ra
 
 from __future__ import annotations
 
+from mlflow_retrain.stats.betting import BettingState
 from mlflow_retrain.stats.bootstrap import (
     BootstrapMetric,
     ResampledMetric,
@@ -62,6 +63,7 @@ __all__ = [
     "UNITS",
     "AdjustMethod",
     "Alternative",
+    "BettingState",
     "BootstrapMetric",
     "McNemarMethod",
     "ResampledMetric",

@@ -68,6 +68,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from mlflow_retrain.stats.betting import BettingState
+
 __all__ = [
     "BATCH_MIXING_SHARE",
     "UNITS",
@@ -245,6 +247,9 @@ class SequentialState:
         root_rows: ``sum sqrt(n_b)`` over those batches.
         root_sum: ``sum sqrt(n_b) m_b``.
         batch_m2: ``sum n_b (m_b - mean)**2``, the scatter of the batch means.
+        betting: For the row unit with a bounded loss, the betting confidence sequence
+            (:mod:`mlflow_retrain.stats.betting`) that replaces the normal mixture's
+            variance plug-in; ``None`` otherwise.
     """
 
     alpha: float
@@ -265,6 +270,7 @@ class SequentialState:
     root_rows: float = 0.0
     root_sum: float = 0.0
     batch_m2: float = 0.0
+    betting: BettingState | None = None
 
     @classmethod
     def start(
@@ -275,11 +281,22 @@ class SequentialState:
         null_value: float = 0.0,
         min_rows: int = 100,
         unit: str = "batch",
+        bound: float | None = None,
     ) -> SequentialState:
         """An empty state.
 
+        Args:
+            alpha: Level.
+            rho: Mixing parameter, in rows.
+            null_value: ``mu0`` of the p-value.
+            min_rows: Rows before a look counts.
+            unit: ``batch`` or ``row``.
+            bound: For the row unit: every difference lies in ``[-bound, bound]`` (a bounded
+                loss: 1 for 0/1 and binary Brier, 2 for multiclass Brier). The row unit then
+                uses the betting confidence sequence instead of the normal mixture.
+
         Raises:
-            ValueError: On an invalid ``alpha``, ``rho``, ``min_rows`` or ``unit``.
+            ValueError: On an invalid ``alpha``, ``rho``, ``min_rows``, ``unit`` or ``bound``.
         """
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
@@ -289,7 +306,21 @@ class SequentialState:
             raise ValueError(f"min_rows must be at least 2, got {min_rows!r}")
         if unit not in UNITS:
             raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {unit!r}")
-        return cls(alpha=alpha, rho=rho, null_value=null_value, min_rows=min_rows, unit=unit)
+        betting = None
+        if bound is not None and unit == "row":
+            # Tuned for the horizon the mixture was tuned for (rho is proportional to it).
+            horizon = max(1, round(rho / optimal_rho(1.0, alpha)))
+            betting = BettingState.start(
+                alpha=alpha, low=-bound, high=bound, null_value=null_value, horizon=horizon
+            )
+        return cls(
+            alpha=alpha,
+            rho=rho,
+            null_value=null_value,
+            min_rows=min_rows,
+            unit=unit,
+            betting=betting,
+        )
 
     @property
     def variance(self) -> float:
@@ -353,6 +384,7 @@ class SequentialState:
                 root_rows=self.root_rows + math.sqrt(n_b),
                 root_sum=self.root_sum + math.sqrt(n_b) * mean_b,
                 batch_m2=self.batch_m2 + spread,
+                betting=None if self.betting is None else self.betting.update(d),
             )
         state = replace(state, batches=state.batches + 1)
         return state._look()
@@ -366,6 +398,9 @@ class SequentialState:
             return self
         if self.unit == "batch":
             return self._look_at_batches()
+        if self.betting is not None:
+            low, high = self.betting.interval()
+            return self._with_look(self.betting.max_log_capital, low, high)
         s = self.n * (self.mean - self.null_value) / sd
         log_lr = mixture_log_likelihood_ratio(s, self.n, self.rho)
         radius = sd * mixture_bound(self.n, self.alpha, self.rho) / self.n
@@ -413,6 +448,7 @@ class SequentialState:
         for key in ("cs_low", "cs_high"):
             if not math.isfinite(data[key]):
                 data[key] = None
+        data["betting"] = None if self.betting is None else self.betting.to_dict()
         return data
 
     @classmethod
@@ -422,7 +458,15 @@ class SequentialState:
         Raises:
             ValueError: If a field is missing or invalid.
         """
-        batch_fields = ("unit", "first_rows", "filled", "root_rows", "root_sum", "batch_m2")
+        batch_fields = (
+            "unit",
+            "first_rows",
+            "filled",
+            "root_rows",
+            "root_sum",
+            "batch_m2",
+            "betting",
+        )
         # States written before the unit existed were row-level and have none of its fields;
         # a state with some of them is damaged.
         legacy = not any(key in data for key in batch_fields)
@@ -446,11 +490,25 @@ class SequentialState:
                 root_rows=0.0 if legacy else float(data["root_rows"]),
                 root_sum=0.0 if legacy else float(data["root_sum"]),
                 batch_m2=0.0 if legacy else float(data["batch_m2"]),
+                betting=(
+                    None
+                    if legacy or data["betting"] is None
+                    else BettingState.from_dict(data["betting"])
+                ),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"invalid sequential state: {err!r}") from err
         if state.n < 0 or state.m2 < 0 or not 0 <= state.p_value <= 1:
             raise ValueError("invalid sequential state: negative counts or p-value out of range")
+        betting = state.betting
+        if betting is not None and (
+            state.unit != "row"
+            or (betting.alpha, betting.null_value) != (state.alpha, state.null_value)
+            or betting.t != state.n
+        ):
+            raise ValueError(
+                "invalid sequential state: the betting sequence does not belong to this row test"
+            )
         if state.unit not in UNITS:
             raise ValueError(
                 f"invalid sequential state: unit must be one of {', '.join(UNITS)}, got "

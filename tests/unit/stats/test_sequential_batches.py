@@ -152,7 +152,7 @@ def test_a_batch_state_survives_json_and_an_old_row_state_still_loads() -> None:
     assert restored == state
     assert restored.looks > 0
     # Written before the unit existed: row-level, and it goes on as such.
-    batch_fields = ("unit", "first_rows", "filled", "root_rows", "root_sum", "batch_m2")
+    batch_fields = ("unit", "first_rows", "filled", "root_rows", "root_sum", "batch_m2", "betting")
     old = {k: v for k, v in state.to_dict().items() if k not in batch_fields}
     assert SequentialState.from_dict(old).unit == "row"
 

@@ -16,6 +16,7 @@ def test_stats_package_exports_exactly_its_public_names() -> None:
     assert sorted(stats.__all__) == [
         "AdjustMethod",
         "Alternative",
+        "BettingState",
         "BootstrapMetric",
         "McNemarMethod",
         "ResampledMetric",
