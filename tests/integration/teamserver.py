@@ -74,6 +74,7 @@ class TeamServer:
         mode: ``proxied`` or ``direct`` artifacts.
         auth: ``basic`` (MLflow's basic-auth app) or ``none``.
         bin_dir: The environment whose ``mlflow`` the script runs (default: this one's).
+        workers: The server's worker processes (``MLFLOW_RETRAIN_WORKERS``).
     """
 
     db_uri: str
@@ -83,6 +84,7 @@ class TeamServer:
     mode: str = "proxied"
     auth: str = "basic"
     bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
+    workers: int = 2
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     logs: list[Path] = field(default_factory=list)
@@ -108,7 +110,7 @@ class TeamServer:
             MLFLOW_RETRAIN_EVIDENCE_KEY=EVIDENCE_KEY,
             MLFLOW_RETRAIN_HOST="127.0.0.1",
             MLFLOW_RETRAIN_PORT=str(self.port),
-            MLFLOW_RETRAIN_WORKERS="2",
+            MLFLOW_RETRAIN_WORKERS=str(self.workers),
             # One password hash per user and worker instead of one per request (~0.14 s of
             # CPU each, a few hundred per cycle); no test here changes a password.
             MLFLOW_RETRAIN_AUTH_CACHE_SECONDS="600",

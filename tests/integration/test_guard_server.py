@@ -161,6 +161,23 @@ def shared(team: Team) -> tuple[str, str, str, str]:
     return _gated_model(team)
 
 
+@dataclass(frozen=True)
+class RefusalTarget:
+    """What the refusals aim at: the shared gated model, a run to register from, and the
+    model's state before any of them, which every refusal must leave exactly as it was (one
+    that changes it fails, and so, visibly, does every refusal after it)."""
+
+    model: tuple[str, str, str, str]
+    run_id: str
+    before: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def refusal_target(team: Team, shared: tuple[str, str, str, str]) -> RefusalTarget:
+    run = team.call("admin", lambda c: c.create_run("0"))
+    return RefusalTarget(shared, run.info.run_id, _state(team, shared[0]))
+
+
 def _state(team: Team, name: str) -> dict[str, Any]:
     """Everything a refusal must leave alone: aliases, tags, stages, the audit trail."""
 
@@ -355,18 +372,16 @@ def _refused_message(outcome: Any) -> str:
 @pytest.mark.parametrize(("user", "call", "rest", "words"), REFUSALS)
 def test_an_unauthorised_write_is_a_one_line_403_that_changes_nothing(
     team: Team,
-    shared: tuple[str, str, str, str],
+    refusal_target: RefusalTarget,
     route: str,
     user: str,
     call: Callable[..., Any],
     rest: tuple[str, str, Callable[..., dict[str, Any]]],
     words: tuple[str, ...],
 ) -> None:
-    name = shared[0]
-    run = team.call("admin", lambda c: c.create_run("0"))
+    name, run_id = refusal_target.model[0], refusal_target.run_id
     elsewhere = f"{name}-{route}-{uuid.uuid4().hex[:4]}"
-    m = (*shared, f"runs:/{run.info.run_id}/model", elsewhere, run.info.run_id)
-    before = _state(team, name)
+    m = (*refusal_target.model, f"runs:/{run_id}/model", elsewhere, run_id)
 
     if route == "client":
         try:
@@ -384,7 +399,7 @@ def test_an_unauthorised_write_is_a_one_line_403_that_changes_nothing(
     assert "\n" not in message.strip(), message
     for word in words:
         assert word in message, message
-    assert _state(team, name) == before
+    assert _state(team, name) == refusal_target.before
     assert elsewhere not in {
         r.name for r in team.call("admin", lambda c: c.search_registered_models())
     }
