@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,9 @@ from mlflow_retrain import _errors as errors
 from mlflow_retrain.stats.result import Alternative, TestResult
 
 ALTERNATIVES = ("two-sided", "greater", "less")
+
+#: Bound on the row indices a bootstrap draws at once (64 MB of int64).
+MAX_INDICES_PER_CHUNK = 8_000_000
 
 
 def check_options(alternative: str, confidence: float) -> None:
@@ -133,3 +136,25 @@ def normal_interval(
     if alternative == "greater":
         return estimate - q * se, math.inf
     return -math.inf, estimate + q * se
+
+
+def index_chunks(
+    rng: np.random.Generator, strata: list[np.ndarray], n: int, n_resamples: int
+) -> Iterator[np.ndarray]:
+    """Yield (k, n) row-index matrices, k resamples at a time, resampling within strata."""
+    per_chunk = max(1, MAX_INDICES_PER_CHUNK // max(n, 1))
+    done = 0
+    while done < n_resamples:
+        k = min(per_chunk, n_resamples - done)
+        if len(strata) == 1 and len(strata[0]) == n:
+            idx = rng.integers(0, n, size=(k, n))
+        else:
+            idx = np.concatenate(
+                [
+                    members[rng.integers(0, len(members), size=(k, len(members)))]
+                    for members in strata
+                ],
+                axis=1,
+            )
+        done += k
+        yield idx

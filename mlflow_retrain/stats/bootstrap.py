@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +19,7 @@ from mlflow_retrain.stats._common import (
     check_options,
     check_resamples,
     inconclusive,
+    index_chunks,
     same_length,
     vector,
 )
@@ -45,8 +46,6 @@ _ROW_METRICS: dict[str, float] = {
     "log_loss": -1.0,
     "brier": -1.0,
 }
-# Bound on the int64 indices materialised at once by the bootstrap (64 MB).
-_MAX_INDICES_PER_CHUNK = 8_000_000
 # The multinomial shortcut is used up to this many distinct per-row differences (and at most
 # a quarter of the rows); beyond that, drawing the counts costs as much as gathering rows.
 _MAX_DISTINCT_FOR_MULTINOMIAL = 1000
@@ -77,28 +76,6 @@ def _strata(stratify: Any, n: int) -> list[np.ndarray]:
     return np.split(order, bounds)
 
 
-def _index_chunks(
-    rng: np.random.Generator, strata: list[np.ndarray], n: int, n_resamples: int
-) -> Iterator[np.ndarray]:
-    """Yield (k, n) row-index matrices, k resamples at a time, resampling within strata."""
-    per_chunk = max(1, _MAX_INDICES_PER_CHUNK // max(n, 1))
-    done = 0
-    while done < n_resamples:
-        k = min(per_chunk, n_resamples - done)
-        if len(strata) == 1 and len(strata[0]) == n:
-            idx = rng.integers(0, n, size=(k, n))
-        else:
-            idx = np.concatenate(
-                [
-                    members[rng.integers(0, len(members), size=(k, len(members)))]
-                    for members in strata
-                ],
-                axis=1,
-            )
-        done += k
-        yield idx
-
-
 def _bootstrap_mean_differences(
     d: np.ndarray, strata: list[np.ndarray], n_resamples: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, bool]:
@@ -116,7 +93,7 @@ def _bootstrap_mean_differences(
             sums += draws @ values
         return sums / n, True
     means = np.concatenate(
-        [d[idx].mean(axis=1) for idx in _index_chunks(rng, strata, n, n_resamples)]
+        [d[idx].mean(axis=1) for idx in index_chunks(rng, strata, n, n_resamples)]
     )
     return means, False
 
@@ -312,7 +289,7 @@ def paired_bootstrap_tests(
     else:
         shortcut = False
         collected: list[float] = []
-        for idx in _index_chunks(rng, strata, n, n_resamples):
+        for idx in index_chunks(rng, strata, n, n_resamples):
             fast_a = None if resampled is None else resampled(truth, a, idx)
             fast_b = None if fast_a is None or resampled is None else resampled(truth, b, idx)
             if fast_a is not None and fast_b is not None:

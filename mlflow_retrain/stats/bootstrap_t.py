@@ -15,14 +15,13 @@ from mlflow_retrain.stats._common import (
     check_options,
     check_resamples,
     inconclusive,
+    index_chunks,
     paired_losses,
 )
 from mlflow_retrain.stats.result import Alternative, TestResult
 
 __all__ = ["bootstrap_t_test"]
 
-# Bound on the row indices drawn at once (64 MB of int64).
-_MAX_INDICES_PER_CHUNK = 8_000_000
 # Up to this many distinct differences (and at most a quarter of the rows), the resampled
 # sums are drawn as multinomial counts of the distinct values: the same distribution.
 _MAX_DISTINCT_FOR_COUNTS = 1000
@@ -38,10 +37,9 @@ def _resampled_moments(
         draws = rng.multinomial(n, counts / n, size=n_resamples).astype(float)
         sums, squares = draws @ values, draws @ (values**2)
     else:
-        per_chunk = max(1, _MAX_INDICES_PER_CHUNK // n)
         sums_list, squares_list = [], []
-        for start in range(0, n_resamples, per_chunk):
-            drawn = d[rng.integers(0, n, size=(min(per_chunk, n_resamples - start), n))]
+        for idx in index_chunks(rng, [np.arange(n)], n, n_resamples):
+            drawn = d[idx]
             sums_list.append(drawn.sum(axis=1))
             squares_list.append((drawn**2).sum(axis=1))
         sums, squares = np.concatenate(sums_list), np.concatenate(squares_list)
