@@ -56,6 +56,7 @@ from mlflow_retrain.report.markdown import shadow_markdown
 from mlflow_retrain.stats.sequential import (
     SequentialState,
     batches_before_a_bound,
+    horizon_of,
     optimal_rho,
     rho_for_effect,
 )
@@ -163,7 +164,7 @@ def identical_rows(state: SequentialState) -> int:
     ``shadow.expected_effect`` implies), recovered from ``rho`` (:func:`optimal_rho` is
     proportional to the horizon), and never fewer than ``min_rows``.
     """
-    horizon = state.rho / optimal_rho(1.0, state.alpha)
+    horizon = horizon_of(state.rho, state.alpha)
     # round() first: the division leaves rounding noise (10000.000000000002 rows).
     return max(state.min_rows, math.ceil(round(horizon, 6)))
 

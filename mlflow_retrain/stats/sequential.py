@@ -75,6 +75,7 @@ __all__ = [
     "UNITS",
     "SequentialState",
     "batches_before_a_bound",
+    "horizon_of",
     "mixture_bound",
     "mixture_log_likelihood_ratio",
     "optimal_rho",
@@ -200,6 +201,11 @@ def optimal_rho(horizon: float, alpha: float) -> float:
     return horizon / (2.0 * log_inv + math.log(1.0 + 2.0 * log_inv))
 
 
+def horizon_of(rho: float, alpha: float) -> float:
+    """The horizon, in rows, that :func:`optimal_rho` turned into ``rho`` (its inverse)."""
+    return rho / optimal_rho(1.0, alpha)
+
+
 def rho_for_effect(effect_size: float, alpha: float, *, power: float = 0.8) -> float:
     """The mixing parameter for an expected standardised effect (mean / sd of the differences).
 
@@ -309,7 +315,7 @@ class SequentialState:
         betting = None
         if bound is not None and unit == "row":
             # Tuned for the horizon the mixture was tuned for (rho is proportional to it).
-            horizon = max(1, round(rho / optimal_rho(1.0, alpha)))
+            horizon = max(1, round(horizon_of(rho, alpha)))
             betting = BettingState.start(
                 alpha=alpha, low=-bound, high=bound, null_value=null_value, horizon=horizon
             )

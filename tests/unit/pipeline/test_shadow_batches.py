@@ -81,9 +81,9 @@ def _streams(draw: Draw, unit: str, seed: int) -> tuple[int, int, list[int]]:
 
 
 def _interval(k: int, n: int = STREAMS) -> tuple[float, float]:
-    low = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
-    high = 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
-    return low, high
+    """The 95% Clopper-Pearson interval of ``k`` in ``n``."""
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    return float(ci.low), float(ci.high)
 
 
 # The row unit here is the normal mixture (no bound): today's test, and what the row unit

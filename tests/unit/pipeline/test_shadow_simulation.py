@@ -44,7 +44,9 @@ def _zero_one_differences(
 
 
 def _clopper_pearson_upper(k: int, n: int, confidence: float = 0.95) -> float:
-    return 1.0 if k == n else float(stats.beta.ppf(confidence, k + 1, n - k))
+    """The one-sided upper Clopper-Pearson bound: the top of the two-sided 2c - 1 interval."""
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=2 * confidence - 1, method="exact")
+    return float(ci.high)
 
 
 @pytest.mark.slow
