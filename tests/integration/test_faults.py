@@ -5,6 +5,9 @@ basic-auth, and artifacts proxied to moto S3 through a proxy that can fail reque
 separate ``mlflow-retrain`` processes. Every test ends with nothing lost and the registry
 consistent: no version without its cycle, no alias half moved, and a re-run that finishes.
 
+The tests share one server (and database) and each works on a model of its own, as the teams of
+one server do; a test that breaks something restores it before the next begins.
+
 The server runs without the basic-auth app here (``MLFLOW_RETRAIN_AUTH=none``): its password
 check costs about 0.1 s of CPU per request, which would double these tests' time, and no fault
 here concerns authentication (``test_team_server.py`` covers it).
@@ -46,7 +49,6 @@ from mlflow_retrain import lineage
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
-MODEL = "credit-faults"
 #: Client retries kept short where a fault is meant to fail the step, not to be waited out.
 FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 
@@ -65,23 +67,39 @@ def data_bucket(moto_server: str) -> str:
     return bucket
 
 
-@pytest.fixture
-def proxy(moto_server: str) -> Iterator[S3FaultProxy]:
+@pytest.fixture(scope="module")
+def module_proxy(moto_server: str) -> Iterator[S3FaultProxy]:
     with S3FaultProxy(moto_server) as fault_proxy:
         yield fault_proxy
 
 
 @pytest.fixture
+def proxy(module_proxy: S3FaultProxy) -> Iterator[S3FaultProxy]:
+    """The server's S3 proxy, forwarding everything again when the test ends."""
+    module_proxy.fail_when, module_proxy.failed = None, 0
+    yield module_proxy
+    module_proxy.fail_when = None
+
+
+@pytest.fixture(scope="module")
 def team(
-    postgres_url: str, moto_server: str, proxy: S3FaultProxy, tmp_path: Path
-) -> Iterator[TeamServer]:
-    """A fresh team server whose S3 traffic passes through ``proxy``."""
+    module_postgres_url: str, moto_server: str, module_proxy: S3FaultProxy,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[TeamServer]:  # fmt: skip
+    """The module's team server, whose S3 traffic passes through ``module_proxy``."""
     bucket = f"artifacts-{uuid.uuid4().hex[:12]}"
     _s3(moto_server).create_bucket(Bucket=bucket)
-    server = TeamServer(db_uri=with_password(postgres_url, DB_PASSWORD), bucket=bucket,
-                        s3_endpoint=proxy.url, workdir=tmp_path, auth="none")  # fmt: skip
+    server = TeamServer(db_uri=with_password(module_postgres_url, DB_PASSWORD), bucket=bucket,
+                        s3_endpoint=module_proxy.url, workdir=tmp_path_factory.mktemp("team"),
+                        auth="none")  # fmt: skip
     with running(server):
         yield server
+
+
+@pytest.fixture
+def model() -> str:
+    """A model of the test's own on the shared server."""
+    return f"credit-faults-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -91,23 +109,23 @@ def admin(team: TeamServer, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
     return MlflowClient(tracking_uri=team.url)
 
 
-def _config(tmp_path: Path, data_bucket: str, **tuning: Any) -> Path:
+def _config(tmp_path: Path, data_bucket: str, model: str, **tuning: Any) -> Path:
     config = {
-        "model_name": MODEL,
+        "model_name": model,
         "target": "default",
         "timestamp": "application_date",
         "history": {"source": f"s3://{data_bucket}/batches/", "pattern": "month_*.csv"},
         "tuning": {"n_trials": 2, "estimators": ["linear"], "cv_folds": 2, **tuning},
-        "model": {"create": True},  # each fault starts from an empty server
+        "model": {"create": True},  # each fault starts from a model of its own
     }
     path = tmp_path / "retrain.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-def _cycles(client: MlflowClient) -> list[Any]:
+def _cycles(client: MlflowClient, model: str) -> list[Any]:
     experiments = [e.experiment_id for e in client.search_experiments()]
-    query = "tags.`mlflow_retrain.step` = 'run'"
+    query = f"tags.`{lineage.TAG_STEP}` = 'run' and tags.`{lineage.TAG_MODEL_NAME}` = '{model}'"
     return list(client.search_runs(experiments, filter_string=query))
 
 
@@ -119,10 +137,10 @@ def _error_line(stderr: str) -> str:
 
 def test_s3_down_while_the_model_is_uploaded(
     team: TeamServer, admin: MlflowClient, proxy: S3FaultProxy, data_bucket: str,
-    moto_server: str, tmp_path: Path,
+    moto_server: str, model: str, tmp_path: Path,
 ) -> None:  # fmt: skip
     env = {**team.client_env(data_s3=moto_server), **FAIL_FAST}
-    args = ("run", "--config", str(_config(tmp_path, data_bucket)))
+    args = ("run", "--config", str(_config(tmp_path, data_bucket, model)))
     # Every upload of a logged model's files fails, as during an S3 outage; the step's reports
     # and the training window (other paths) still go through.
     proxy.fail_when = lambda method, path: method in ("PUT", "POST") and "/models/m-" in path
@@ -132,9 +150,9 @@ def test_s3_down_while_the_model_is_uploaded(
     assert proxy.failed > 0, "the model upload never reached S3"
     assert failed.code == 1, failed.stderr[-3000:]
     _error_line(failed.stderr)
-    assert version_numbers(admin, MODEL) == []
-    assert aliases(admin, MODEL, missing_ok=True) == {}
-    (cycle,) = _cycles(admin)
+    assert version_numbers(admin, model) == []
+    assert aliases(admin, model, missing_ok=True) == {}
+    (cycle,) = _cycles(admin, model)
     assert cycle.info.status == "FAILED"
     assert cycle.data.tags[lineage.TAG_FAILURE_REASON]
 
@@ -144,23 +162,25 @@ def test_s3_down_while_the_model_is_uploaded(
     assert again.code == 0, again.stderr[-3000:]
     assert again.data is not None
     assert (again.data["outcome"], again.data["champion_version"]) == ("promoted", "1")
-    assert version_numbers(admin, MODEL) == ["1"]
-    assert aliases(admin, MODEL, missing_ok=True) == {"champion": "1"}
+    assert version_numbers(admin, model) == ["1"]
+    assert aliases(admin, model, missing_ok=True) == {"champion": "1"}
     resumed = admin.get_run(str(again.data["run_id"]))
     assert resumed.data.tags[lineage.TAG_CYCLE] == cycle.info.run_id
 
 
 def test_the_tracking_server_restarts_mid_cycle(
-    team: TeamServer, admin: MlflowClient, data_bucket: str, moto_server: str, tmp_path: Path
-) -> None:
+    team: TeamServer, admin: MlflowClient, data_bucket: str, moto_server: str, model: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
     env = team.client_env(data_s3=moto_server)  # the default client retries, as users have
-    config = _config(tmp_path, data_bucket, n_trials=6)
+    config = _config(tmp_path, data_bucket, model, n_trials=6)
     command = [sys.executable, "-m", "mlflow_retrain.cli", "run", "--config", str(config)]
     client = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE)  # fmt: skip
+    started = len(_trial_runs(admin))  # other tests' trials share the server
     try:
         deadline = time.monotonic() + 300
-        while not _trial_runs(admin):
+        while len(_trial_runs(admin)) == started:
             assert client.poll() is None, client.communicate()[1].decode()[-3000:]
             assert time.monotonic() < deadline, "tuning never started"
             time.sleep(0.2)
@@ -177,11 +197,11 @@ def test_the_tracking_server_restarts_mid_cycle(
         assert again.code == 0, again.stderr[-3000:]
 
     assert first_code in (0, 1), err.decode()[-3000:]
-    assert version_numbers(admin, MODEL) == ["1"]
-    assert aliases(admin, MODEL, missing_ok=True) == {"champion": "1"}
-    (record,) = audit_records(admin, MODEL)
+    assert version_numbers(admin, model) == ["1"]
+    assert aliases(admin, model, missing_ok=True) == {"champion": "1"}
+    (record,) = audit_records(admin, model)
     assert record["kind"] == "first_deployment"
-    finished = [r for r in _cycles(admin) if r.info.status == "FINISHED"]
+    finished = [r for r in _cycles(admin, model) if r.info.status == "FINISHED"]
     assert [r.data.tags[lineage.TAG_OUTCOME] for r in finished] == ["promoted"]
 
 
@@ -210,14 +230,15 @@ def _tune_workers(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker process through /proc")
 def test_a_tuning_worker_killed_with_sigkill_leaves_the_study_to_finish(
-    team: TeamServer, admin: MlflowClient, data_bucket: str, moto_server: str, tmp_path: Path
-) -> None:
+    team: TeamServer, admin: MlflowClient, data_bucket: str, moto_server: str, model: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    config = _config(tmp_path, data_bucket, n_trials=12, workers=2, heartbeat_interval=1,
+    config = _config(tmp_path, data_bucket, model, n_trials=12, workers=2, heartbeat_interval=1,
                      pruner="none", storage=storage)  # fmt: skip
     env = team.client_env(data_s3=moto_server)
     command = [sys.executable, "-m", "mlflow_retrain.cli", "retrain", "--config", str(config),
-               "--train", f"s3://{data_bucket}/batches/month_01.csv", "--model", MODEL,
+               "--train", f"s3://{data_bucket}/batches/month_01.csv", "--model", model,
                "--target", "default", "--study-name", "killed-worker"]  # fmt: skip
     main = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)  # fmt: skip
@@ -242,7 +263,7 @@ def test_a_tuning_worker_killed_with_sigkill_leaves_the_study_to_finish(
     states = [t.state.name for t in trials]
     assert states.count("COMPLETE") >= 12
     assert "RUNNING" not in states  # a trial the kill interrupted is failed as stale
-    assert version_numbers(admin, MODEL) == ["1"]
+    assert version_numbers(admin, model) == ["1"]
 
 
 def _complete(storage: str) -> int:
@@ -254,10 +275,11 @@ def _complete(storage: str) -> int:
 
 
 def test_two_pipeline_runs_at_once_promote_at_most_once(
-    team: TeamServer, admin: MlflowClient, data_bucket: str, moto_server: str, tmp_path: Path
-) -> None:
+    team: TeamServer, admin: MlflowClient, data_bucket: str, moto_server: str, model: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
     env = team.client_env(data_s3=moto_server)
-    config = _config(tmp_path, data_bucket)
+    config = _config(tmp_path, data_bucket, model)
     outs = [tmp_path / f"cycle-{i}.json" for i in range(2)]
     processes = [
         subprocess.Popen([sys.executable, "-m", "mlflow_retrain.cli", "run", "--config",
@@ -270,9 +292,9 @@ def test_two_pipeline_runs_at_once_promote_at_most_once(
     assert [p.returncode for p in processes] == [0, 0], [e[-2000:] for e in errors]
     outcomes = sorted(json.loads(out.read_text())["outcome"] for out in outs)
     assert outcomes == ["busy", "promoted"]
-    assert version_numbers(admin, MODEL) == ["1"]
-    assert aliases(admin, MODEL, missing_ok=True) == {"champion": "1"}
-    assert len(audit_records(admin, MODEL)) == 1
+    assert version_numbers(admin, model) == ["1"]
+    assert aliases(admin, model, missing_ok=True) == {"champion": "1"}
+    assert len(audit_records(admin, model)) == 1
     # The run that stepped back does not count as having processed the batch.
     again = run_client(env, "run", "--config", str(config), cwd=tmp_path)
     assert again.data is not None
@@ -282,7 +304,7 @@ def test_two_pipeline_runs_at_once_promote_at_most_once(
 _DROP_ON_AUDIT = """
 CREATE OR REPLACE FUNCTION drop_connection() RETURNS trigger AS $$
 BEGIN
-  IF NEW.key LIKE 'mlflow_retrain.audit.%' THEN
+  IF NEW.name = '{model}' AND NEW.key LIKE 'mlflow_retrain.audit.%' THEN
     PERFORM pg_terminate_backend(pg_backend_pid());
   END IF;
   RETURN NEW;
@@ -293,43 +315,46 @@ CREATE TRIGGER drop_connection BEFORE INSERT ON registered_model_tags
 
 
 def test_the_database_connection_drops_during_a_promotion(
-    team: TeamServer, admin: MlflowClient, tmp_path: Path
+    team: TeamServer, admin: MlflowClient, model: str, tmp_path: Path
 ) -> None:
-    admin.create_registered_model(MODEL)
+    admin.create_registered_model(model)
     run = admin.create_run("0")
     admin.log_text(run.info.run_id, "flavors: {}", "model/MLmodel")  # artifacts to bind to
-    v1, v2 = (str(admin.create_model_version(MODEL, f"runs:/{run.info.run_id}/model",
+    v1, v2 = (str(admin.create_model_version(model, f"runs:/{run.info.run_id}/model",
                                              run_id=run.info.run_id).version)
               for _ in range(2))  # fmt: skip
     for version, baseline in ((v1, "none"), (v2, v1)):
-        write_signed_evidence(admin, MODEL, version, baseline=baseline, run_id=run.info.run_id)
-    admin.set_registered_model_alias(MODEL, "champion", v1)
+        write_signed_evidence(admin, model, version, baseline=baseline, run_id=run.info.run_id)
+    admin.set_registered_model_alias(model, "champion", v1)
     before = (
-        aliases(admin, MODEL, missing_ok=True),
-        admin.get_model_version(MODEL, v2).tags,
-        audit_records(admin, MODEL),
+        aliases(admin, model, missing_ok=True),
+        admin.get_model_version(model, v2).tags,
+        audit_records(admin, model),
     )
     database = team.db_uri.replace(f":{DB_PASSWORD}", "")
     with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute(_DROP_ON_AUDIT)  # the last write of a promotion kills its connection
+        # The last write of this model's promotion kills its connection.
+        conn.execute(_DROP_ON_AUDIT.replace("{model}", model).encode())
     env = {**team.client_env(), **FAIL_FAST}
 
-    failed = run_client(env, "promote", "--model", MODEL, "--version", v2, cwd=tmp_path)
+    try:
+        failed = run_client(env, "promote", "--model", model, "--version", v2, cwd=tmp_path)
+    finally:
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER drop_connection ON registered_model_tags")
 
     assert failed.code == 1, failed.stderr[-3000:]
     _error_line(failed.stderr)
     # The alias moves and status tags written before the drop were rolled back with it.
     assert (
-        aliases(admin, MODEL, missing_ok=True),
-        admin.get_model_version(MODEL, v2).tags,
-        audit_records(admin, MODEL),
+        aliases(admin, model, missing_ok=True),
+        admin.get_model_version(model, v2).tags,
+        audit_records(admin, model),
     ) == before
 
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("DROP TRIGGER drop_connection ON registered_model_tags")
-    again = run_client(env, "promote", "--model", MODEL, "--version", v2, cwd=tmp_path)
+    again = run_client(env, "promote", "--model", model, "--version", v2, cwd=tmp_path)
 
     assert again.code == 0, again.stderr[-3000:]
-    assert aliases(admin, MODEL, missing_ok=True) == {"champion": v2, "previous-champion": v1}
-    assert [r["kind"] for r in audit_records(admin, MODEL)][-1] == "promotion"
-    assert len(audit_records(admin, MODEL)) == len(before[2]) + 1
+    assert aliases(admin, model, missing_ok=True) == {"champion": v2, "previous-champion": v1}
+    assert [r["kind"] for r in audit_records(admin, model)][-1] == "promotion"
+    assert len(audit_records(admin, model)) == len(before[2]) + 1
