@@ -99,13 +99,16 @@ class CategoricalDriftConfig:
     """Drift settings for categorical columns.
 
     Attributes:
-        min_effect: Minimum Jensen-Shannon distance (base 2, between 0 and 1).
+        min_effect: Minimum Jensen-Shannon distance (base 2, between 0 and 1; less its
+            sampling noise). The default, 0.04, is about the smallest distance of a change of
+            five points in one level's share (10% -> 15% is 0.064, 50% -> 55% is 0.043).
         max_levels: Levels kept per column in a reference profile; rarer levels are pooled.
-        min_expected: Levels whose combined count in both samples is below this are pooled
-            into one bin before the chi-square test, so sparse levels do not inflate it.
+        min_expected: Levels expected fewer times than this in the smaller sample (their
+            pooled share times its rows) are pooled into one bin before the chi-square test,
+            so sparse levels do not inflate it.
     """
 
-    min_effect: float = 0.1
+    min_effect: float = 0.04
     max_levels: int = 1000
     min_expected: int = 5
 
@@ -135,14 +138,21 @@ class DriftConfig:
 
     A column drifts when its FDR-adjusted p-value is below ``alpha`` and its effect size is at
     least the minimum for its kind; or when its missing rate changes significantly by at least
-    ``missing.min_effect``. The dataset drifts when the share of drifted columns reaches
-    ``drift_share`` or any column in ``critical_columns`` drifts.
+    ``missing.min_effect``. The dataset drifts when the drifted columns' share reaches
+    ``drift_share`` or any column in ``critical_columns`` drifts. The share weighs each
+    column by the champion's feature importance (``weights: importance``, when the reference
+    profile carries it, as a retrained version's does), so one drifted column the model leans
+    on counts for what it carries, and a drifted column it ignores counts for little; with
+    ``weights: equal``, or a reference without importance, the share counts columns.
 
     Attributes:
         alpha: Significance level after the multiple-comparison adjustment.
         fdr_method: ``bh`` (Benjamini-Hochberg), ``by`` (Benjamini-Yekutieli), ``bonferroni``
             or ``none``.
-        drift_share: Share of drifted columns at or above which the dataset drifts.
+        drift_share: Share of drifted columns (weighted by ``weights``) at or above which
+            the dataset drifts.
+        weights: ``importance`` (the reference profile's share of the champion's permutation
+            importance; equal shares when it has none) or ``equal``.
         critical_columns: Columns whose drift alone means dataset drift.
         columns: Column kind overrides, e.g. ``{"zip": "categorical"}``.
         ignore: Columns excluded from validation and drift.
@@ -151,6 +161,7 @@ class DriftConfig:
     alpha: float = 0.05
     fdr_method: Literal["bh", "by", "bonferroni", "none"] = "bh"
     drift_share: float = 0.2
+    weights: Literal["importance", "equal"] = "importance"
     critical_columns: tuple[str, ...] = ()
     columns: Mapping[str, ColumnKind] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()

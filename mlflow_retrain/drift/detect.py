@@ -96,8 +96,11 @@ def detect_drift(
     p-value is below ``alpha`` and its effect size reaches the minimum (for its distribution,
     or for its missing rate), so huge samples do not flag trivial shifts.
 
-    The dataset drifts when at least one column drifted and the share of drifted columns
-    reaches ``drift_share``, or when a critical column drifted.
+    The dataset drifts when at least one column drifted and the drifted columns' share
+    reaches ``drift_share``, or when a critical column drifted. The share weighs each tested
+    column by its share of the champion's feature importance when ``config.weights`` is
+    ``importance`` and ``reference`` is a profile that carries it (a retrained version's
+    profile does); otherwise every tested column weighs the same.
 
     Args:
         reference: The reference table, or its :class:`ReferenceProfile`. A table is used
@@ -183,10 +186,24 @@ def detect_drift(
         t = _test_column(target, summary, current[target], config)
         target_result = _decide(t, t.p_value, t.missing_p_value, config, critical=False)
 
+    importance = (
+        reference.importance
+        if config.weights == "importance" and isinstance(reference, ReferenceProfile)
+        else None
+    )
+    weighting: Literal["importance", "equal"] = "equal"
+    tested_weight = sum((importance or {}).get(f.name, 0.0) for f in features)
+    if importance is not None and tested_weight > 0:
+        weighting = "importance"
+        features = tuple(
+            replace(f, weight=importance.get(f.name, 0.0) / tested_weight) for f in features
+        )
+    else:
+        features = tuple(replace(f, weight=1 / len(features)) for f in features)
     drifted = tuple(f.name for f in features if f.drifted)
     critical = tuple(f.name for f in features if f.drifted and f.critical)
-    share = len(drifted) / len(features) if features else 0.0
-    detected = bool(drifted) and (share >= config.drift_share or bool(critical))
+    share = min(1.0, sum(f.weight for f in features if f.drifted))
+    detected = bool(drifted) and (share >= config.drift_share - 1e-12 or bool(critical))
     report = DriftReport(
         drift_detected=detected,
         n_reference=n_reference,
@@ -197,24 +214,34 @@ def detect_drift(
         share_drifted=share,
         drifted_columns=drifted,
         critical_drifted=critical,
-        reason=_reason(drifted, critical, len(features), share, config.drift_share),
+        reason=_reason(
+            drifted, critical, len(features), share, config.drift_share, weighting=weighting
+        ),
         alpha=config.alpha,
         fdr_method=config.fdr_method,
         drift_share=config.drift_share,
         reference_source=source,
         skipped=tuple(skipped),
+        weighting=weighting,
     )
     logger.info("Drift: %s", report.reason)
     return report
 
 
 def _reason(
-    drifted: Sequence[str], critical: Sequence[str], n: int, share: float, threshold: float
+    drifted: Sequence[str],
+    critical: Sequence[str],
+    n: int,
+    share: float,
+    threshold: float,
+    *,
+    weighting: str,
 ) -> str:
     if not drifted:
         return f"No column drifted ({n} tested)."
     listed = ", ".join(drifted[:10]) + (", ..." if len(drifted) > 10 else "")
-    counted = f"{len(drifted)} of {n} columns drifted (share {share:.2f}"
+    of = "share" if weighting == "equal" else "importance share"
+    counted = f"{len(drifted)} of {n} columns drifted ({of} {share:.2f}"
     if critical:
         return f"Critical column(s) {', '.join(critical)} drifted; {counted}): {listed}."
     relation = ">=" if share >= threshold else "<"
@@ -299,13 +326,17 @@ def _test_column(
     )
     return replace(
         base,
+        test="chi2" if cat.method == "asymptotic" else "chi2_monte_carlo",
         statistic=cat.statistic,
         p_value=cat.p_value,
         effect_size=cat.jensen_shannon,
         unseen_categories=tuple(level for level, _ in cat.unseen[:20]),
         n_unseen_categories=len(cat.unseen),
         unseen_share=cat.unseen_share,
-        effects={"jensen_shannon": cat.jensen_shannon},
+        effects={
+            "jensen_shannon": cat.jensen_shannon,
+            "jensen_shannon_raw": cat.jensen_shannon_raw,
+        },
     )
 
 

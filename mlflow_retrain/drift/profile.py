@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -180,6 +180,10 @@ class ReferenceProfile:
         max_levels: Levels kept per categorical column.
         source: Where the reference came from (informational).
         skipped: Columns present in the reference but not profiled (date and time columns).
+        importance: The share of the model's feature importance per column (non-negative,
+            summing to 1), when the profile belongs to a model: ``retrain`` stores its
+            permutation importance on the gate split. Drift weighs columns by it
+            (``drift.weights: importance``); ``None`` for a profile of plain data.
     """
 
     n_rows: int
@@ -188,15 +192,28 @@ class ReferenceProfile:
     max_levels: int = 1000
     source: str | None = None
     skipped: tuple[str, ...] = ()
+    importance: Mapping[str, float] | None = None
 
     @property
     def kinds(self) -> dict[str, ColumnKind]:
         """Column kinds by name."""
         return {name: summary.kind for name, summary in self.columns.items()}
 
+    def with_importance(self, shares: Mapping[str, float]) -> ReferenceProfile:
+        """This profile carrying ``shares`` of importance, kept to its columns and rescaled.
+
+        Columns of ``shares`` the profile skipped (date and time columns) are dropped and the
+        rest rescaled to sum to 1; the profile's columns that ``shares`` lacks get 0. Without
+        any importance on its columns the profile gets none.
+        """
+        kept = {name: max(0.0, float(shares.get(name, 0.0))) for name in self.columns}
+        total = sum(kept.values())
+        importance = {name: v / total for name, v in kept.items()} if total > 0 else None
+        return replace(self, importance=importance)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form (``format``, ``version``, ``n_rows``, ``columns``, ...)."""
-        return {
+        data: dict[str, Any] = {
             "format": PROFILE_FORMAT,
             "version": PROFILE_VERSION,
             "n_rows": self.n_rows,
@@ -206,6 +223,9 @@ class ReferenceProfile:
             "skipped": list(self.skipped),
             "columns": {name: s.to_dict() for name, s in self.columns.items()},
         }
+        if self.importance is not None:
+            data["importance"] = dict(self.importance)
+        return data
 
     def to_json(self) -> str:
         """Serialise to compact JSON text."""
@@ -266,6 +286,7 @@ class ReferenceProfile:
                 max_levels=int(data.get("max_levels", 1000)),
                 source=data.get("source"),
                 skipped=tuple(str(c) for c in data.get("skipped", ())),
+                importance=_importance(data.get("importance"), columns),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise errors.InvalidInputError(
@@ -288,6 +309,20 @@ class ReferenceProfile:
                 "`mlflow-retrain profile`."
             ) from err
         return cls.from_dict(data)
+
+
+def _importance(raw: Any, columns: Mapping[str, ColumnSummary]) -> dict[str, float] | None:
+    """A stored importance map, checked: known columns, finite shares >= 0 summing to 1."""
+    if raw is None:
+        return None
+    shares = {str(name): float(value) for name, value in dict(raw).items()}
+    if (
+        any(name not in columns for name in shares)
+        or any(not math.isfinite(v) or v < 0 for v in shares.values())
+        or not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-6)
+    ):
+        raise ValueError("importance must give known columns shares >= 0 that sum to 1")
+    return shares
 
 
 def build_profile(
@@ -466,7 +501,8 @@ def merge_profiles(profiles: Iterable[ReferenceProfile]) -> ReferenceProfile:
         profiles: Profiles with the same columns and kinds.
 
     Returns:
-        The merged profile; its sketch size is the smallest of the inputs'.
+        The merged profile; its sketch size is the smallest of the inputs'. It keeps the
+        parts' importance when they all share one, else has none.
 
     Raises:
         InvalidInputError: If there is nothing to merge or the profiles' columns disagree.
@@ -503,6 +539,10 @@ def merge_profiles(profiles: Iterable[ReferenceProfile]) -> ReferenceProfile:
         max_levels=max_levels,
         source=first.source if len(items) == 1 else None,
         skipped=first.skipped,
+        # One model's importance holds for the whole; profiles of different models have none.
+        importance=(
+            first.importance if all(p.importance == first.importance for p in items) else None
+        ),
     )
 
 

@@ -30,8 +30,10 @@ class FeatureDrift:
     Attributes:
         name: Column name.
         kind: ``numeric`` or ``categorical``.
-        test: Distribution test: ``ks`` (two-sample Kolmogorov-Smirnov) or ``chi2``
-            (chi-square homogeneity over the union of levels).
+        test: Distribution test: ``ks`` (two-sample Kolmogorov-Smirnov), ``chi2``
+            (chi-square homogeneity over the levels, sparse ones pooled) or
+            ``chi2_monte_carlo`` (the same statistic with its exact conditional p-value, on a
+            table too sparse to pool).
         statistic: The test statistic (KS D, or the chi-square statistic).
         p_value: Unadjusted p-value of the distribution test (NaN when inconclusive).
         p_value_adjusted: The p-value after the configured multiple-comparison adjustment.
@@ -56,6 +58,8 @@ class FeatureDrift:
         unseen_share: Share of current values whose level is unseen.
         effects: Every effect size computed (``wasserstein``, ``psi``, ``jensen_shannon``).
         inconclusive_reason: Why no test could be run (too few values), else ``None``.
+        weight: The column's share in the dataset decision: its share of the champion's
+            feature importance (``weighting`` ``importance``), or one over the tested columns.
     """
 
     name: str
@@ -82,6 +86,7 @@ class FeatureDrift:
     unseen_share: float = 0.0
     effects: Mapping[str, float] = field(default_factory=dict)
     inconclusive_reason: str | None = None
+    weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form (NaN becomes ``null``)."""
@@ -110,6 +115,7 @@ class FeatureDrift:
             "unseen_share": _num(self.unseen_share),
             "effects": {k: _num(v) for k, v in self.effects.items()},
             "inconclusive_reason": self.inconclusive_reason,
+            "weight": self.weight,
         }
 
 
@@ -137,7 +143,9 @@ class DriftReport:
         target: Drift of the target column (label shift), when a target was given and is in
             both datasets; it does not count towards the share.
         n_drifted: Number of drifted feature columns.
-        share_drifted: ``n_drifted`` over the number of tested feature columns.
+        share_drifted: The drifted feature columns' share of the weights: of the champion's
+            feature importance (``weighting`` ``importance``), else their number over the
+            tested feature columns.
         drifted_columns: Names of the drifted feature columns.
         critical_drifted: Drifted columns that are marked critical.
         reason: One sentence explaining the decision.
@@ -147,6 +155,8 @@ class DriftReport:
         reference_source: ``table`` or ``profile``.
         skipped: Columns that were not tested, with reasons.
         run_id: The MLflow run that recorded the report, once logged.
+        weighting: How the columns are weighed: ``importance`` (the reference profile's share
+            of the model's feature importance) or ``equal``.
     """
 
     drift_detected: bool
@@ -165,6 +175,7 @@ class DriftReport:
     reference_source: Literal["table", "profile"]
     skipped: tuple[SkippedColumn, ...] = ()
     run_id: str | None = None
+    weighting: Literal["importance", "equal"] = "equal"
 
     def feature(self, name: str) -> FeatureDrift:
         """Return the result for column ``name``.
@@ -193,6 +204,7 @@ class DriftReport:
             "alpha": self.alpha,
             "fdr_method": self.fdr_method,
             "drift_share": self.drift_share,
+            "weighting": self.weighting,
             "reference_source": self.reference_source,
             "features": [f.to_dict() for f in self.features],
             "target": None if self.target is None else self.target.to_dict(),

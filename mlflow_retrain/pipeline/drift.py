@@ -387,6 +387,7 @@ def _log_drift(
             "effect_size": f.effect_size,
             "missing_rate": f.missing_rate_current,
             "drifted": float(f.drifted),
+            "weight": f.weight,
         }
         for stat, value in values.items():
             if value is not None and math.isfinite(value):

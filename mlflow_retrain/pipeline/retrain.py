@@ -28,6 +28,7 @@ from mlflow_retrain.data.table import Table, as_table, write_parquet
 from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
+from mlflow_retrain.metrics import lookup_metric
 from mlflow_retrain.pipeline.steps import flatten, log_dataset, now_ms, step_params, step_run
 from mlflow_retrain.registry.describe import (
     describe_model,
@@ -45,6 +46,7 @@ from mlflow_retrain.report.figures import (
 )
 from mlflow_retrain.report.html import format_number
 from mlflow_retrain.report.markdown import training_markdown
+from mlflow_retrain.tuning.importance import importance_shares
 from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
 from mlflow_retrain.tuning.objective import WINDOW_FRACTION_PARAM, most_recent
 from mlflow_retrain.tuning.space import params_from_trial
@@ -443,13 +445,18 @@ def _record_retrain(
             for name, png in figures.items():
                 (folder / "tuning" / f"{name}.png").write_bytes(png)
             mlflow.log_artifacts(str(folder / "tuning"), artifact_path="tuning")
+        # The profile carries the model's importance, by which drift weighs its columns.
+        importance = importance_shares(
+            model, prepared.gate, prepared.gate[target], features=features,
+            metric=lookup_metric(summary.metric), seed=config.tuning.seed,
+        )  # fmt: skip
         profile = build_profile(
             prepared.train[features],
             kinds=dict.fromkeys(prepared.categorical, "categorical"),
             max_points=config.profile.max_points,
             max_levels=config.drift.categorical.max_levels,
             source=describe_uri(train_uri),
-        )
+        ).with_importance(importance)
         profile_path = folder / "reference_profile.json"
         profile_path.write_text(profile.to_json(), encoding="utf-8")
         mlflow.log_artifact(str(profile_path), artifact_path="profile")

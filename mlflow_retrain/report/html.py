@@ -315,6 +315,10 @@ def _percent(value: float | None) -> str:
     return f"{value:.1%}"
 
 
+def _share_name(report: DriftReport) -> str:
+    return "importance share" if report.weighting == "importance" else "share"
+
+
 def _header(
     report: DriftReport, title: str, reference_uri: str | None, current_uri: str | None
 ) -> str:
@@ -328,8 +332,8 @@ def _header(
         ("Rows", f"reference {report.n_reference:,} \u00b7 current {report.n_current:,}"),
         (
             "Drifted columns",
-            f"{report.n_drifted} of {n_features} (share {report.share_drifted:.2f} "
-            f"{relation} threshold {report.drift_share:.2f})",
+            f"{report.n_drifted} of {n_features} ({_share_name(report)} "
+            f"{report.share_drifted:.2f} {relation} threshold {report.drift_share:.2f})",
         ),
     ]
     if report.critical_drifted:
@@ -369,6 +373,7 @@ _COLUMNS = (
     "Effect",
     "Missing ref \u2192 cur",
     "Unseen levels",
+    "Weight",
     "Drifted",
 )
 
@@ -403,6 +408,7 @@ def _row(feature: FeatureDrift, anchor: str | None) -> str:
         f'<td class="num">{effect}</td>',
         f'<td class="num">{_missing(feature)}</td>',
         f"<td>{_unseen(feature)}</td>",
+        f'<td class="num">{_e(format_number(feature.weight))}</td>',
         f"<td>{_verdict(feature)}</td>",
     ]
     css = ' class="drifted"' if feature.drifted else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from mlflow_retrain.drift import (
     missing_rate_test,
     numeric_test,
 )
-from mlflow_retrain.drift.columns import ks_p_value
+from mlflow_retrain.drift.columns import ks_p_value, pool_sparse_levels
 
 Sampler = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
@@ -246,17 +247,46 @@ def test_unseen_levels_are_reported_most_frequent_first_then_by_name() -> None:
     assert result.unseen_share == pytest.approx(17 / 177)
 
 
-def test_sparse_levels_are_pooled_before_the_chi_square_test() -> None:
-    # "c" and "d" have combined counts 3 and 2 (< 5): they form one pooled bin.
-    reference = {"a": 50, "b": 50, "c": 2, "d": 1}
-    current = {"a": 40, "b": 60, "c": 1, "d": 1}
+def test_sparse_levels_are_pooled_by_their_expected_count_in_the_smaller_sample() -> None:
+    # "c" and "d" were seen 603 and 402 times in all, but a batch of 50 rows expects them
+    # 3.0 and 2.0 times (their pooled share times 50): below 5, they form one bin (5.0).
+    reference = {"a": 5000, "b": 4000, "c": 600, "d": 400}
+    current = {"a": 25, "b": 20, "c": 3, "d": 2}
 
     result = categorical_test(reference, current, min_expected=5)
 
-    statistic, p_value, dof = table_test(np.array([[50, 50, 3], [40, 60, 2]]))
+    statistic, p_value, dof = table_test(np.array([[5000, 4000, 1000], [25, 20, 5]]))
     assert result.statistic == pytest.approx(statistic, rel=1e-12)
     assert result.p_value == pytest.approx(p_value, rel=1e-12)
-    assert result.dof == dof
+    assert result.dof == dof == 2
+    assert result.method == "asymptotic"
+
+
+def test_a_pooled_bin_still_too_sparse_takes_in_the_least_expected_level() -> None:
+    # In the batch of 20, levels 2-4 expect 3.6, 0.8 and 0.4 rows: pooled, still 4.8 < 5,
+    # so the least expected other level (5.2) joins them; the first level (10.0) stays.
+    ref = np.array([5000.0, 1800.0, 400.0, 200.0, 2600.0])
+    cur = np.array([10.0, 3.0, 1.0, 1.0, 5.0])
+
+    ref_bins, cur_bins = pool_sparse_levels(ref, cur, 5)
+
+    np.testing.assert_array_equal(ref_bins, [5000.0, 5000.0])
+    np.testing.assert_array_equal(cur_bins, [10.0, 10.0])
+
+
+def test_a_new_level_in_a_batch_too_small_to_pool_is_still_found() -> None:
+    # 100 levels of 1% each expect half a row apiece in a batch of 50: no two bins can expect
+    # 5 rows, so every level is tested on its own (Monte Carlo); the new level on a fifth of
+    # the batch leaves no drawn table as extreme (the smallest p-value, 1 / 2001).
+    reference = {f"L{i}": 100 for i in range(100)}
+    current = {"L0": 20, "L1": 20, "new": 10}
+
+    result = categorical_test(reference, current)
+
+    assert result.method == "monte_carlo"
+    assert result.p_value == pytest.approx(1 / 2001)
+    assert result.unseen == (("new", 10),)
+    assert result.jensen_shannon > 0.5
 
 
 def test_pooled_reference_compares_unlisted_levels_with_other_bin() -> None:
@@ -272,7 +302,7 @@ def test_pooled_reference_compares_unlisted_levels_with_other_bin() -> None:
     assert result.unseen_share == 0.0
     assert result.statistic == pytest.approx(statistic, rel=1e-12)
     assert result.p_value == pytest.approx(p_value, rel=1e-12)
-    assert result.jensen_shannon == pytest.approx(
+    assert result.jensen_shannon_raw == pytest.approx(
         distance.jensenshannon([0.5, 0.3, 0.2], [0.4, 0.3, 0.25], base=2), rel=1e-12
     )
 
@@ -286,7 +316,7 @@ def test_pooled_reference_compares_unlisted_levels_with_other_bin() -> None:
         ({"a": 7, "b": 3}, {"a": 7, "b": 3}),
     ],
 )
-def test_jensen_shannon_matches_scipy_base_2_over_union_of_levels(
+def test_the_raw_jensen_shannon_matches_scipy_base_2_over_union_of_levels(
     reference: dict[str, int], current: dict[str, int]
 ) -> None:
     levels = sorted(set(reference) | set(current))
@@ -296,14 +326,121 @@ def test_jensen_shannon_matches_scipy_base_2_over_union_of_levels(
     result = categorical_test(reference, current)
 
     expected = distance.jensenshannon(p / p.sum(), q / q.sum(), base=2)
-    assert result.jensen_shannon == pytest.approx(expected, abs=1e-12)
+    assert result.jensen_shannon_raw == pytest.approx(expected, abs=1e-12)
+
+
+def test_the_jensen_shannon_effect_is_the_tested_bins_distance_less_its_noise() -> None:
+    reference = {"a": 500, "b": 300, "c": 200}
+    current = {"a": 30, "b": 30, "c": 40}
+
+    result = categorical_test(reference, current)
+
+    raw = distance.jensenshannon([0.5, 0.3, 0.2], [0.3, 0.3, 0.4], base=2)
+    noise = 2 * (1 / 1000 + 1 / 100) / (8 * math.log(2))  # dof (k - 1 = 2) over the sizes
+    assert result.jensen_shannon == pytest.approx(math.sqrt(raw**2 - noise), rel=1e-12)
+    assert result.jensen_shannon < result.jensen_shannon_raw
+
+
+def test_the_jensen_shannon_effect_is_noise_free_at_any_batch_size() -> None:
+    # Equal shares over 500 Zipf-like levels, a reference of 10,000 rows: the plug-in
+    # distance of a 50-row batch is about 0.6 with nothing changed; the corrected one is
+    # about 0. A level going from 10% to 15% keeps its size (0.064) in a batch of 5,000.
+    rng = np.random.default_rng(31)
+    shares = 1 / np.arange(1, 501) ** 0.8
+    shares /= shares.sum()
+    names = [f"L{i}" for i in range(500)]
+
+    def counts(n: int, p: np.ndarray) -> dict[str, int]:
+        return {k: int(v) for k, v in zip(names, rng.multinomial(n, p), strict=True) if v}
+
+    null = [categorical_test(counts(10_000, shares), counts(50, shares)) for _ in range(200)]
+    assert np.mean([r.jensen_shannon_raw for r in null]) > 0.5
+    assert np.mean([r.jensen_shannon for r in null]) < 0.02
+
+    true = distance.jensenshannon([0.1, 0.9], [0.15, 0.85], base=2)
+    assert true == pytest.approx(0.064, abs=5e-4)
+    rises = rng.binomial(5000, 0.15, 200)
+    shifted = [
+        categorical_test({"a": 100_000, "b": 900_000}, {"a": int(k), "b": 5000 - int(k)})
+        for k in rises
+    ]
+    assert np.median([r.jensen_shannon for r in shifted]) == pytest.approx(true, abs=0.005)
+
+
+def _exact_conditional_p_value(ref: list[int], cur: list[int]) -> float:
+    """Pearson's statistic's exact p-value given the margins, by enumerating every table."""
+    totals = np.add(ref, cur)
+    n_cur = sum(cur)
+    observed = table_test(np.array([ref, cur]))[0]
+    p_value = 0.0
+    for row in itertools.product(*(range(t + 1) for t in totals)):
+        if sum(row) != n_cur:
+            continue
+        other = totals - np.array(row)
+        # Multivariate hypergeometric probability of this current row.
+        prob = math.prod(math.comb(int(t), int(r)) for t, r in zip(totals, row, strict=True))
+        prob /= math.comb(int(totals.sum()), n_cur)
+        value = table_test(np.array([other, row]))[0]
+        if value >= observed * (1 - 1e-9):
+            p_value += prob
+    return p_value
+
+
+@pytest.mark.parametrize(
+    ("reference", "current"),
+    [([30, 2, 1, 1], [3, 2, 0, 1]), ([40, 5, 3, 2], [2, 3, 1, 0]), ([12, 8, 4], [1, 1, 4])],
+)
+def test_the_monte_carlo_p_value_matches_the_exact_conditional_one(
+    reference: list[int], current: list[int]
+) -> None:
+    levels = [f"L{i}" for i in range(len(reference))]
+
+    result = categorical_test(dict(zip(levels, reference, strict=True)),
+                              dict(zip(levels, current, strict=True)))  # fmt: skip
+
+    exact = _exact_conditional_p_value(reference, current)
+    assert result.method == "monte_carlo"
+    # Within four standard errors of 2,000 tables.
+    assert result.p_value == pytest.approx(exact, abs=4 * math.sqrt(exact * (1 - exact) / 2000))
+    assert result.statistic == pytest.approx(table_test(np.array([reference, current]))[0])
+
+
+def test_the_monte_carlo_p_value_holds_its_level_on_sparse_tables() -> None:
+    rng = np.random.default_rng(41)
+    shares = np.full(60, 1 / 60)
+    p_values = []
+    for _ in range(400):
+        reference = dict(enumerate(rng.multinomial(3000, shares).tolist()))
+        current = dict(enumerate(rng.multinomial(30, shares).tolist()))
+        result = categorical_test(
+            {str(k): v for k, v in reference.items() if v},
+            {str(k): v for k, v in current.items() if v},
+        )
+        assert result.method == "monte_carlo"
+        p_values.append(result.p_value)
+    rejected = int(np.sum(np.array(p_values) < 0.05))
+    high = stats.binomtest(rejected, 400).proportion_ci(method="exact").high
+    assert high <= 0.09  # about 5% (a 95% Clopper-Pearson interval reaching at most 9%)
+    assert rejected >= 5
+
+
+def test_the_same_counts_give_the_same_monte_carlo_p_value() -> None:
+    reference, current = {"a": 30, "b": 2, "c": 1}, {"a": 3, "b": 2, "c": 1}
+
+    assert categorical_test(reference, current) == categorical_test(reference, current)
 
 
 def test_single_level_is_not_tested_and_has_p_value_one() -> None:
     result = categorical_test({"a": 100}, {"a": 40})
 
     assert result == CategoricalTest(
-        statistic=0.0, p_value=1.0, dof=0, jensen_shannon=0.0, unseen=(), unseen_share=0.0
+        statistic=0.0,
+        p_value=1.0,
+        dof=0,
+        jensen_shannon=0.0,
+        unseen=(),
+        unseen_share=0.0,
+        method="asymptotic",
     )
 
 

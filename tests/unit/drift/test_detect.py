@@ -150,6 +150,76 @@ def test_dataset_drifts_when_share_reaches_threshold(
     assert report.drift_detected is detected
 
 
+def _six_columns(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Six numeric columns; only x0 moves, by 0.2 sd, in a batch of 5,000 rows."""
+    reference = frame(rng, 5_000, n_numeric=6, n_categorical=0)
+    current = frame(rng, 5_000, n_numeric=6, n_categorical=0, shift={"x0": 0.2})
+    return reference, current
+
+
+#: A champion that leans on x0: the importance shares a retrained version's profile carries.
+LEANS_ON_X0 = {"x0": 0.6, "x1": 0.2, "x2": 0.05, "x3": 0.05, "x4": 0.05, "x5": 0.05}
+
+
+def test_one_drifted_column_the_champion_leans_on_drifts_the_dataset(
+    rng: np.random.Generator,
+) -> None:
+    reference, current = _six_columns(rng)
+    profile = build_profile(reference, max_points=None).with_importance(LEANS_ON_X0)
+
+    report = detect_drift(profile, current)
+
+    assert report.drifted_columns == ("x0",)
+    assert report.weighting == "importance"
+    assert report.share_drifted == pytest.approx(0.6)
+    assert report.drift_detected is True
+    assert "importance share 0.60 >= threshold 0.20" in report.reason
+    assert report.feature("x0").weight == pytest.approx(0.6)
+
+
+def test_counted_alone_one_column_of_six_stays_below_the_share(
+    rng: np.random.Generator,
+) -> None:
+    # The same batch by column count (a reference without importance, or weights: equal):
+    # one column in six is a share of 0.17, below 0.2.
+    reference, current = _six_columns(rng)
+    profile = build_profile(reference, max_points=None).with_importance(LEANS_ON_X0)
+
+    by_count = detect_drift(profile, current, config=DriftConfig(weights="equal"))
+    plain = detect_drift(reference, current)
+
+    for report in (by_count, plain):
+        assert report.drifted_columns == ("x0",)
+        assert report.weighting == "equal"
+        assert report.share_drifted == pytest.approx(1 / 6)
+        assert report.drift_detected is False
+        assert [f.weight for f in report.features] == pytest.approx([1 / 6] * 6)
+
+
+def test_a_drifted_column_the_champion_ignores_counts_for_its_small_share(
+    rng: np.random.Generator,
+) -> None:
+    reference, current = _six_columns(rng)
+    ignores_x0 = {"x0": 0.0, "x1": 0.5, "x2": 0.5}
+    profile = build_profile(reference, max_points=None).with_importance(ignores_x0)
+
+    report = detect_drift(profile, current)
+
+    assert report.drifted_columns == ("x0",)
+    assert (report.share_drifted, report.drift_detected) == (0.0, False)
+    assert [f.weight for f in report.features] == [0.0, 0.5, 0.5, 0.0, 0.0, 0.0]
+
+
+def test_weights_are_rescaled_over_the_tested_columns(rng: np.random.Generator) -> None:
+    reference, current = _six_columns(rng)
+    profile = build_profile(reference, max_points=None).with_importance(LEANS_ON_X0)
+
+    report = detect_drift(profile, current, ignore=["x1"])  # x1 carried 0.2
+
+    assert report.feature("x0").weight == pytest.approx(0.6 / 0.8)
+    assert sum(f.weight for f in report.features) == pytest.approx(1.0)
+
+
 def test_ignored_columns_are_skipped_with_reason(rng: np.random.Generator) -> None:
     reference = frame(rng, 2_000)
     current = frame(rng, 2_000, shift={"x0": 2.0, "x1": 2.0}).drop(columns=["c1"])
@@ -448,6 +518,8 @@ def test_report_to_dict_is_strict_json_with_documented_keys(rng: np.random.Gener
     }
     for feature in data["features"]:
         assert keys <= feature.keys()
+    assert data["weighting"] == "equal"
+    assert sum(f["weight"] for f in data["features"]) == pytest.approx(1.0)
     x3 = next(f for f in data["features"] if f["name"] == "x3")
     assert x3["statistic"] is None
     assert x3["p_value"] is None

@@ -69,6 +69,43 @@ def test_profile_json_round_trip_preserves_every_field() -> None:
     assert restored.source == "s3://bucket/ref.parquet"
 
 
+def test_a_model_profile_keeps_its_importance_through_json() -> None:
+    profile = build_profile(mixed_frame(0), max_points=64).with_importance(
+        {"age": 3.0, "score": 1.0, "flag": 0.0, "city": 0.0, "not_profiled": 5.0}
+    )
+
+    restored = ReferenceProfile.from_json(profile.to_json())
+
+    # Kept to the profiled columns and rescaled to shares.
+    assert restored.importance == {"amount": 0.0, "age": 0.75, "score": 0.25, "flag": 0.0,
+                                   "city": 0.0}  # fmt: skip
+    assert restored.digest == profile.digest
+    assert "importance" not in build_profile(mixed_frame(0)).to_dict()
+
+
+@pytest.mark.parametrize(
+    "importance",
+    ['{"age": 0.5, "ghost": 0.5}', '{"age": -0.5, "score": 1.5}', '{"age": 0.5}'],
+    ids=["unknown_column", "negative", "not_summing_to_one"],
+)
+def test_a_damaged_importance_is_a_damaged_profile(importance: str) -> None:
+    data = build_profile(mixed_frame(0), max_points=64).to_dict()
+    data["importance"] = json.loads(importance)
+
+    with pytest.raises(InvalidInputError, match=r"damaged .*importance"):
+        ReferenceProfile.from_dict(data)
+
+
+def test_merged_profiles_keep_a_shared_importance_only() -> None:
+    shares = {"age": 0.5, "score": 0.5}
+    first = build_profile(mixed_frame(1), max_points=64).with_importance(shares)
+    second = build_profile(mixed_frame(2), max_points=64).with_importance(shares)
+    other = build_profile(mixed_frame(3), max_points=64).with_importance({"age": 1.0})
+
+    assert merge_profiles([first, second]).importance == first.importance
+    assert merge_profiles([first, other]).importance is None
+
+
 def test_profile_json_is_strict_json() -> None:
     frame = pd.DataFrame({"empty": [np.nan, np.nan], "x": [1.0, 2.0]})
 

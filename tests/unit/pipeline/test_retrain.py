@@ -22,9 +22,12 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_retrain import lineage
 from mlflow_retrain.config import RetrainConfig
+from mlflow_retrain.drift import ReferenceProfile
+from mlflow_retrain.metrics import lookup_metric
 from mlflow_retrain.pipeline.retrain import run_retrain, run_tune_worker
 from mlflow_retrain.report.markdown import section_text
 from mlflow_retrain.tuning import resolve_threads
+from mlflow_retrain.tuning.importance import importance_shares
 
 MODEL = "credit"
 
@@ -80,6 +83,26 @@ def test_retrain_registers_a_challenger_with_full_lineage(
     gate = pd.read_parquet(mlflow.artifacts.download_artifacts(result.gate_uri))
     predictions = model.predict(gate.drop(columns=["default"]))
     assert len(predictions) == len(gate) == result.n_gate
+
+
+def test_the_versions_profile_carries_its_permutation_importance(
+    tracking_uri: str, train_csv: Path
+) -> None:
+    result = run_retrain(str(train_csv), model_name=MODEL, config=retrain_config())
+
+    client = MlflowClient(tracking_uri)
+    version = client.get_model_version(MODEL, result.version)
+    path = mlflow.artifacts.download_artifacts(version.tags[lineage.TAG_PROFILE_URI])
+    profile = ReferenceProfile.from_json(Path(path).read_text())
+    assert profile.importance is not None
+    assert set(profile.importance) == set(profile.columns)
+    assert sum(profile.importance.values()) == pytest.approx(1.0)
+    # The same shares as the importance of the registered model on its gate split.
+    model = mlflow.sklearn.load_model(f"models:/{MODEL}/{result.version}")
+    gate = pd.read_parquet(mlflow.artifacts.download_artifacts(result.gate_uri))
+    expected = importance_shares(model, gate, gate["default"], features=list(profile.columns),
+                                 metric=lookup_metric(result.metric), seed=1)  # fmt: skip
+    assert profile.importance == pytest.approx(expected)
 
 
 def test_retrain_logs_its_tuning_figures_as_png(
