@@ -418,6 +418,15 @@ def _first_deployment(y: np.ndarray, challenger: ModelOutput, policy: PromotionP
     )  # fmt: skip
 
 
+#: The fewest rows of each class on which the gate's DeLong test decides. It refers ``z`` to
+#: Student's t with ``min(positives, negatives) - 1`` degrees of freedom (``delong_test(...,
+#: reference="t")``): simulated one-sided at alpha 0.05 (equal models), the normal reference
+#: rejects 8.4% with 6 positives and 6.0% with 20; the t reference 4.6% with 10 and 5.1%
+#: with 20 (``tests/unit/stats/test_delong_simulation.py``). Below 10 the evidence is
+#: inconclusive and says why.
+DELONG_MIN_EVENTS = 10
+
+
 def _compare_metric(
     y: np.ndarray,
     a: ModelOutput,
@@ -443,8 +452,23 @@ def _compare_metric(
                 "'bootstrap' for multiclass or label-only models."
             )
         positive = y == a.classes[1]  # type: ignore[index]
-        one = delong_test(positive, a.scores[:, 1], b.scores[:, 1], alternative=better)
-        two = delong_test(positive, a.scores[:, 1], b.scores[:, 1], confidence=confidence)
+        events = int(min(positive.sum(), (~positive).sum()))
+        if events < DELONG_MIN_EVENTS:
+            # Too few of a class for DeLong's test to hold its level, even corrected.
+            reason = (
+                f"only {events} rows of the rarer class on the gate split; the DeLong test "
+                f"needs {DELONG_MIN_EVENTS} of each class to hold its level (a larger gate "
+                "split, or a later check with more labelled rows, may decide)"
+            )
+            one = two = TestResult.inconclusive_result(
+                "delong", reason, n=len(y), estimate=value_a - value_b, alternative=better
+            )
+        else:
+            # With Student's t on min(positives, negatives) - 1 degrees of freedom.
+            one = delong_test(positive, a.scores[:, 1], b.scores[:, 1], alternative=better,
+                              reference="t")  # fmt: skip
+            two = delong_test(positive, a.scores[:, 1], b.scores[:, 1], confidence=confidence,
+                              reference="t")  # fmt: skip
     elif test == "bootstrap":
         use_scores = METRICS[name].needs_proba
         out_a = a.scores if use_scores else a.predictions

@@ -23,7 +23,7 @@ import logging
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
@@ -51,6 +51,7 @@ def delong_test(
     *,
     alternative: Alternative = "two-sided",
     confidence: float = 0.95,
+    reference: Literal["normal", "t"] = "normal",
 ) -> TestResult:
     """Compare the ROC AUC of challenger ``a`` with champion ``b`` on the same rows (DeLong).
 
@@ -71,8 +72,14 @@ def delong_test(
 
     Assumptions: rows are independent; both models scored the same rows (paired); the AUC
     difference is asymptotically normal (U-statistic theory). Minimum sample size: 2 positives
-    and 2 negatives (else inconclusive). The normal approximation wants more; it keeps its level
-    in simulation from a few dozen rows of each class (``test_delong_simulation.py``).
+    and 2 negatives (else inconclusive). The normal approximation wants more: with few rows of
+    one class its variance rests on few structural components and the test rejects too often
+    (one-sided at 0.05, equal models, 400 rows: 6.4% with 10 positives, 6.0% with 20).
+    ``reference="t"`` is the small-sample correction the promotion gate uses: ``z`` is
+    referred to Student's t with ``min(positives, negatives) - 1`` degrees of freedom, as a
+    mean of that many components would be (the same simulation: 4.6% and 5.1%; at 100
+    positives the two agree within 0.1 points). The default, ``normal``, is DeLong's and
+    pROC's test.
 
     Checked against R pROC's ``roc.test(roc1, roc2, method="delong")`` on the ``aSAH`` data
     (Z, p-value and interval to 1e-10) and a slow implementation written from the 1988 paper.
@@ -84,6 +91,8 @@ def delong_test(
         scores_b: Champion scores for the same rows, in the same order.
         alternative: ``two-sided``, ``greater`` (H1: AUC(a) > AUC(b)) or ``less``.
         confidence: Confidence level of the interval, in (0, 1).
+        reference: The distribution ``z`` is referred to: ``normal`` (DeLong's test) or ``t``
+            (the small-sample correction above).
 
     Returns:
         A :class:`TestResult` with ``method="delong"``, ``statistic`` the z value, ``estimate``
@@ -96,6 +105,11 @@ def delong_test(
             two classes, an unknown ``alternative`` or ``confidence`` outside (0, 1).
     """
     _check_options(alternative, confidence)
+    if reference not in ("normal", "t"):
+        raise errors.InvalidInputError(
+            f"reference must be 'normal' or 't'; got {reference!r}. Use 't' for the "
+            "small-sample correction."
+        )
     positive, scores, classes = _validate(y_true, scores_a, scores_b)
     n_rows = scores.shape[1]
     m = 0 if positive is None else int(positive.sum())
@@ -135,16 +149,21 @@ def delong_test(
         return inconclusive(reason, estimate=delta)
 
     z = delta / se
+    dist: Any = stats.norm if reference == "normal" else stats.t(df=min(m, n) - 1)
     if alternative == "two-sided":
-        p_value = float(2.0 * stats.norm.sf(abs(z)))
-        half = float(stats.norm.ppf((1.0 + confidence) / 2.0)) * se
+        p_value = float(2.0 * dist.sf(abs(z)))
+        half = float(dist.ppf((1.0 + confidence) / 2.0)) * se
         ci_low, ci_high = delta - half, delta + half
     elif alternative == "greater":
-        p_value = float(stats.norm.sf(z))
-        ci_low, ci_high = delta - float(stats.norm.ppf(confidence)) * se, math.inf
+        p_value = float(dist.sf(z))
+        ci_low, ci_high = delta - float(dist.ppf(confidence)) * se, math.inf
     else:
-        p_value = float(stats.norm.cdf(z))
-        ci_low, ci_high = -math.inf, delta + float(stats.norm.ppf(confidence)) * se
+        p_value = float(dist.cdf(z))
+        ci_low, ci_high = -math.inf, delta + float(dist.ppf(confidence)) * se
+    details = {"auc_a": auc_a, "auc_b": auc_b, "se": se, "n_positive": float(m),
+               "n_negative": float(n)}  # fmt: skip
+    if reference == "t":
+        details["df"] = float(min(m, n) - 1)
     return TestResult(
         method=METHOD,
         statistic=float(z),
@@ -155,13 +174,7 @@ def delong_test(
         n=n_rows,
         alternative=alternative,
         confidence=confidence,
-        details={
-            "auc_a": auc_a,
-            "auc_b": auc_b,
-            "se": se,
-            "n_positive": float(m),
-            "n_negative": float(n),
-        },
+        details=details,
     )
 
 

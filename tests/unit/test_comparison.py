@@ -11,6 +11,7 @@ from scipy import stats as st
 from mlflow_retrain.comparison import ModelOutput, choose_loss_test, compare_models, metric_value
 from mlflow_retrain.exceptions import InvalidInputError
 from mlflow_retrain.policy import PromotionPolicy, default_policy
+from mlflow_retrain.stats import delong_test
 
 N = 3000
 
@@ -325,3 +326,42 @@ def test_a_challenger_with_skewed_errors_and_the_same_mae_is_promoted_at_most_al
         promoted += evidence.decision == "promote"
 
     assert promoted / reps <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / reps)
+
+
+def test_delong_with_too_few_events_leaves_the_evidence_inconclusive_and_says_why(
+    rng: np.random.Generator,
+) -> None:
+    # 8 positives in 3,000 rows: far better in every row, yet too few of the rarer class for
+    # the DeLong test's level, so no promotion on it.
+    y = np.zeros(N, dtype=int)
+    y[:8] = 1
+
+    evidence = compare_models(
+        y, _scores(y, 3.0, rng), _scores(y, 0.3, rng), policy=default_policy("classification")
+    )
+
+    assert evidence.decision == "inconclusive"
+    assert "only 8 rows of the rarer class" in evidence.reason
+    assert "needs 10 of each class" in evidence.reason
+    (auc,) = evidence.metrics
+    assert auc.result is not None
+    assert auc.result.inconclusive_reason is not None
+    assert auc.difference > 0.2
+
+
+def test_the_gates_delong_refers_z_to_t_on_the_rarer_class(rng: np.random.Generator) -> None:
+    y = np.zeros(N, dtype=int)
+    y[:12] = 1
+    challenger, champion = _scores(y, 1.2, rng), _scores(y, 0.6, rng)
+
+    evidence = compare_models(y, challenger, champion, policy=default_policy("classification"))
+
+    (auc,) = evidence.metrics
+    assert auc.result is not None
+    assert auc.result.details["df"] == 11.0
+    corrected = delong_test(y, challenger.scores[:, 1], champion.scores[:, 1],
+                            alternative="greater", reference="t")  # fmt: skip
+    plain = delong_test(y, challenger.scores[:, 1], champion.scores[:, 1], alternative="greater")
+    assert auc.p_value == pytest.approx(corrected.p_value)
+    assert corrected.p_value == pytest.approx(st.t.sf(plain.statistic, df=11))
+    assert corrected.p_value > plain.p_value

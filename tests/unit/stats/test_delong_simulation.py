@@ -18,7 +18,9 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 
+from mlflow_retrain.comparison import DELONG_MIN_EVENTS
 from mlflow_retrain.stats.delong import delong_test
 
 pytestmark = pytest.mark.slow
@@ -91,3 +93,44 @@ def test_power_under_a_known_auc_gain(alternative: str, n: int, minimum: float) 
 
 def _normal_cdf(x: float) -> float:
     return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def _few_events_rate(positives: int, reference: str, *, seed: int) -> int:
+    """One-sided false rejections of equal models with ``positives`` in 400 rows."""
+    rng = np.random.default_rng(seed)
+    rejected = 0
+    n = 400
+    y = np.zeros(n, dtype=int)
+    y[:positives] = 1
+    for _ in range(FEW_EVENTS_REPS):
+        shared = math.sqrt(RHO) * rng.normal(size=n)
+        a = y + shared + math.sqrt(1 - RHO) * rng.normal(size=n)
+        b = y + shared + math.sqrt(1 - RHO) * rng.normal(size=n)
+        result = delong_test(y, a, b, alternative="greater", reference=reference)  # type: ignore[arg-type]
+        rejected += (not result.inconclusive) and result.p_value < ALPHA
+    return rejected
+
+
+#: Enough replications that a size of 4.8% has a 95% interval ending well below 5.5%.
+FEW_EVENTS_REPS = 10_000
+
+
+@pytest.mark.parametrize("positives", [DELONG_MIN_EVENTS, 30])
+def test_the_gates_delong_holds_its_level_with_few_events(positives: int) -> None:
+    # The gate's DeLong (Student's t on min(positives, negatives) - 1 degrees of freedom,
+    # from comparison.DELONG_MIN_EVENTS positives on) holds its one-sided level where the
+    # normal reference does not (10 positives: about 6.4%).
+    corrected = _few_events_rate(positives, "t", seed=2100 + positives)
+
+    def interval(k: int) -> tuple[float, float]:
+        ci = stats.binomtest(k, FEW_EVENTS_REPS).proportion_ci(method="exact")
+        return float(ci.low), float(ci.high)
+
+    low, high = interval(corrected)
+    print(f"{positives} positives in 400 rows, one-sided: size {corrected / FEW_EVENTS_REPS:.2%} "
+          f"[{low:.2%}, {high:.2%}] with t")  # fmt: skip
+    assert high <= 0.055
+    if positives == DELONG_MIN_EVENTS:  # the finding is real: the normal reference breaks
+        plain = _few_events_rate(positives, "normal", seed=2100 + positives)
+        print(f"  normal reference: {plain / FEW_EVENTS_REPS:.2%}")
+        assert interval(plain)[0] > ALPHA
