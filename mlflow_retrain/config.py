@@ -315,10 +315,13 @@ class TriggerConfig:
     Attributes:
         decay_metric: Metric watched for performance decay on labelled batches (default: the
             policy's first primary metric).
-        decay_tolerance: Decay is called when the whole confidence interval of the
-            champion's metric on the batch lies worse than its reference value by more than
-            this (metric units).
-        decay_confidence: Confidence level of that interval.
+        decay_tolerance: How much worse than its reference the champion's metric on a batch
+            may be before it counts as decay (metric units).
+        decay_confidence: Confidence of the metric's intervals, and one minus the
+            false-trigger rate per ``decay_horizon`` checks of an unchanged champion.
+        decay_horizon: Checks over which false triggers stay below ``1 - decay_confidence``:
+            each check tests at ``(1 - decay_confidence) / decay_horizon`` (one-sided).
+            The reference is the champion's metric on the first labelled batch it served.
         drift_k: Retrain on data drift when it was found in at least ``drift_k`` ...
         drift_n: ... of the last ``drift_n`` checks (this one included; history read back from
             MLflow). ``1`` and ``1`` retrain on a single drifted window.
@@ -332,6 +335,7 @@ class TriggerConfig:
     decay_metric: str | None = None
     decay_tolerance: float = 0.0
     decay_confidence: float = 0.95
+    decay_horizon: int = 24
     drift_k: int = 2
     drift_n: int = 3
     max_model_age_days: float | None = None
@@ -342,6 +346,7 @@ class TriggerConfig:
             _check_range("triggers.seasonal_period", self.seasonal_period, low=2)
         _check_range("triggers.decay_tolerance", self.decay_tolerance, low=0.0)
         _check_range("triggers.decay_confidence", self.decay_confidence, low=0.5, high=0.999)
+        _check_range("triggers.decay_horizon", self.decay_horizon, low=1, high=1000)
         _check_range("triggers.drift_n", self.drift_n, low=1, high=100)
         _check_range("triggers.drift_k", self.drift_k, low=1, high=self.drift_n)
         if self.max_model_age_days is not None:

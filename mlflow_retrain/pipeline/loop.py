@@ -705,10 +705,17 @@ def _decay(
     config: RetrainConfig,
     policy: _CyclePolicy,
 ) -> Any:
-    """The champion's metric on the labelled batch against its reference, or ``None``."""
+    """The champion's metric on the labelled batch against its reference, or ``None``.
+
+    The reference is the champion's metric on the first labelled batch it served (cached on
+    the version); that batch sets it and is not judged. Later batches are judged by
+    :func:`~mlflow_retrain.pipeline.triggers.decay_test`.
+    """
     from mlflow_retrain.comparison import metric_interval
     from mlflow_retrain.metrics import lookup_metric
     from mlflow_retrain.pipeline.compare import score_version
+    from mlflow_retrain.pipeline.triggers import decay_test
+    from mlflow_retrain.registry.evidence import cache_reference, cached_reference
 
     target = config.target
     assert target is not None
@@ -718,59 +725,40 @@ def _decay(
     task = tags.get(lineage.TAG_TASK) or "classification"
     metric = config.triggers.decay_metric or policy.get().for_task(task).primary[0].metric
     confidence = config.triggers.decay_confidence
-    found = _reference_value(champ, metric, task, confidence)
-    if found is None:
-        return None
-    reference, ref_low, ref_high = found
     labelled = frame[frame[target].notna()]
     output = score_version(model_name, champ, labelled.drop(columns=[target]), task)
-    value, low, high = metric_interval(
-        metric, labelled[target].to_numpy(), output, confidence=confidence
-    )
-    tolerance = config.triggers.decay_tolerance
-    if lookup_metric(metric).greater_is_better:
-        decayed = high < ref_low - tolerance
-    else:
-        decayed = low > ref_high + tolerance
+    found = metric_interval(metric, labelled[target].to_numpy(), output, confidence=confidence)
+    value, low, high = found
+    if not all(math.isfinite(v) for v in found):
+        return None
+    reference = cached_reference(tags, metric)
+    if reference is None:
+        # The first labelled batch the champion serves becomes its reference: rows that took
+        # no part in selecting it (its gate split did, so it flatters the champion).
+        cache_reference(MlflowClient(), champ.name, champ.version, metric, found)
+        mlflow.log_metrics({f"decay.{metric}": value, f"decay.{metric}.ci_low": low,
+                            f"decay.{metric}.ci_high": high})  # fmt: skip
+        return {"metric": metric, "value": value, "ci_low": low, "ci_high": high,
+                "reference": value, "reference_ci": [low, high], "reference_set": True,
+                "decayed": False}  # fmt: skip
+    ref_value, ref_low, ref_high = reference
+    test = decay_test(
+        (value, low, high), reference, greater_is_better=lookup_metric(metric).greater_is_better,
+        confidence=confidence, horizon=config.triggers.decay_horizon,
+        tolerance=config.triggers.decay_tolerance,
+    )  # fmt: skip
     mlflow.log_metrics(
         {
             f"decay.{metric}": value,
             f"decay.{metric}.ci_low": low,
             f"decay.{metric}.ci_high": high,
-            f"decay.{metric}.reference": reference,
+            f"decay.{metric}.reference": ref_value,
+            f"decay.{metric}.z": test.z,
         }
     )
     return {"metric": metric, "value": value, "ci_low": low, "ci_high": high,
-            "reference": reference, "reference_ci": [ref_low, ref_high],
-            "decayed": bool(decayed)}  # fmt: skip
-
-
-def _reference_value(
-    champ: Any, metric: str, task: str, confidence: float
-) -> tuple[float, float, float] | None:
-    """The champion's metric on its own gate split with its interval (cached on the version).
-
-    The reference is itself an estimate: decay is called only when the batch's interval and
-    the reference's do not overlap, so a noisy reference cannot trigger a retrain.
-    """
-    from mlflow_retrain.comparison import metric_interval
-    from mlflow_retrain.pipeline.compare import score_version
-    from mlflow_retrain.registry.evidence import cache_reference, cached_reference
-
-    tags = champ.tags
-    cached = cached_reference(tags, metric)
-    if cached is not None:
-        return cached
-    gate_uri, target = tags.get(lineage.TAG_GATE_URI), tags.get(lineage.TAG_TARGET)
-    if not gate_uri or not target:
-        return None
-    gate = load_table(gate_uri)
-    output = score_version(champ.name, champ, gate.drop(columns=[target]), task)
-    found = metric_interval(metric, gate[target].to_numpy(), output, confidence=confidence)
-    if not all(math.isfinite(v) for v in found):
-        return None
-    cache_reference(MlflowClient(), champ.name, champ.version, metric, found)
-    return found
+            "reference": ref_value, "reference_ci": [ref_low, ref_high], "z": test.z,
+            "level": test.level, "decayed": test.decayed}  # fmt: skip
 
 
 def _training_window(

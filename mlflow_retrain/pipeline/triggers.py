@@ -6,12 +6,74 @@ checks, the champion's age, the last retrain) and :func:`decide_trigger` applies
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scipy import stats
+
 from mlflow_retrain.config import SafetyConfig, TriggerConfig
 
-__all__ = ["CheckFacts", "TriggerDecision", "decide_trigger"]
+__all__ = ["CheckFacts", "DecayTest", "TriggerDecision", "decay_test", "decide_trigger"]
+
+
+@dataclass(frozen=True)
+class DecayTest:
+    """One decay check's test (:func:`decay_test`).
+
+    Attributes:
+        z: How many standard errors the batch's value lies worse than the reference, less the
+            tolerance (positive: worse).
+        level: The one-sided level of this check: ``(1 - confidence) / horizon``.
+        decayed: ``z`` exceeds the standard normal's ``1 - level`` quantile.
+    """
+
+    z: float
+    level: float
+    decayed: bool
+
+
+def decay_test(
+    batch: tuple[float, float, float],
+    reference: tuple[float, float, float],
+    *,
+    greater_is_better: bool,
+    confidence: float,
+    horizon: int,
+    tolerance: float = 0.0,
+) -> DecayTest:
+    """Whether the champion's metric on a batch is significantly worse than its reference.
+
+    Both are estimates with an interval at ``confidence``; their standard errors are the
+    intervals' half-widths over the normal quantile, and the difference (the batch worse
+    than the reference by more than ``tolerance``) is tested one-sided at ``(1 -
+    confidence) / horizon``. By the union bound (Bonferroni's alpha spending), an unchanged
+    champion then triggers in at most ``1 - confidence`` of every ``horizon`` checks, however
+    the checks depend on each other through their shared reference: the default, 0.95 over
+    24, is at most 5% false triggers in two years of monthly checks.
+
+    Args:
+        batch: The batch's ``(value, low, high)``.
+        reference: The reference's ``(value, low, high)``.
+        greater_is_better: The metric's direction.
+        confidence: The intervals' confidence, and one minus the false-trigger rate per
+            horizon.
+        horizon: Checks over which the false-trigger rate is held.
+        tolerance: How much worse than the reference is not yet decay (metric units).
+
+    Returns:
+        The test.
+    """
+    quantile = float(stats.norm.ppf((1 + confidence) / 2))
+    se = math.hypot((batch[2] - batch[1]) / (2 * quantile),
+                    (reference[2] - reference[1]) / (2 * quantile))  # fmt: skip
+    worse = (reference[0] - batch[0]) if greater_is_better else (batch[0] - reference[0])
+    level = (1 - confidence) / horizon
+    if not se > 0:
+        return DecayTest(z=math.inf if worse > tolerance else 0.0, level=level,
+                         decayed=worse > tolerance)  # fmt: skip
+    z = (worse - tolerance) / se
+    return DecayTest(z=z, level=level, decayed=bool(z > stats.norm.isf(level)))
 
 
 @dataclass(frozen=True)

@@ -295,8 +295,10 @@ def cache_reference(
     client.set_model_version_tag(name, version, lineage.TAG_REFERENCE_PREFIX + metric, cached)
 
 
-#: The suffix that ties a cached reference to the metric definitions it was computed under.
-_DEFINITIONS = f"metrics-v{DEFINITIONS_VERSION}"
+#: The suffix that ties a cached reference to the metric definitions it was computed under,
+#: and to its rows: ``served``, the first labelled batch the champion served (references of
+#: earlier releases, on the gate split that selected it, are computed again).
+_DEFINITIONS = f"metrics-v{DEFINITIONS_VERSION}+served"
 
 
 def _now_ms() -> int:

@@ -796,6 +796,12 @@ def _decay_text(decay: Mapping[str, Any] | None) -> str:
         return "not checked (no champion, too few labelled rows, or no reference)"
     metric = _cell(decay.get("metric", ""))
     low, high = decay.get("ci_low"), decay.get("ci_high")
+    if decay.get("reference_set"):
+        return (
+            f"champion's {metric} on this batch {format_number(decay.get('value'))} "
+            f"[{format_number(low)}, {format_number(high)}]: its reference from now on (the "
+            "first labelled batch it served), not judged"
+        )
     ref_low, ref_high = [*(decay.get("reference_ci") or []), None, None][:2]
     reference = format_number(decay.get("reference"))
     if ref_low is not None and ref_high is not None:
@@ -804,7 +810,7 @@ def _decay_text(decay: Mapping[str, Any] | None) -> str:
     return (
         f"champion's {metric} on this batch {format_number(decay.get('value'))} "
         f"[{format_number(low)}, {format_number(high)}] vs its reference {reference} "
-        f"(its gate split): {verdict}"
+        f"(the first labelled batch it served): {verdict}"
     )
 
 

@@ -325,12 +325,29 @@ def test_each_cycle_run_describes_what_it_found_and_what_it_did(
     )
     decay = second["decay"]
     assert decay is not None
-    assert rows["Decay check"].startswith(
+    # The first labelled batch the champion serves becomes its reference, unjudged.
+    assert decay["reference_set"] is True
+    assert rows["Decay check"] == (
         f"champion's roc_auc on this batch {format_number(decay['value'])} "
-        f"[{format_number(decay['ci_low'])}, {format_number(decay['ci_high'])}] vs its "
-        f"reference {format_number(decay['reference'])}"
+        f"[{format_number(decay['ci_low'])}, {format_number(decay['ci_high'])}]: its reference "
+        "from now on (the first labelled batch it served), not judged"
     )
     assert "Trained" not in rows
+
+    month_03 = project.parent / "data" / "month_03.csv"
+    example_generator().generate_month(3, rows=1500).to_csv(month_03, index=False)
+    code, third, _ = run_cycle(project, "--batch", str(month_03))
+    assert code == 0
+    assert third is not None
+    judged = third["decay"]
+    assert judged is not None
+    assert judged["reference"] == pytest.approx(decay["value"], rel=1e-5)
+    assert judged["level"] == pytest.approx(0.05 / 24)
+    assert _note_items(_note(client, third["run_id"]))["Decay check"].startswith(
+        f"champion's roc_auc on this batch {format_number(judged['value'])} "
+        f"[{format_number(judged['ci_low'])}, {format_number(judged['ci_high'])}] vs its "
+        f"reference {format_number(decay['value'])}"
+    )
 
 
 def test_a_failed_cycle_run_says_why_it_stopped(tracking_uri: str, project: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import deque
 from collections.abc import Mapping
@@ -11,7 +12,12 @@ import pytest
 
 from mlflow_retrain.config import RetrainConfig, SafetyConfig, TriggerConfig
 from mlflow_retrain.exceptions import InvalidConfigError
-from mlflow_retrain.pipeline.triggers import CheckFacts, TriggerDecision, decide_trigger
+from mlflow_retrain.pipeline.triggers import (
+    CheckFacts,
+    TriggerDecision,
+    decay_test,
+    decide_trigger,
+)
 
 # The documented default: drift must be found in 2 of the last 3 checks.
 K2_OF_3 = TriggerConfig(drift_k=2, drift_n=3)
@@ -355,3 +361,33 @@ def test_boundary_trigger_and_safety_values_are_accepted() -> None:
     )
     assert config.safety == SafetyConfig(max_consecutive_rejections=1)
     assert config.history.uris == ("batches/2025-01.csv",)
+
+
+def test_the_decay_test_is_a_z_test_at_alpha_over_the_horizon() -> None:
+    # Batch 0.78 [0.76, 0.80], reference 0.81 [0.80, 0.82] at 95%: standard errors 0.0102
+    # and 0.0051, so z = 0.03 / 0.0114 = 2.63, below the 0.05 / 24 quantile 2.86.
+    batch, reference = (0.78, 0.76, 0.80), (0.81, 0.80, 0.82)
+    se = math.hypot(0.02 / 1.959964, 0.01 / 1.959964)
+
+    test = decay_test(batch, reference, greater_is_better=True, confidence=0.95, horizon=24)
+
+    assert test.z == pytest.approx(0.03 / se)
+    assert test.level == pytest.approx(0.05 / 24)
+    assert test.decayed is False
+    # One check a year instead: the same difference is decay at 0.05 / 1.
+    assert decay_test(batch, reference, greater_is_better=True, confidence=0.95,
+                      horizon=1).decayed is True  # fmt: skip
+
+
+def test_the_decay_test_follows_the_metrics_direction_and_tolerance() -> None:
+    reference = (1.00, 0.98, 1.02)  # an RMSE: lower is better
+    worse = (1.10, 1.08, 1.12)
+
+    assert decay_test(worse, reference, greater_is_better=False, confidence=0.95,
+                      horizon=24).decayed is True  # fmt: skip
+    assert decay_test(reference, worse, greater_is_better=False, confidence=0.95,
+                      horizon=24).decayed is False  # fmt: skip
+    tolerant = decay_test(worse, reference, greater_is_better=False, confidence=0.95,
+                          horizon=24, tolerance=0.08)  # fmt: skip
+    assert tolerant.decayed is False
+    assert tolerant.z == pytest.approx(0.02 / math.hypot(0.02, 0.02) * 1.959964)

@@ -194,7 +194,9 @@ def test_the_decay_reference_is_cached_on_the_champion(client: MlflowClient, mod
     cache_reference(client, model, "2", "roc_auc", (0.6784131205673759, 0.61540, 0.7414234))
 
     tags = version_tags(client, model, "2")
-    assert tags[lineage.TAG_REFERENCE_PREFIX + "roc_auc"] == "0.678413,0.6154,0.741423;metrics-v2"
+    assert tags[lineage.TAG_REFERENCE_PREFIX + "roc_auc"] == (
+        "0.678413,0.6154,0.741423;metrics-v2+served"
+    )
     assert cached_reference(tags, "roc_auc") == pytest.approx((0.678413, 0.6154, 0.741423))
     assert cached_reference(tags, "accuracy") is None
 
@@ -203,9 +205,12 @@ def test_a_reference_cached_under_older_metric_definitions_is_computed_again() -
     # Before metrics-v2, binary Brier was twice today's value: that cache would mislead decay.
     old = {lineage.TAG_REFERENCE_PREFIX + "brier": "0.308,0.29,0.326"}
     older = {lineage.TAG_REFERENCE_PREFIX + "brier": "0.308,0.29,0.326;metrics-v1"}
+    # And a reference on the gate split that selected the champion (before "served").
+    selected = {lineage.TAG_REFERENCE_PREFIX + "brier": "0.154,0.145,0.163;metrics-v2"}
 
     assert cached_reference(old, "brier") is None
     assert cached_reference(older, "brier") is None
+    assert cached_reference(selected, "brier") is None
 
 
 def test_a_damaged_decay_reference_counts_as_none() -> None:

@@ -431,7 +431,7 @@ def test_a_cycle_description_tells_the_outcome_with_links_to_its_steps() -> None
     )
     assert rows["Decay check"] == (
         "champion's roc_auc on this batch 0.7104 [0.6863, 0.7345] vs its reference 0.6784 "
-        "[0.6154, 0.7414] (its gate split): no significant decay"
+        "[0.6154, 0.7414] (the first labelled batch it served): no significant decay"
     )
     assert rows["Trained"] == (
         "[version 2](#/models/credit/versions/2) · [tuning run](#/experiments/7/runs/t1)"
