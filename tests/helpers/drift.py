@@ -1,10 +1,25 @@
-"""``FeatureDrift`` results with every field filled in, for the report writers' tests."""
+"""``FeatureDrift`` results with every field filled in, for the report writers' tests; and the
+categorical test's replaced pooling rule, the baseline of the small-batch simulations."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+from scipy import stats
+
 from mlflow_retrain.drift.report import FeatureDrift
+
+
+def pooled_by_combined_count(ref: dict[str, int], cur: dict[str, int]) -> float:
+    """The replaced rule's p-value: pool levels whose combined count is below 5, chi-square."""
+    levels = list(dict.fromkeys([*ref, *cur]))
+    r = np.array([ref.get(level, 0) for level in levels], dtype=float)
+    c = np.array([cur.get(level, 0) for level in levels], dtype=float)
+    sparse = (r + c) < 5
+    r, c = np.r_[r[~sparse], r[sparse].sum()], np.r_[c[~sparse], c[sparse].sum()]
+    keep = (r + c) > 0
+    return float(stats.chi2_contingency(np.vstack([r[keep], c[keep]]), correction=False).pvalue)
 
 
 def feature_drift(

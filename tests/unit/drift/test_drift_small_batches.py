@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.drift import pooled_by_combined_count
 from scipy import stats
 
 from mlflow_retrain.config import CategoricalDriftConfig, DriftConfig
@@ -46,17 +47,6 @@ def _counts(rng: np.random.Generator, n: int) -> dict[str, int]:
     return {str(name): int(c) for name, c in zip(NAMES, drawn, strict=True) if c}
 
 
-def _pooled_by_combined_count(ref: dict[str, int], cur: dict[str, int]) -> float:
-    """The replaced rule: pool levels whose combined count is below 5, then chi-square."""
-    levels = list(dict.fromkeys([*ref, *cur]))
-    r = np.array([ref.get(level, 0) for level in levels], dtype=float)
-    c = np.array([cur.get(level, 0) for level in levels], dtype=float)
-    sparse = (r + c) < 5
-    r, c = np.r_[r[~sparse], r[sparse].sum()], np.r_[c[~sparse], c[sparse].sum()]
-    keep = (r + c) > 0
-    return float(stats.chi2_contingency(np.vstack([r[keep], c[keep]]), correction=False).pvalue)
-
-
 def test_a_sparse_500_level_column_in_batches_of_50_holds_alpha(
     record_property: Callable[[str, object], None],
 ) -> None:
@@ -72,7 +62,7 @@ def test_a_sparse_500_level_column_in_batches_of_50_holds_alpha(
         result = categorical_test(reference, batch)
         significant += result.p_value < ALPHA
         flagged += result.p_value < ALPHA and result.jensen_shannon >= min_effect
-        before += _pooled_by_combined_count(reference, batch) < ALPHA
+        before += pooled_by_combined_count(reference, batch) < ALPHA
 
     low, high = _interval(flagged, reps)
     record_property("column_flagged", flagged / reps)
