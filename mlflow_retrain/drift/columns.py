@@ -445,12 +445,12 @@ def pool_sparse_levels(
     sparse = expected < min_expected
     if not sparse.any():
         return ref, cur
-    pooled_expected = expected[sparse].sum()
-    for index in np.argsort(np.where(sparse, np.inf, expected), kind="stable"):
-        if pooled_expected >= min_expected or np.count_nonzero(~sparse) <= 1:
-            break
-        sparse[index] = True
-        pooled_expected += expected[index]
+    # The other levels, least expected first, that the pool takes in until it expects enough
+    # (always leaving one of them out).
+    others = np.flatnonzero(~sparse)[np.argsort(expected[~sparse], kind="stable")][:-1]
+    reach = expected[sparse].sum() + np.r_[0.0, np.cumsum(expected[others])]
+    taken = int(np.argmax(reach >= min_expected)) if reach[-1] >= min_expected else others.size
+    sparse[others[:taken]] = True
     return np.r_[ref[~sparse], ref[sparse].sum()], np.r_[cur[~sparse], cur[sparse].sum()]
 
 

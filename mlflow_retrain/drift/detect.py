@@ -35,7 +35,7 @@ from mlflow_retrain.drift.profile import (
     numeric_values,
     summarise_column,
 )
-from mlflow_retrain.drift.report import DriftReport, FeatureDrift, SkippedColumn
+from mlflow_retrain.drift.report import DriftReport, FeatureDrift, SkippedColumn, share_label
 from mlflow_retrain.stats.multitest import adjust_pvalues
 
 __all__ = ["detect_drift", "reference_profile"]
@@ -240,8 +240,7 @@ def _reason(
     if not drifted:
         return f"No column drifted ({n} tested)."
     listed = ", ".join(drifted[:10]) + (", ..." if len(drifted) > 10 else "")
-    of = "share" if weighting == "equal" else "importance share"
-    counted = f"{len(drifted)} of {n} columns drifted ({of} {share:.2f}"
+    counted = f"{len(drifted)} of {n} columns drifted ({share_label(weighting)} {share:.2f}"
     if critical:
         return f"Critical column(s) {', '.join(critical)} drifted; {counted}): {listed}."
     relation = ">=" if share >= threshold else "<"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["DriftReport", "FeatureDrift", "SkippedColumn"]
+__all__ = ["DriftReport", "FeatureDrift", "SkippedColumn", "share_label"]
 
 SCHEMA_VERSION = 1
 
@@ -117,6 +117,11 @@ class FeatureDrift:
             "inconclusive_reason": self.inconclusive_reason,
             "weight": self.weight,
         }
+
+
+def share_label(weighting: str) -> str:
+    """What a report's share counts: ``importance share`` or ``share`` (of the columns)."""
+    return "importance share" if weighting == "importance" else "share"
 
 
 @dataclass(frozen=True)

@@ -731,34 +731,27 @@ def _decay(
     value, low, high = found
     if not all(math.isfinite(v) for v in found):
         return None
+    logged = {f"decay.{metric}": value, f"decay.{metric}.ci_low": low,
+              f"decay.{metric}.ci_high": high}  # fmt: skip
+    result: dict[str, Any] = {"metric": metric, "value": value, "ci_low": low, "ci_high": high}
     reference = cached_reference(tags, metric)
     if reference is None:
         # The first labelled batch the champion serves becomes its reference: rows that took
         # no part in selecting it (its gate split did, so it flatters the champion).
         cache_reference(MlflowClient(), champ.name, champ.version, metric, found)
-        mlflow.log_metrics({f"decay.{metric}": value, f"decay.{metric}.ci_low": low,
-                            f"decay.{metric}.ci_high": high})  # fmt: skip
-        return {"metric": metric, "value": value, "ci_low": low, "ci_high": high,
-                "reference": value, "reference_ci": [low, high], "reference_set": True,
-                "decayed": False}  # fmt: skip
-    ref_value, ref_low, ref_high = reference
+        mlflow.log_metrics(logged)
+        return {**result, "reference": value, "reference_ci": [low, high],
+                "reference_set": True, "decayed": False}  # fmt: skip
     test = decay_test(
-        (value, low, high), reference, greater_is_better=lookup_metric(metric).greater_is_better,
+        found, reference, greater_is_better=lookup_metric(metric).greater_is_better,
         confidence=confidence, horizon=config.triggers.decay_horizon,
         tolerance=config.triggers.decay_tolerance,
     )  # fmt: skip
     mlflow.log_metrics(
-        {
-            f"decay.{metric}": value,
-            f"decay.{metric}.ci_low": low,
-            f"decay.{metric}.ci_high": high,
-            f"decay.{metric}.reference": ref_value,
-            f"decay.{metric}.z": test.z,
-        }
+        {**logged, f"decay.{metric}.reference": reference[0], f"decay.{metric}.z": test.z}
     )
-    return {"metric": metric, "value": value, "ci_low": low, "ci_high": high,
-            "reference": ref_value, "reference_ci": [ref_low, ref_high], "z": test.z,
-            "level": test.level, "decayed": test.decayed}  # fmt: skip
+    return {**result, "reference": reference[0], "reference_ci": list(reference[1:]),
+            "z": test.z, "level": test.level, "decayed": test.decayed}  # fmt: skip
 
 
 def _training_window(

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from mlflow_retrain import lineage
 from mlflow_retrain._version import __version__
 from mlflow_retrain.comparison import Evidence, MetricComparison
-from mlflow_retrain.drift.report import DriftReport, FeatureDrift
+from mlflow_retrain.drift.report import DriftReport, FeatureDrift, share_label
 from mlflow_retrain.exceptions import InvalidInputError
 
 __all__ = [
@@ -315,10 +315,6 @@ def _percent(value: float | None) -> str:
     return f"{value:.1%}"
 
 
-def _share_name(report: DriftReport) -> str:
-    return "importance share" if report.weighting == "importance" else "share"
-
-
 def _header(
     report: DriftReport, title: str, reference_uri: str | None, current_uri: str | None
 ) -> str:
@@ -332,7 +328,7 @@ def _header(
         ("Rows", f"reference {report.n_reference:,} \u00b7 current {report.n_current:,}"),
         (
             "Drifted columns",
-            f"{report.n_drifted} of {n_features} ({_share_name(report)} "
+            f"{report.n_drifted} of {n_features} ({share_label(report.weighting)} "
             f"{report.share_drifted:.2f} {relation} threshold {report.drift_share:.2f})",
         ),
     ]
