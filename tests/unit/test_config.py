@@ -81,6 +81,9 @@ def test_environment_lists_are_comma_separated() -> None:
         ("tuning:\n  threads: two\n", r"'tuning.threads' must be 'auto' or a whole number, got"),
         ("tuning:\n  threads: 1.5\n", r"'tuning.threads' must be 'auto' or a whole number, got"),
         ("tuning:\n  threads: 0\n", r"'tuning.threads' must be in \[1, 1024\], got 0"),
+        ("drift:\n  weights: shap\n", r"'drift.weights' must be one of 'importance', 'equal'"),
+        ("triggers:\n  decay_horizon: 0\n", r"'triggers.decay_horizon' must be in \[1, 1000\]"),
+        ("triggers:\n  decay_horizon: 1.5\n", r"'triggers.decay_horizon' must be a whole"),
     ],
 )
 def test_invalid_files_name_the_key_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
