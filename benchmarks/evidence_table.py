@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ def rate_text(k: int, n: int, *, level: bool = True) -> str:
 # ---- shadow mode ----------------------------------------------------------------------------
 
 
-def _shadow(draw: Callable[[np.random.Generator], np.ndarray], unit: str, streams: int,
+def _shadow(draw: Callable[[np.random.Generator], Any], unit: str, streams: int,
             seed: int) -> int:  # fmt: skip
     """Streams (of ``streams``) in which shadow mode promotes, at the default policy."""
     rule = replace(ShadowRule(), unit=unit)
@@ -71,7 +72,12 @@ def _shadow(draw: Callable[[np.random.Generator], np.ndarray], unit: str, stream
                                       null_value=rule.min_improvement, min_rows=rule.min_rows,
                                       unit=unit)  # fmt: skip
         for _ in range(rule.max_batches):
-            state = state.update(draw(rng))
+            drawn = draw(rng)
+            if isinstance(drawn, tuple):  # the two models' losses: the tail check sees them
+                challenger, champion = drawn
+                state = state.update(champion - challenger, losses=drawn)
+            else:
+                state = state.update(drawn)
             decision, _ = decide(state, rule)
             promoted += decision == "promote"
             if decision != "continue":
@@ -86,10 +92,11 @@ def _day_effect(icc: float, rows: int = 2000) -> Callable[[np.random.Generator],
     return draw
 
 
-def _t3_mse(rows: int = 2000) -> Callable[[np.random.Generator], np.ndarray]:
+def _t3_mse(rows: int = 2000) -> Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]:
     # Champion: normal errors of variance 3; challenger: t3 errors (variance 3). Equal MSE.
-    def draw(rng: np.random.Generator) -> np.ndarray:
-        return rng.normal(0, math.sqrt(3), rows) ** 2 - rng.standard_t(3, rows) ** 2
+    def draw(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        champion = rng.normal(0, math.sqrt(3), rows) ** 2
+        return rng.standard_t(3, rows) ** 2, champion
 
     return draw
 

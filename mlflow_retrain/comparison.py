@@ -44,6 +44,7 @@ from mlflow_retrain.stats import (
     mcnemar_test,
     paired_bootstrap_tests,
     paired_t_test,
+    tail_check,
 )
 
 __all__ = [
@@ -101,6 +102,9 @@ class MetricComparison:
         test_choice: Why this test: for a policy test ``auto``, the skew of the loss
             differences and the t-test's level error it implies (see
             :func:`choose_loss_test`); ``None`` where the policy named the test.
+        tail_index: For a mean of an unbounded loss (``rmse``, ``mae``, ``log_loss``): each
+            model's Hill tail index of its per-row losses and the largest losses it used
+            (:func:`~mlflow_retrain.stats.tail_check`); ``None`` otherwise.
     """
 
     name: str
@@ -117,6 +121,7 @@ class MetricComparison:
     passed: bool
     result: TestResult | None = None
     test_choice: str | None = None
+    tail_index: Mapping[str, float | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form documented in docs/schemas.md."""
@@ -134,6 +139,7 @@ class MetricComparison:
             "threshold": self.threshold,
             "passed": self.passed,
             "test_choice": self.test_choice,
+            "tail_index": None if self.tail_index is None else dict(self.tail_index),
         }
 
 
@@ -440,6 +446,7 @@ def _compare_metric(
     better: Alternative = "greater" if GREATER_IS_BETTER[name] else "less"
     scale = 1.0
     choice: str | None = None
+    tail: Mapping[str, float | None] | None = None
     one: TestResult
     two: TestResult
     if test == "mcnemar":
@@ -503,8 +510,22 @@ def _compare_metric(
         fn_test = tests[test]
         # Loss tests: the estimate is mean(loss_a - loss_b); lower loss is better.
         loss_better: Alternative = "less"
-        one = fn_test(loss_a, loss_b, alternative=loss_better)
-        two = fn_test(loss_a, loss_b, confidence=confidence)
+        check = (
+            tail_check(loss_a, loss_b)
+            if loss_bound(METRICS[name].row_loss or "", a) is None
+            else None
+        )
+        if check is not None:
+            tail = {"challenger": _num(check.challenger), "champion": _num(check.champion),
+                    "k": check.k}  # fmt: skip
+        if check is not None and check.heavy:
+            one = two = TestResult.inconclusive_result(
+                test, check.reason(), n=len(y), estimate=float(np.mean(loss_a - loss_b)),
+                alternative=loss_better,
+            )  # fmt: skip
+        else:
+            one = fn_test(loss_a, loss_b, alternative=loss_better)
+            two = fn_test(loss_a, loss_b, confidence=confidence)
         summary = METRICS[name].row_summary
         if summary == "one_minus_mean":
             # accuracy_a - accuracy_b = -(zero_one_a - zero_one_b): flip the loss interval.
@@ -528,6 +549,7 @@ def _compare_metric(
         passed=False,
         result=one if one.inconclusive else two,
         test_choice=choice,
+        tail_index=tail,
     )
 
 

@@ -89,6 +89,10 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
     ``N`` rows with probability ``(1 - q) ** N``: at most ``alpha`` once ``q >= log(1 /
     alpha) / N`` (0.03% of rows at the default 10,000-row horizon and alpha 0.05).
 
+    A sequence above the margin does not promote a challenger whose losses look heavy-tailed
+    beside the champion's (:meth:`SequentialState.tail`): with an infinite variance, no test
+    of a mean difference holds its level, and the test runs on to its budget.
+
     Args:
         state: The sequential test after the latest batch.
         rule: The policy's shadow settings.
@@ -107,7 +111,8 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
     looked = state.looks > 0 and state.n >= state.min_rows
     # ``not low <= high`` also holds for a NaN bound, which is no evidence either.
     empty = looked and not state.cs_low <= state.cs_high
-    if looked and not empty and state.cs_low > margin:
+    tail = state.tail()
+    if looked and not empty and state.cs_low > margin and not tail.heavy:
         return lineage.DECISION_PROMOTE, (
             f"The challenger is better by more than {margin:g} at every look: the confidence "
             f"sequence is [{state.cs_low:.4g}, {state.cs_high:.4g}]."
@@ -130,6 +135,12 @@ def decide(state: SequentialState, rule: ShadowRule) -> tuple[Decision, str]:
         )
     if not looked:
         return lineage.DECISION_CONTINUE, _waiting(state)
+    if not empty and state.cs_low > margin:
+        return lineage.DECISION_CONTINUE, (
+            f"The confidence sequence [{state.cs_low:.4g}, {state.cs_high:.4g}] is above the "
+            f"margin, but {tail.reason()}; no promotion on it, and the test runs on to its "
+            "budget."
+        )
     if empty:
         return lineage.DECISION_CONTINUE, (
             "The confidence sequence is empty: the looks' intervals no longer overlap (lower "
@@ -361,7 +372,7 @@ def run_shadow(
             )
         restarted = loaded.run_id is None
         state = loaded.state or _start_state(applied, rule, bound=loss_bound(loss, out_champ))
-        state = state.update(differences)
+        state = state.update(differences, losses=(loss_chall, loss_champ))
         decision, reason = decide(state, rule)
         summary_before = tags.get(lineage.TAG_SHADOW_SUMMARY)
         batch_info = {

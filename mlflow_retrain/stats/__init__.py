@@ -4,8 +4,9 @@ One module per test: :mod:`~mlflow_retrain.stats.mcnemar`, :mod:`~mlflow_retrain
 :mod:`~mlflow_retrain.stats.paired_t`, :mod:`~mlflow_retrain.stats.bootstrap_t` (studentized
 bootstrap of a mean loss difference), :mod:`~mlflow_retrain.stats.wilcoxon`,
 :mod:`~mlflow_retrain.stats.bootstrap`, :mod:`~mlflow_retrain.stats.diebold_mariano`;
-``adjust_pvalues`` corrects a family of p-values, and :class:`SequentialState` is shadow mode's
-always-valid sequential test (normal-mixture mSPRT). Import the names from here.
+:mod:`~mlflow_retrain.stats.tails` (Hill's tail index, the heavy-tail check that guards every
+mean-loss test); ``adjust_pvalues`` corrects a family of p-values, and
+:class:`SequentialState` is shadow mode's always-valid sequential test. Import the names from here.
 
 Paired tests compare model ``a`` (the challenger) with model ``b`` (the champion) on the same
 rows and return a :class:`TestResult`. They follow one sign convention, the one of scipy:
@@ -57,6 +58,7 @@ from mlflow_retrain.stats.sequential import (
     t_mixture_interval,
     t_mixture_log_likelihood_ratio,
 )
+from mlflow_retrain.stats.tails import TailCheck, hill_index, tail_check
 from mlflow_retrain.stats.wilcoxon import WilcoxonMethod, ZeroMethod, wilcoxon_test
 
 __all__ = [
@@ -68,6 +70,7 @@ __all__ = [
     "McNemarMethod",
     "ResampledMetric",
     "SequentialState",
+    "TailCheck",
     "TestResult",
     "VarianceEstimator",
     "WilcoxonMethod",
@@ -78,6 +81,7 @@ __all__ = [
     "bootstrap_t_test",
     "delong_test",
     "diebold_mariano_test",
+    "hill_index",
     "mcnemar_test",
     "mixture_bound",
     "mixture_log_likelihood_ratio",
@@ -88,5 +92,6 @@ __all__ = [
     "rho_for_effect",
     "t_mixture_interval",
     "t_mixture_log_likelihood_ratio",
+    "tail_check",
     "wilcoxon_test",
 ]

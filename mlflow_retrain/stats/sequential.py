@@ -69,6 +69,7 @@ import numpy as np
 from scipy import stats
 
 from mlflow_retrain.stats.betting import BettingState
+from mlflow_retrain.stats.tails import TailCheck, largest, tail_check
 
 __all__ = [
     "BATCH_MIXING_SHARE",
@@ -93,6 +94,10 @@ BATCH_MIXING_SHARE = 0.25
 
 # Relative spread (sd / |mean|) below which the differences count as constant.
 _ROUNDING = 1e-10
+
+#: Largest losses of each model a state keeps for its tail check: Hill's ``floor(sqrt(n))``
+#: is exact up to a million rows.
+TAIL_KEPT = 1001
 
 
 def mixture_log_likelihood_ratio(s: float, v: float, rho: float) -> float:
@@ -256,6 +261,10 @@ class SequentialState:
         betting: For the row unit with a bounded loss, the betting confidence sequence
             (:mod:`mlflow_retrain.stats.betting`) that replaces the normal mixture's
             variance plug-in; ``None`` otherwise.
+        tail_challenger: The challenger's largest losses so far (at most
+            :data:`TAIL_KEPT`, largest first), for the heavy-tail check (:meth:`tail`); empty
+            when :meth:`update` was given no losses.
+        tail_champion: The champion's, likewise.
     """
 
     alpha: float
@@ -277,6 +286,8 @@ class SequentialState:
     root_sum: float = 0.0
     batch_m2: float = 0.0
     betting: BettingState | None = None
+    tail_challenger: tuple[float, ...] = ()
+    tail_champion: tuple[float, ...] = ()
 
     @classmethod
     def start(
@@ -358,8 +369,13 @@ class SequentialState:
             return math.nan
         return self.batch_m2 / (self.filled - 1) / self.variance
 
-    def update(self, differences: Any) -> SequentialState:
+    def update(
+        self, differences: Any, *, losses: tuple[Any, Any] | None = None
+    ) -> SequentialState:
         """Add one batch of paired differences and look once.
+
+        ``losses`` (the challenger's and the champion's per-row losses of the batch) keeps
+        each model's largest losses for :meth:`tail`.
 
         The look updates the p-value and the confidence sequence only when at least
         ``min_rows`` rows have been seen and the differences vary (a zero variance gives no
@@ -392,8 +408,22 @@ class SequentialState:
                 batch_m2=self.batch_m2 + spread,
                 betting=None if self.betting is None else self.betting.update(d),
             )
+            if losses is not None:
+                state = replace(
+                    state,
+                    tail_challenger=largest(self.tail_challenger, losses[0], TAIL_KEPT),
+                    tail_champion=largest(self.tail_champion, losses[1], TAIL_KEPT),
+                )
         state = replace(state, batches=state.batches + 1)
         return state._look()
+
+    def tail(self) -> TailCheck:
+        """The heavy-tail check (:func:`~mlflow_retrain.stats.tails.tail_check`) on every row
+        so far: Hill's index from the ``floor(sqrt(n))`` largest losses of each model (at most
+        ``TAIL_KEPT - 1``). No estimate when :meth:`update` was given no losses."""
+        if not self.tail_challenger or not self.tail_champion:
+            return TailCheck(math.nan, math.nan, 0)
+        return tail_check(self.tail_challenger, self.tail_champion, rows=self.n)
 
     def _look(self) -> SequentialState:
         sd = self.std
@@ -455,6 +485,8 @@ class SequentialState:
             if not math.isfinite(data[key]):
                 data[key] = None
         data["betting"] = None if self.betting is None else self.betting.to_dict()
+        data["tail_challenger"] = list(self.tail_challenger)
+        data["tail_champion"] = list(self.tail_champion)
         return data
 
     @classmethod
@@ -501,6 +533,9 @@ class SequentialState:
                     if legacy or data["betting"] is None
                     else BettingState.from_dict(data["betting"])
                 ),
+                # States written before the tail check keep none: the check has no estimate.
+                tail_challenger=tuple(float(v) for v in data.get("tail_challenger") or ()),
+                tail_champion=tuple(float(v) for v in data.get("tail_champion") or ()),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"invalid sequential state: {err!r}") from err

@@ -208,3 +208,44 @@ def test_the_batch_unit_promotes_a_clear_improvement_once_the_batches_show_their
 
     assert decisions[0] == "continue"
     assert decisions[-1] == "promote"
+
+
+def _heavy_tailed_challenger(n: int = 2500) -> tuple[np.ndarray, np.ndarray]:
+    # The challenger's loss is 0.5 on most rows, its largest floor(sqrt(n)) + 1 follow exact
+    # Pareto quantiles of index 0.7 (Hill reads about 0.65); the champion's is about 1.0 on
+    # every row. Far better on the mean, but by losses whose variance looks infinite.
+    k = int(np.sqrt(n))
+    challenger = np.full(n, 0.5)
+    challenger[: k + 1] = (np.arange(1, k + 2) / (k + 1)) ** -0.7
+    champion = 1.0 + np.random.default_rng(3).normal(0, 0.01, n)
+    return challenger, champion
+
+
+def test_a_heavy_tailed_challenger_is_not_promoted_on_its_mean() -> None:
+    challenger, champion = _heavy_tailed_challenger()
+    state = SequentialState.start(alpha=0.05, rho=optimal_rho(1000, 0.05),
+                                  null_value=RULE.min_improvement, min_rows=100,
+                                  unit="row")  # fmt: skip
+    blind = state.update(champion - challenger)
+    seen = state.update(champion - challenger, losses=(challenger, champion))
+    assert blind.cs_low > RULE.min_improvement  # the sequence alone would promote
+
+    decision, reason = decide(seen, RULE)
+
+    assert decide(blind, RULE)[0] == "promote"
+    assert decision == "continue"
+    assert "is above the margin, but the challenger's losses are heavy-tailed" in reason
+    assert seen.tail().challenger > 0.6
+
+
+def test_a_heavy_tailed_champion_does_not_hold_back_a_better_challenger() -> None:
+    challenger, champion = _heavy_tailed_challenger()
+    # Swapped: the champion has the heavy tail and the higher mean loss.
+    state = SequentialState.start(alpha=0.05, rho=optimal_rho(1000, 0.05),
+                                  null_value=RULE.min_improvement, min_rows=100,
+                                  unit="row")  # fmt: skip
+    light = champion - 0.9  # about 0.1 on every row
+    state = state.update(challenger - light, losses=(light, challenger))
+
+    assert state.tail().champion > state.tail().challenger
+    assert decide(state, RULE)[0] == "promote"

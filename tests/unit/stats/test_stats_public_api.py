@@ -21,6 +21,7 @@ def test_stats_package_exports_exactly_its_public_names() -> None:
         "McNemarMethod",
         "ResampledMetric",
         "SequentialState",
+        "TailCheck",
         "TestResult",
         "UNITS",
         "VarianceEstimator",
@@ -32,6 +33,7 @@ def test_stats_package_exports_exactly_its_public_names() -> None:
         "bootstrap_t_test",
         "delong_test",
         "diebold_mariano_test",
+        "hill_index",
         "mcnemar_test",
         "mixture_bound",
         "mixture_log_likelihood_ratio",
@@ -42,6 +44,7 @@ def test_stats_package_exports_exactly_its_public_names() -> None:
         "rho_for_effect",
         "t_mixture_interval",
         "t_mixture_log_likelihood_ratio",
+        "tail_check",
         "wilcoxon_test",
     ]
     for name in stats.__all__:
