@@ -44,6 +44,7 @@ from mlflow_retrain.stats import (
     mcnemar_test,
     paired_bootstrap_tests,
     paired_t_test,
+    root_ratio_interval,
     tail_check,
 )
 
@@ -534,6 +535,18 @@ def _compare_metric(
             # rmse_a - rmse_b = (mse_a - mse_b) / (rmse_a + rmse_b): map the MSE interval.
             scale = 1.0 / (value_a + value_b) if value_a + value_b > 0 else math.nan
     ci_low, ci_high = sorted((two.ci_low * scale, two.ci_high * scale))
+    if (
+        isinstance(rule, GuardrailRule)
+        and METRICS[name].row_summary == "root_mean"
+        and test not in ("mcnemar", "delong", "bootstrap")  # a test of per-row losses
+        and not one.inconclusive
+    ):
+        # A margin in RMSE units: the log-ratio bootstrap-t holds its level at the margin
+        # where the mapped MSE interval does not (docs/statistics.md).
+        ci_low, ci_high = root_ratio_interval(
+            loss_a, loss_b, confidence=confidence, n_resamples=policy.n_resamples,
+            random_state=policy.random_state,
+        )  # fmt: skip
     return MetricComparison(
         name=name,
         role="primary" if isinstance(rule, MetricRule) else "guardrail",

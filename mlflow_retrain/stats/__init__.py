@@ -40,7 +40,7 @@ from mlflow_retrain.stats.bootstrap import (
     paired_bootstrap_test,
     paired_bootstrap_tests,
 )
-from mlflow_retrain.stats.bootstrap_t import bootstrap_t_test
+from mlflow_retrain.stats.bootstrap_t import bootstrap_t_test, root_ratio_interval
 from mlflow_retrain.stats.delong import auc_variance, delong_test
 from mlflow_retrain.stats.diebold_mariano import VarianceEstimator, diebold_mariano_test
 from mlflow_retrain.stats.mcnemar import McNemarMethod, mcnemar_test
@@ -90,6 +90,7 @@ __all__ = [
     "paired_bootstrap_tests",
     "paired_t_test",
     "rho_for_effect",
+    "root_ratio_interval",
     "t_mixture_interval",
     "t_mixture_log_likelihood_ratio",
     "tail_check",

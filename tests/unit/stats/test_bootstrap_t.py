@@ -143,3 +143,39 @@ def test_with_normal_losses_it_holds_its_level_and_has_the_t_tests_power() -> No
     assert level <= _bound(reps)
     # 0.3 sd at n = 100: the t-test's power is about 0.91.
     assert power >= t_power - 0.03
+
+
+# --- root_ratio_interval: the interval of an RMSE difference (the guardrail's) ---------------
+
+
+def test_the_rmse_difference_interval_agrees_with_the_delta_method_on_many_normal_rows() -> None:
+    # With 20,000 rows the studentized quantiles are normal ones and the champion's bound is
+    # close to its estimate: the interval is nearly the delta method's for r_a - r_b.
+    from scipy import stats as st
+
+    from mlflow_retrain.stats import root_ratio_interval
+
+    rng = np.random.default_rng(8)
+    shared = rng.normal(size=20_000)
+    a, b = (1.2 * (0.8 * shared + 0.6 * rng.normal(size=20_000))) ** 2, shared**2
+    r_a, r_b = np.sqrt(a.mean()), np.sqrt(b.mean())
+    influence = a / (2 * r_a) - b / (2 * r_b)
+    se = influence.std(ddof=1) / np.sqrt(a.size)
+    z = st.norm.ppf(0.95)
+
+    low, high = root_ratio_interval(a, b, confidence=0.9, n_resamples=999)
+
+    # The log scale and the champion's 75% bound move the ends outward by a few percent of
+    # the width, the resampling by about as much again.
+    width = 2 * z * se
+    assert low == pytest.approx(r_a - r_b - z * se, abs=0.2 * width)
+    assert high == pytest.approx(r_a - r_b + z * se, abs=0.2 * width)
+    assert low < r_a - r_b < high
+
+
+def test_the_rmse_difference_interval_has_no_ends_without_a_spread() -> None:
+    from mlflow_retrain.stats import root_ratio_interval
+
+    assert all(np.isnan(root_ratio_interval([1.0], [2.0])))
+    assert all(np.isnan(root_ratio_interval([0.0, 0.0, 0.0], [1.0, 2.0, 3.0])))
+    assert all(np.isnan(root_ratio_interval([1.0, 1.0], [2.0, 2.0])))

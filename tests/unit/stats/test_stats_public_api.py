@@ -42,6 +42,7 @@ def test_stats_package_exports_exactly_its_public_names() -> None:
         "paired_bootstrap_tests",
         "paired_t_test",
         "rho_for_effect",
+        "root_ratio_interval",
         "t_mixture_interval",
         "t_mixture_log_likelihood_ratio",
         "tail_check",
