@@ -37,10 +37,11 @@ from mlflow_retrain.pipeline.triggers import decay_test
 from mlflow_retrain.policy import PromotionPolicy, ShadowRule
 from mlflow_retrain.stats import SequentialState, delong_test, optimal_rho, paired_t_test
 
-# The replaced categorical rule is the small-batch tests' baseline too: one copy, in their
-# helpers.
+# The replaced categorical rule is the small-batch tests' baseline too, and a shadow batch's
+# step: one copy, in their helpers.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers.drift import pooled_by_combined_count
+from helpers.streams import add_batch
 
 ALPHA = 0.05
 BOUND = 0.055
@@ -72,12 +73,7 @@ def _shadow(draw: Callable[[np.random.Generator], Any], unit: str, streams: int,
                                       null_value=rule.min_improvement, min_rows=rule.min_rows,
                                       unit=unit)  # fmt: skip
         for _ in range(rule.max_batches):
-            drawn = draw(rng)
-            if isinstance(drawn, tuple):  # the two models' losses: the tail check sees them
-                challenger, champion = drawn
-                state = state.update(champion - challenger, losses=drawn)
-            else:
-                state = state.update(drawn)
+            state = add_batch(state, draw(rng))
             decision, _ = decide(state, rule)
             promoted += decision == "promote"
             if decision != "continue":

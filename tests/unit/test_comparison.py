@@ -101,12 +101,16 @@ def test_holm_adjusts_across_primary_metrics(y, rng) -> None:
     assert evidence.decision == "promote"
 
 
-def test_regression_rmse_interval_is_in_rmse_units(rng) -> None:
+def _normal_regression(rng: np.random.Generator) -> tuple[np.ndarray, ModelOutput, ModelOutput]:
+    """Targets, and a challenger with normal errors of sd 0.5 against a champion's 0.7."""
     y = rng.normal(size=N)
     good = ModelOutput(predictions=y + rng.normal(scale=0.5, size=N))
     bad = ModelOutput(predictions=y + rng.normal(scale=0.7, size=N))
+    return y, good, bad
 
-    evidence = compare_models(y, good, bad, policy=default_policy("regression"))
+
+def test_regression_rmse_interval_is_in_rmse_units(rng) -> None:
+    evidence = compare_models(*_normal_regression(rng), policy=default_policy("regression"))
 
     (rmse,) = evidence.metrics
     assert evidence.decision == "promote"
@@ -396,11 +400,7 @@ def test_a_heavy_tailed_challenger_leaves_an_rmse_comparison_inconclusive_and_sa
 
 
 def test_normal_errors_keep_the_mean_test_and_record_their_tail_index(rng) -> None:
-    y = rng.normal(size=N)
-    good = ModelOutput(predictions=y + rng.normal(scale=0.5, size=N))
-    bad = ModelOutput(predictions=y + rng.normal(scale=0.7, size=N))
-
-    evidence = compare_models(y, good, bad, policy=default_policy("regression"))
+    evidence = compare_models(*_normal_regression(rng), policy=default_policy("regression"))
 
     (rmse,) = evidence.metrics
     assert evidence.decision == "promote"

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.streams import add_batch
 from scipy import stats
 
 from mlflow_retrain.pipeline.shadow import decide
@@ -71,12 +72,7 @@ def _streams(draw: Draw, unit: str, seed: int) -> tuple[int, int, list[int]]:
                                       null_value=rule.min_improvement,
                                       min_rows=rule.min_rows, unit=unit)  # fmt: skip
         for batch in range(1, rule.max_batches + 1):
-            drawn = draw(rng)
-            if isinstance(drawn, tuple):  # the two models' losses: the tail check sees them
-                challenger, champion = drawn
-                state = state.update(champion - challenger, losses=drawn)
-            else:
-                state = state.update(drawn)
+            state = add_batch(state, draw(rng))
             decision, _ = decide(state, rule)
             if decision == "promote":
                 promoted += 1
