@@ -448,6 +448,7 @@ def _compare_metric(
     scale = 1.0
     choice: str | None = None
     tail: Mapping[str, float | None] | None = None
+    interval: tuple[float, float] | None = None  # the metric's own interval, when not mapped
     one: TestResult
     two: TestResult
     if test == "mcnemar":
@@ -531,22 +532,17 @@ def _compare_metric(
         if summary == "one_minus_mean":
             # accuracy_a - accuracy_b = -(zero_one_a - zero_one_b): flip the loss interval.
             scale = -1.0
+        elif summary == "root_mean" and isinstance(rule, GuardrailRule) and not one.inconclusive:
+            # A margin in RMSE units: the log-ratio bootstrap-t holds its level at the margin
+            # where the mapped MSE interval does not (docs/statistics.md).
+            interval = root_ratio_interval(
+                loss_a, loss_b, confidence=confidence, n_resamples=policy.n_resamples,
+                random_state=policy.random_state,
+            )  # fmt: skip
         elif summary == "root_mean":
             # rmse_a - rmse_b = (mse_a - mse_b) / (rmse_a + rmse_b): map the MSE interval.
             scale = 1.0 / (value_a + value_b) if value_a + value_b > 0 else math.nan
-    ci_low, ci_high = sorted((two.ci_low * scale, two.ci_high * scale))
-    if (
-        isinstance(rule, GuardrailRule)
-        and METRICS[name].row_summary == "root_mean"
-        and test not in ("mcnemar", "delong", "bootstrap")  # a test of per-row losses
-        and not one.inconclusive
-    ):
-        # A margin in RMSE units: the log-ratio bootstrap-t holds its level at the margin
-        # where the mapped MSE interval does not (docs/statistics.md).
-        ci_low, ci_high = root_ratio_interval(
-            loss_a, loss_b, confidence=confidence, n_resamples=policy.n_resamples,
-            random_state=policy.random_state,
-        )  # fmt: skip
+    ci_low, ci_high = interval or sorted((two.ci_low * scale, two.ci_high * scale))
     return MetricComparison(
         name=name,
         role="primary" if isinstance(rule, MetricRule) else "guardrail",

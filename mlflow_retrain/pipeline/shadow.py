@@ -371,10 +371,12 @@ def run_shadow(
                 f"{loaded.run_id}: counting it twice would fake evidence. Pass a new batch."
             )
         restarted = loaded.run_id is None
-        state = loaded.state or _start_state(applied, rule, bound=loss_bound(loss, out_champ))
+        bound = loss_bound(loss, out_champ)
+        state = loaded.state or _start_state(applied, rule, bound=bound)
         # Only an unbounded loss can have an infinite variance: the tail check sees those.
-        unbounded = loss_bound(loss, out_champ) is None
-        state = state.update(differences, losses=(loss_chall, loss_champ) if unbounded else None)
+        state = state.update(
+            differences, losses=(loss_chall, loss_champ) if bound is None else None
+        )
         decision, reason = decide(state, rule)
         summary_before = tags.get(lineage.TAG_SHADOW_SUMMARY)
         batch_info = {
