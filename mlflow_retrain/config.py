@@ -222,6 +222,11 @@ class ProfileConfig:
 
 EstimatorName = Literal["hist_gradient_boosting", "random_forest", "linear"]
 
+#: Keys of a declarative estimator entry in ``tuning.estimators``.
+ESTIMATOR_ENTRY_KEYS = ("class", "name", "space", "params", "preprocess")
+#: Preprocessing a declarative estimator entry can ask for.
+ENTRY_PREPROCESS = ("onehot", "ordinal", "scaled")
+
 
 @dataclass(frozen=True)
 class WindowConfig:
@@ -390,10 +395,17 @@ class TuningConfig:
         metric: Score to optimise: ``roc_auc``, ``accuracy``, ``f1``, ``log_loss`` for
             classification; ``rmse``, ``mae``, ``r2`` for regression. ``None`` picks
             ``roc_auc`` (binary), ``accuracy`` (multiclass) or ``rmse``.
-        estimators: Model families to search.
+        estimators: Model families to search: built-in names, and declarative entries
+            ``{class: lightgbm.LGBMClassifier, space: {...}, params: {...}, preprocess:
+            onehot | ordinal | scaled, name: ...}``, which wrap any scikit-learn-compatible
+            class in the package's preprocessing (docs/models.md).
         space: Per-estimator parameter range overrides, e.g.
             ``{"random_forest": {"max_depth": {"low": 3, "high": 12}}}``; a range is
             ``{low, high, log}`` or ``{choices: [...]}``.
+        model: A model factory ``module:function`` (or ``module.function``) called as
+            ``build(trial, *, task, columns)`` for every trial; it returns an unfitted
+            scikit-learn-compatible estimator or pipeline and samples its own search space
+            from ``trial``. Replaces ``estimators`` and ``space`` (docs/models.md).
         n_trials: Trials to run (in total, over all workers).
         timeout: Stop starting trials after this many seconds.
         cv_folds: Validation folds (time-ordered with a timestamp, else stratified K-fold).
@@ -418,8 +430,13 @@ class TuningConfig:
 
     task: Literal["auto", "classification", "regression"] = "auto"
     metric: str | None = None
-    estimators: tuple[EstimatorName, ...] = ("hist_gradient_boosting", "random_forest", "linear")
+    estimators: tuple[EstimatorName | Mapping[str, Any], ...] = (
+        "hist_gradient_boosting",
+        "random_forest",
+        "linear",
+    )
     space: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    model: str | None = None
     n_trials: int = 20
     timeout: float | None = None
     cv_folds: int = 3
@@ -449,12 +466,76 @@ class TuningConfig:
             raise errors.InvalidConfigError(
                 "'tuning.estimators' must list at least one estimator."
             )
-        unknown = [name for name in self.space if name not in self.estimators]
+        names = [_entry_name(entry, i) for i, entry in enumerate(self.estimators)]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise errors.InvalidConfigError(
+                f"'tuning.estimators' lists '{repeated[0]}' twice. Give each entry its own 'name'."
+            )
+        unknown = [name for name in self.space if name not in names]
         if unknown:
             raise errors.InvalidConfigError(
                 f"'tuning.space.{unknown[0]}' names an estimator not in tuning.estimators "
-                f"({', '.join(self.estimators)}). Fix the name or add the estimator."
+                f"({', '.join(names)}). Fix the name or add the estimator."
             )
+        if self.model is not None:
+            _check_object_path("tuning.model", self.model)
+            if self.space:
+                raise errors.InvalidConfigError(
+                    "'tuning.space' cannot be combined with 'tuning.model': the factory "
+                    "samples its own space from the trial. Remove tuning.space."
+                )
+
+    @property
+    def estimator_names(self) -> tuple[str, ...]:
+        """The names of the searched estimators (a declarative entry's ``name``, by default
+        its class's name), as the ``estimator`` trial parameter takes them."""
+        return tuple(_entry_name(entry, i) for i, entry in enumerate(self.estimators))
+
+
+def _entry_name(entry: str | Mapping[str, Any], index: int) -> str:
+    """The name of a ``tuning.estimators`` entry; checks a declarative entry's shape."""
+    if isinstance(entry, str):
+        return entry
+    key = f"tuning.estimators[{index}]"
+    unknown = [k for k in entry if k not in ESTIMATOR_ENTRY_KEYS]
+    if unknown:
+        raise errors.InvalidConfigError(
+            f"Unknown key '{key}.{unknown[0]}'. Known keys here: "
+            f"{', '.join(ESTIMATOR_ENTRY_KEYS)}."
+        )
+    if "class" not in entry:
+        raise errors.InvalidConfigError(
+            f"'{key}' needs 'class': the estimator's import path, e.g. 'lightgbm.LGBMClassifier'."
+        )
+    _check_object_path(f"{key}.class", entry["class"])
+    for part in ("space", "params"):
+        if not isinstance(entry.get(part, {}), Mapping):
+            raise errors.InvalidConfigError(
+                f"'{key}.{part}' must be a mapping of parameter names, got {entry[part]!r}."
+            )
+    preprocess = entry.get("preprocess", "onehot")
+    if preprocess not in ENTRY_PREPROCESS:
+        raise errors.InvalidConfigError(
+            f"'{key}.preprocess' must be one of {', '.join(ENTRY_PREPROCESS)}, got {preprocess!r}."
+        )
+    name = entry.get("name", str(entry["class"]).replace(":", ".").rsplit(".", 1)[-1])
+    if not isinstance(name, str) or not name.isidentifier():
+        raise errors.InvalidConfigError(
+            f"'{key}.name' must be an identifier (letters, digits, _), got {name!r}."
+        )
+    return name
+
+
+def _check_object_path(key: str, path: Any) -> None:
+    """Check the shape of ``module:attribute`` / ``module.attribute`` (not that it imports)."""
+    text = path if isinstance(path, str) else ""
+    module, _, attribute = text.rpartition(":") if ":" in text else text.rpartition(".")
+    parts = [*module.split("."), attribute]
+    if not module or not all(part.isidentifier() for part in parts):
+        raise errors.InvalidConfigError(
+            f"'{key}' must be an import path such as 'my_pkg.models:build', got {path!r}."
+        )
 
 
 @dataclass(frozen=True)
@@ -722,6 +803,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
 def _describe(hint: Any) -> str:
     if typing.get_origin(hint) is Literal:
         return " or ".join(repr(a) for a in typing.get_args(hint))
+    if typing.get_origin(hint) in (Mapping, dict):
+        return "a mapping"
     names = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
     return names.get(hint, getattr(hint, "__name__", str(hint)))
 

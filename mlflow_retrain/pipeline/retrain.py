@@ -46,10 +46,15 @@ from mlflow_retrain.report.figures import (
 )
 from mlflow_retrain.report.html import format_number
 from mlflow_retrain.report.markdown import training_markdown
+from mlflow_retrain.tuning.factory import (
+    ModelSource,
+    ModelSourceError,
+    model_packages,
+    shipped_code,
+    weight_params,
+)
 from mlflow_retrain.tuning.importance import importance_shares
-from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
 from mlflow_retrain.tuning.objective import WINDOW_FRACTION_PARAM, most_recent
-from mlflow_retrain.tuning.space import params_from_trial
 from mlflow_retrain.tuning.study import (
     STUDY_SPEC_ATTR,
     PreparedData,
@@ -57,6 +62,7 @@ from mlflow_retrain.tuning.study import (
     TuningSpec,
     load_spec,
     make_objective,
+    make_source,
     open_study,
     prepare_data,
     run_trials,
@@ -238,6 +244,7 @@ def run_retrain(
         validate_reference(data, name="training data")
         prepared = prepare_data(data, target=target, timestamp=timestamp, config=config)
         policy_from_config(prepared.task, config.policy)  # a bad policy fails now, not later
+        source = make_source(prepared, config=config)  # a factory that won't import, too
         tuning = config.tuning
         study_name = tuning.study_name or f"retrain-{run_id}"
         with contextlib.ExitStack() as stack:
@@ -277,7 +284,7 @@ def run_retrain(
                 else []
             )
             try:
-                objective = make_objective(prepared, target=target, config=config)
+                objective = make_objective(prepared, target=target, config=config, source=source)
                 run_trials(
                     study,
                     objective,
@@ -293,7 +300,9 @@ def run_retrain(
             figures = _optuna_figures(study, summary)
         _check_tuning(summary, config)
         assert summary.best_value is not None
-        model = fit_best(prepared, summary.best_params, target=target, config=config)
+        model = fit_best(
+            prepared, summary.best_params, target=target, config=config, source=source
+        )
         # Everything is computed and checked: now record it and register.
         return _record_retrain(
             client,
@@ -309,6 +318,7 @@ def run_retrain(
             config=config,
             trigger=trigger,
             pipeline_run_id=pipeline_run_id,
+            source=source,
         )
 
 
@@ -341,29 +351,32 @@ def fit_best(
     *,
     target: str,
     config: RetrainConfig,
+    source: ModelSource | None = None,
 ) -> Any:
     """Refit the best configuration on the whole training window (not the gate split).
 
-    The refit runs after every local tuning worker has stopped, so with ``tuning.threads:
-    auto`` it may use all the usable cores; an explicit ``tuning.threads`` caps it as it
-    caps each trial.
+    The best trial is replayed through the model source (``optuna.trial.FixedTrial``), so a
+    factory builds exactly the tuned model. The refit runs after every local tuning worker
+    has stopped, so with ``tuning.threads: auto`` it may use all the usable cores; an
+    explicit ``tuning.threads`` caps it as it caps each trial.
+
+    Raises:
+        InvalidInputError: If the model source is broken.
     """
-    estimator, params = params_from_trial(best_params, estimators=config.tuning.estimators)
+    import optuna
+
+    source = source or make_source(prepared, config=config)
     # A tuned window keeps the most recent share of the rows, chosen as in tuning.
     rows = most_recent(
         np.arange(len(prepared.train)), float(best_params.get(WINDOW_FRACTION_PARAM, 1.0))
     )
     train = prepared.train.iloc[rows]
     weights = None if prepared.sample_weight is None else prepared.sample_weight[rows]
-    model = build_pipeline(
-        estimator,
-        params,
-        numeric=prepared.numeric,
-        categorical=prepared.categorical,
-        task=prepared.task,
-        random_state=config.tuning.seed,
-    )
-    fit_params = {} if weights is None else {f"{MODEL_STEP}__sample_weight": weights}
+    try:
+        _, model = source.build(optuna.trial.FixedTrial(dict(best_params)))
+    except ModelSourceError as err:
+        raise InvalidInputError(err.message) from None
+    fit_params = weight_params(model, weights)
     with limit_threads(resolve_threads(config.tuning.threads, workers=1)):
         model.fit(train[prepared.features], train[target], **fit_params)
     return model
@@ -384,6 +397,7 @@ def _record_retrain(
     config: RetrainConfig,
     trigger: str,
     pipeline_run_id: str | None,
+    source: ModelSource,
 ) -> RetrainResult:
     from mlflow.models import infer_signature
 
@@ -460,7 +474,8 @@ def _record_retrain(
         profile_path = folder / "reference_profile.json"
         profile_path.write_text(profile.to_json(), encoding="utf-8")
         mlflow.log_artifact(str(profile_path), artifact_path="profile")
-        info = _log_model(model, example=example, signature=signature, extra=[profile_path])
+        info = _log_model(model, example=example, signature=signature, extra=[profile_path],
+                          code=shipped_code(source))  # fmt: skip
     tags = {
         lineage.TAG_STATUS: lineage.STATUS_CANDIDATE,
         lineage.TAG_TRAINING_RUN: run_id,
@@ -543,61 +558,65 @@ def _describe(
     describe_model(client, name)
 
 
-def _log_model(model: Any, *, example: pd.DataFrame, signature: Any, extra: list[Path]) -> Any:
-    """Log a scikit-learn pipeline, with skops where MLflow defaults to it.
+def _log_model(
+    model: Any, *, example: pd.DataFrame, signature: Any, extra: list[Path], code: list[Path]
+) -> Any:
+    """Log a scikit-learn pipeline that loads without this package, with skops where MLflow
+    defaults to it.
+
+    The model ships :mod:`mlflow_retrain_runtime` (its column converters) and the user's
+    factory code (``code``) as ``code_paths``, and pins what it needs: MLflow, the
+    serialisation library, and every installed distribution its pickle refers to
+    (scikit-learn, numpy, pandas, LightGBM, ...), so it loads and predicts in an environment
+    with only its ``requirements.txt``; neither mlflow-retrain nor Optuna, boto3 or click.
 
     MLflow 3.17+ saves scikit-learn models with skops, which refuses to load types it does not
-    trust (tree models' ``sklearn.tree._tree.Tree``, say). We built every object in this
-    pipeline ourselves, so we trust exactly the types it contains.
+    trust (tree models' ``sklearn.tree._tree.Tree``, say). We built or fitted every object in
+    this pipeline ourselves, so we trust exactly the types it contains.
     """
     import mlflow.sklearn
 
+    import mlflow_retrain_runtime
+
     kwargs: dict[str, Any] = {}
-    extra_requirements: list[str] = ["cloudpickle"]
+    serializer = "cloudpickle"
     if "skops_trusted_types" in inspect.signature(mlflow.sklearn.log_model).parameters:
         import skops.io
 
         kwargs["serialization_format"] = "skops"
         kwargs["skops_trusted_types"] = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-        extra_requirements = ["skops"]
-    # The pipeline's converters live in this package: ship its source with the model so the
-    # model loads anywhere MLflow and scikit-learn are installed.
-    package = Path(__file__).resolve().parents[1]
+        serializer = "skops"
+    runtime = Path(mlflow_retrain_runtime.__file__).parent
+    code_paths = [runtime, *code]
     return mlflow.sklearn.log_model(
         model,
         name="model",
         signature=signature,
         input_example=example,
         extra_files=[str(p) for p in extra],
-        code_paths=[str(package)],
-        pip_requirements=_model_requirements(extra_requirements),
+        code_paths=[str(p) for p in code_paths],
+        pip_requirements=_model_requirements(
+            model, serializer=serializer, shipped=[p.stem for p in code_paths]
+        ),
         **kwargs,
     )
 
 
-def _model_requirements(extra: list[str]) -> list[str]:
-    """Pinned requirements of a logged model: this package's dependencies, as installed.
+def _model_requirements(model: Any, *, serializer: str, shipped: list[str]) -> list[str]:
+    """Pinned requirements of a logged model: MLflow, its serialiser, what its pickle uses.
 
-    The model ships this package's source (``code_paths``), whose import needs exactly its
-    declared dependencies. Naming them is also much faster than MLflow's inference, which
-    runs a subprocess and would list this package itself (not on PyPI) and test tools.
+    Naming them is much faster than MLflow's inference, which runs a subprocess and would
+    list this package itself (not on PyPI) and test tools.
     """
     from importlib import metadata
 
-    from packaging.requirements import Requirement
-
-    names = [
-        Requirement(text).name
-        for text in metadata.requires("mlflow-retrain") or []
-        if "extra ==" not in text
-    ]
-    pinned = []
-    for name in [*names, *extra]:
+    packages = model_packages(model, shipped=shipped)
+    for name in ("mlflow", serializer, "scikit-learn", "pandas", "numpy"):
         try:
-            pinned.append(f"{name}=={metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            pinned.append(name)
-    return pinned
+            packages.setdefault(name, metadata.version(name))
+        except metadata.PackageNotFoundError:  # pragma: no cover - a broken installation
+            continue
+    return [f"{name}=={version}" for name, version in sorted(packages.items())]
 
 
 def _already_registered(client: MlflowClient, version: Any) -> RetrainResult:

@@ -10,8 +10,9 @@ timestamp, are dropped), so serving needs no separate preprocessing:
   at predict time;
 * levels never seen in training, and missing values, are accepted at predict time.
 
-The pipelines pickle by reference to this module's converter functions, so the environment
-that loads a logged model needs ``mlflow-retrain`` installed.
+The converters live in :mod:`mlflow_retrain_runtime` (numpy and pandas only), which every
+logged model ships, so a model loads without mlflow-retrain installed. They are re-exported
+here, where models logged before that module existed refer to them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -41,6 +41,7 @@ from sklearn.preprocessing import (
 
 from mlflow_retrain.exceptions import InvalidConfigError, InvalidInputError
 from mlflow_retrain.tuning.space import ESTIMATORS, FIXED
+from mlflow_retrain_runtime import categories_as_text, numbers_as_float
 
 __all__ = [
     "MISSING_LEVEL",
@@ -49,6 +50,7 @@ __all__ = [
     "build_pipeline",
     "categories_as_text",
     "numbers_as_float",
+    "preprocessor",
 ]
 
 logger = logging.getLogger(__name__)
@@ -66,43 +68,6 @@ _MIN_FREQUENCY = 5
 _MAX_ONE_HOT = 100
 #: HistGradientBoosting accepts at most ``max_bins`` (255) categories per feature.
 _MAX_HGB_CATEGORIES = 255
-
-
-def numbers_as_float(X: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """Coerce columns to float64; values that are not numbers (``pd.NA``, ``"n/a"``) → NaN.
-
-    Module-level so fitted pipelines pickle.
-    """
-    frame = pd.DataFrame(X)
-    columns = [pd.to_numeric(frame[c], errors="coerce") for c in frame.columns]
-    if not columns:
-        return np.empty((len(frame), 0), dtype=float)
-    return np.column_stack([c.to_numpy(dtype=float, na_value=np.nan) for c in columns])
-
-
-def categories_as_text(X: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """Turn categorical columns into text labels with ``NaN`` for every missing marker.
-
-    Whole-number floats lose their ``.0`` (``3.0`` → ``"3"``) so a column read as integers
-    in training and as floats (because of a missing value) at predict time maps to the same
-    levels. Module-level so fitted pipelines pickle.
-    """
-    frame = pd.DataFrame(X)
-    out = np.empty(frame.shape, dtype=object)
-    for j, column in enumerate(frame.columns):
-        # Label each distinct value once: fast on large columns of few levels.
-        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-        labels = np.array([_label(v) for v in uniques] + [np.nan], dtype=object)
-        out[:, j] = labels[codes]  # code -1 (missing) picks the trailing NaN
-    return out
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, np.generic):
-        value = value.item()
-    return str(value)
 
 
 def build_pipeline(
@@ -233,6 +198,61 @@ def build_pipeline(
         else:
             model = _make(Ridge, estimator, kwargs)
     return Pipeline([(PREPROCESS_STEP, preprocess), (MODEL_STEP, model)])
+
+
+def preprocessor(
+    kind: str, *, numeric: Sequence[str], categorical: Sequence[str]
+) -> ColumnTransformer:
+    """The package's preprocessing for a declarative ``tuning.estimators`` class.
+
+    * ``onehot`` (the default): median-imputed numerics; categoricals imputed with a
+      ``__missing__`` level and one-hot encoded. Dense floats with no missing value: any
+      estimator accepts them.
+    * ``ordinal``: numerics as they are (missing stays NaN); categoricals ordinal-encoded,
+      unknown and missing as NaN. For estimators that handle missing values themselves
+      (LightGBM, XGBoost, HistGradientBoosting).
+    * ``scaled``: as ``onehot``, with standardised numerics (linear models, SVMs, networks).
+
+    Raises:
+        InvalidConfigError: If ``kind`` is unknown.
+        InvalidInputError: If there is no feature column.
+    """
+    if not numeric and not categorical:
+        raise InvalidInputError(
+            "There is no feature column to train on (only the target and timestamp). Add "
+            "feature columns to the training data."
+        )
+    one_hot = [
+        ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL)),
+        (
+            "encode",
+            OneHotEncoder(
+                handle_unknown="infrequent_if_exist",
+                min_frequency=_MIN_FREQUENCY,
+                max_categories=_MAX_ONE_HOT,
+                sparse_output=False,
+            ),
+        ),
+    ]
+    median = ("impute", SimpleImputer(strategy="median"))
+    if kind == "onehot":
+        return _columns(list(numeric), list(categorical), numeric_steps=[median],
+                        categorical_steps=one_hot)  # fmt: skip
+    if kind == "scaled":
+        return _columns(list(numeric), list(categorical),
+                        numeric_steps=[median, ("scale", StandardScaler())],
+                        categorical_steps=one_hot)  # fmt: skip
+    if kind == "ordinal":
+        ordinal = OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+        )
+        return _columns(list(numeric), list(categorical), numeric_steps=[],
+                        categorical_steps=[("encode", ordinal)])  # fmt: skip
+    raise InvalidConfigError(
+        f"Unknown preprocessing {kind!r}. Use one of: onehot, ordinal, scaled."
+    )
 
 
 def _columns(

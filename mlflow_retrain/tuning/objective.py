@@ -35,9 +35,14 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
 from mlflow_retrain.exceptions import InvalidInputError, MlflowRetrainError
+from mlflow_retrain.tuning.factory import (
+    Catalog,
+    FeatureColumns,
+    ModelSource,
+    ModelSourceError,
+    weight_params,
+)
 from mlflow_retrain.tuning.metrics import Metric, predict_scores, score
-from mlflow_retrain.tuning.models import MODEL_STEP, build_pipeline
-from mlflow_retrain.tuning.space import suggest, validate_overrides
 from mlflow_retrain.tuning.threads import limit_threads, native_threads
 
 __all__ = [
@@ -110,13 +115,16 @@ class Objective:
         splits: Validation folds as ``(train_indices, validation_indices)``; the last must be
             the most recent, and training indices in time order.
         sample_weight: Per-row weights for fitting (``half_life`` windows), or ``None``.
-        estimators: Estimator families to search.
-        overrides: ``tuning.space`` range overrides.
+        estimators: Estimator families to search (built-in names and declarative
+            entries); ignored when ``source`` is given.
+        overrides: ``tuning.space`` range overrides; ignored when ``source`` is given.
         window_fractions: Shares of recent history to choose from, or ``None`` to train on
             every fold's full history.
         random_state: Seed of the models.
         n_threads: Native (OpenMP, BLAS) threads a trial's fits and scoring may use, or
             ``None`` for the libraries' defaults (one per core).
+        source: Where each trial's model comes from (a factory, say); by default the
+            catalogue of ``estimators``.
 
     Raises:
         InvalidInputError: If the inputs disagree in length, there is no fold, a window
@@ -135,11 +143,12 @@ class Objective:
         metric: Metric,
         splits: Sequence[tuple[np.ndarray, np.ndarray]],
         sample_weight: np.ndarray | None = None,
-        estimators: Sequence[str],
+        estimators: Sequence[str | Mapping[str, Any]] = (),
         overrides: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
         window_fractions: Sequence[float] | None = None,
         random_state: int = 0,
         n_threads: int | None = None,
+        source: ModelSource | None = None,
     ) -> None:
         if len(X) != len(y):
             raise InvalidInputError(
@@ -171,7 +180,18 @@ class Objective:
             raise InvalidInputError(
                 f"n_threads must be a whole number >= 1 or None, got {n_threads!r}."
             )
-        validate_overrides(overrides, estimators=estimators, task=task)
+        if source is None:
+            if not estimators:
+                raise InvalidInputError("The objective needs estimators or a model source.")
+            source = Catalog(
+                estimators,
+                overrides=overrides,
+                task=task,
+                columns=FeatureColumns(tuple(numeric), tuple(categorical)),
+                needs_proba=metric.needs_proba,
+                random_state=random_state,
+            )
+        self.source = source
         self.X = X
         self.y = y
         self.numeric = tuple(numeric)
@@ -180,8 +200,6 @@ class Objective:
         self.metric = metric
         self.splits = list(splits)
         self.sample_weight = sample_weight
-        self.estimators = tuple(estimators)
-        self.overrides = overrides or {}
         self.window_fractions = None if window_fractions is None else tuple(window_fractions)
         self.random_state = random_state
         self.n_threads = n_threads
@@ -203,9 +221,7 @@ class Objective:
             return self._run(trial)
 
     def _run(self, trial: optuna.Trial) -> float:
-        estimator, params = suggest(
-            trial, estimators=self.estimators, task=self.task, overrides=self.overrides
-        )
+        estimator, model = self.source.build(trial)
         trial.set_user_attr(ESTIMATOR_ATTR, estimator)
         fraction = 1.0
         folds = list(enumerate(self.splits))
@@ -220,7 +236,7 @@ class Objective:
         for step, (fold, (train_idx, valid_idx)) in enumerate(folds):
             train_idx = most_recent(np.asarray(train_idx), fraction)
             value, fit_time = self._fit_and_score(
-                trial, estimator, params, train_idx, np.asarray(valid_idx), fold=fold
+                trial, estimator, _fresh(model), train_idx, np.asarray(valid_idx), fold=fold
             )
             scores.append(value)
             seconds.append(fit_time)
@@ -238,7 +254,7 @@ class Objective:
         self,
         trial: optuna.Trial,
         estimator: str,
-        params: Mapping[str, Any],
+        model: Any,
         train_idx: np.ndarray,
         valid_idx: np.ndarray,
         *,
@@ -251,17 +267,10 @@ class Objective:
                 f"Fold {fold}: the {len(train_idx)} training rows hold a single class; lower "
                 "window.tune_fractions or tuning.cv_folds.",
             )
-        model = build_pipeline(
-            estimator,
-            params,
-            numeric=self.numeric,
-            categorical=self.categorical,
-            task=self.task,
-            random_state=self.random_state,
-        )
-        fit_params: dict[str, Any] = {}
-        if self.sample_weight is not None:
-            fit_params[f"{MODEL_STEP}__sample_weight"] = self.sample_weight[train_idx]
+        weights = None if self.sample_weight is None else self.sample_weight[train_idx]
+        fit_params = weight_params(model, weights)
+        # The user's estimators may raise anything; the built-ins only numerical errors.
+        errors = (Exception,) if self.source.user_code else _FIT_ERRORS
         start = time.perf_counter()
         try:
             # Process-global filter (see the class docstring): a non-converged fit fails.
@@ -276,7 +285,7 @@ class Objective:
                 "Raise max_iter or narrow the regularisation range in tuning.space.",
                 warning,
             )
-        except _FIT_ERRORS as err:
+        except errors as err:
             self._fail(
                 trial,
                 f"{estimator} failed to fit on fold {fold}: {type(err).__name__}: "
@@ -294,7 +303,7 @@ class Objective:
         try:
             predicted = predict_scores(model, X_valid, metric=self.metric)
             value = score(self.metric, y_valid, predicted, labels=getattr(model, "classes_", None))
-        except _FIT_ERRORS as err:
+        except errors as err:
             self._fail(
                 trial,
                 f"{self.metric.name} could not be computed on fold {fold}: "
@@ -314,6 +323,23 @@ class Objective:
         trial.set_user_attr(FAIL_REASON_ATTR, reason)
         logger.info("Trial %d failed: %s", trial.number, reason)
         raise TrialFailedError(reason) from cause
+
+
+def _fresh(model: Any) -> Any:
+    """An unfitted copy of the trial's model for one fold.
+
+    Raises:
+        ModelSourceError: If the model cannot be cloned (it has no ``get_params``).
+    """
+    from sklearn.base import clone
+
+    try:
+        return clone(model)
+    except (TypeError, RuntimeError) as err:
+        raise ModelSourceError(
+            f"{type(model).__name__} cannot be cloned ({_one_line(err)}). Give it "
+            "scikit-learn's get_params/set_params (subclass sklearn.base.BaseEstimator)."
+        ) from err
 
 
 def most_recent(train_idx: np.ndarray, fraction: float) -> np.ndarray:

@@ -35,6 +35,7 @@ __all__ = [
     "ParamRange",
     "default_space",
     "params_from_trial",
+    "parse_range",
     "resolve_space",
     "space_summary",
     "suggest",
@@ -69,7 +70,7 @@ class ParamRange:
     log: bool = False
     choices: tuple[Any, ...] = ()
 
-    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+    def suggest(self, trial: optuna.Trial | optuna.trial.FixedTrial, name: str) -> Any:
         """Sample the parameter in ``trial`` under ``name``."""
         if self.kind == "categorical":
             return trial.suggest_categorical(name, list(self.choices))
@@ -178,7 +179,7 @@ def resolve_space(
                 f"({task}).{hint} Known parameters: {', '.join(known)}."
             )
         default = space.get(param)
-        space[param] = _parse_range(
+        space[param] = parse_range(
             spec,
             key=f"tuning.space.{estimator}.{param}",
             integer=default is None
@@ -326,7 +327,17 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _parse_range(spec: Any, *, key: str, integer: bool) -> ParamRange:
+def parse_range(spec: Any, *, key: str, integer: bool) -> ParamRange:
+    """Read one ``{low, high, log}`` / ``{choices: [...]}`` range of ``tuning.space``.
+
+    Args:
+        spec: The range as written in YAML.
+        key: Its dotted key, for error messages.
+        integer: Whole-number bounds make an integer range (else a float range).
+
+    Raises:
+        InvalidConfigError: If the range is malformed.
+    """
     if not isinstance(spec, Mapping):
         raise InvalidConfigError(
             f"'{key}' must be {{low, high, log}} or {{choices: [...]}}, got {spec!r}."

@@ -31,6 +31,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri
 from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.tuning.factory import (
+    FeatureColumns,
+    ModelSource,
+    ModelSourceError,
+    model_source,
+)
 from mlflow_retrain.tuning.metrics import Metric, get_metric, infer_task
 from mlflow_retrain.tuning.objective import Objective, TrialFailedError
 from mlflow_retrain.tuning.splits import apply_window, cv_splits, split_columns, split_gate
@@ -43,6 +49,7 @@ __all__ = [
     "TuningSpec",
     "load_spec",
     "make_objective",
+    "make_source",
     "open_study",
     "prepare_data",
     "run_trials",
@@ -251,12 +258,40 @@ def prepare_data(
     )
 
 
-def make_objective(prepared: PreparedData, *, target: str, config: RetrainConfig) -> Objective:
+def make_source(prepared: PreparedData, *, config: RetrainConfig) -> ModelSource:
+    """The model source of ``tuning`` (built-ins, declarative classes or a factory).
+
+    Raises:
+        InvalidInputError: If a factory or class does not import or does not fit the task.
+        InvalidConfigError: If a range is malformed.
+    """
+    try:
+        return model_source(
+            config.tuning,
+            task=prepared.task,
+            columns=FeatureColumns(prepared.numeric, prepared.categorical),
+            needs_proba=prepared.metric.needs_proba,
+        )
+    except ModelSourceError as err:
+        raise InvalidInputError(err.message) from None
+
+
+def make_objective(
+    prepared: PreparedData,
+    *,
+    target: str,
+    config: RetrainConfig,
+    source: ModelSource | None = None,
+) -> Objective:
     """Build the Optuna objective over the prepared training window.
 
     Its trials run under a native thread limit of ``tuning.threads``: with ``auto``, the
     usable cores divided among the ``tuning.workers`` processes tuning at once.
+
+    Raises:
+        InvalidInputError: If the model source is broken (see :func:`make_source`).
     """
+    source = source or make_source(prepared, config=config)
     cores = available_cores()
     threads = resolve_threads(config.tuning.threads, workers=config.tuning.workers, cores=cores)
     logger.info(
@@ -273,8 +308,7 @@ def make_objective(prepared: PreparedData, *, target: str, config: RetrainConfig
         metric=prepared.metric,
         splits=prepared.splits,
         sample_weight=prepared.sample_weight,
-        estimators=config.tuning.estimators,
-        overrides=config.tuning.space,
+        source=source,
         window_fractions=config.window.tune_fractions if config.window.tune else None,
         random_state=config.tuning.seed,
         n_threads=threads,
@@ -415,6 +449,10 @@ def run_trials(
     Trials stopped by a configuration or numerical problem fail (and are logged FAILED with
     their reason) without stopping the study. Progress shows as a bar on a terminal and as log
     lines otherwise.
+
+    Raises:
+        InvalidInputError: If the model source is broken (a factory that raises or returns
+            no estimator): the study stops at once.
     """
     callbacks: list[Any] = [
         MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED)),
@@ -427,14 +465,17 @@ def run_trials(
         logger.info("Study %s already has %d finished trials.", study.study_name, done)
         return
     # A bound on this process's own trials, so a study where every trial fails still ends.
-    study.optimize(
-        objective,
-        n_trials=n_trials,
-        timeout=timeout,
-        catch=TRIAL_ERRORS,
-        callbacks=callbacks,
-        show_progress_bar=sys.stderr.isatty(),
-    )
+    try:
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            catch=TRIAL_ERRORS,
+            callbacks=callbacks,
+            show_progress_bar=sys.stderr.isatty(),
+        )
+    except ModelSourceError as err:
+        raise InvalidInputError(err.message) from None
 
 
 def spawn_workers(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from typing import Any
 
 import optuna
 import pytest
 from _tuning_frames import mixed_frame
+from helpers import factories
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from mlflow_retrain.config import RetrainConfig
@@ -38,21 +38,15 @@ def _limits() -> dict[str, int]:
     return {lib["filepath"]: int(lib["num_threads"]) for lib in threadpool_info()}
 
 
-def _recording(build: Callable[..., Any], seen: Seen) -> Callable[..., Any]:
-    """``build_pipeline`` whose pipelines record the native thread limits when fitted."""
+@pytest.fixture
+def seen() -> Seen:
+    """The thread limits inside every fit of ``helpers.factories:recording``'s model."""
+    factories.RECORDED.clear()
+    return factories.RECORDED
 
-    def build_and_record(*args: Any, **kwargs: Any) -> Any:
-        model = build(*args, **kwargs)
-        fit = model.fit
 
-        def fit_and_record(*fit_args: Any, **fit_kwargs: Any) -> Any:
-            seen.append(_limits())
-            return fit(*fit_args, **fit_kwargs)
-
-        model.fit = fit_and_record
-        return model
-
-    return build_and_record
+#: A factory whose model records the native thread limits it is fitted under.
+RECORDING = "helpers.factories:recording"
 
 
 def _config(**tuning: Any) -> RetrainConfig:
@@ -133,11 +127,8 @@ def test_limit_threads_none_leaves_the_limits_alone() -> None:
         assert set(_limits().values()) == {2}
 
 
-def test_a_trial_fits_and_scores_under_the_thread_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: Seen = []
-    build = objective_module.build_pipeline
-    monkeypatch.setattr(objective_module, "build_pipeline", _recording(build, seen))
-    config = _config()
+def test_a_trial_fits_and_scores_under_the_thread_limit(seen: Seen) -> None:
+    config = _config(model=RECORDING)
     objective = make_objective(_prepared(config), target="y", config=config)
     objective.n_threads = 1
     study = optuna.create_study(direction=objective.direction)
@@ -152,13 +143,8 @@ def test_a_trial_fits_and_scores_under_the_thread_limit(monkeypatch: pytest.Monk
     assert set(after.values()) == {2}
 
 
-def test_without_a_limit_a_trial_keeps_the_library_defaults(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    seen: Seen = []
-    build = objective_module.build_pipeline
-    monkeypatch.setattr(objective_module, "build_pipeline", _recording(build, seen))
-    config = _config()
+def test_without_a_limit_a_trial_keeps_the_library_defaults(seen: Seen) -> None:
+    config = _config(model=RECORDING)
     objective = make_objective(_prepared(config), target="y", config=config)
     objective.n_threads = None
     study = optuna.create_study(direction=objective.direction)
@@ -205,17 +191,14 @@ def test_the_study_objective_is_sized_from_the_config(
 
 @pytest.mark.parametrize(("threads", "outer", "expected"), [("auto", 1, 2), (1, 2, 1)])
 def test_the_refit_runs_alone_so_auto_gives_it_every_core(
-    monkeypatch: pytest.MonkeyPatch, threads: Any, outer: int, expected: int
+    monkeypatch: pytest.MonkeyPatch, seen: Seen, threads: Any, outer: int, expected: int
 ) -> None:
     # Two workers shared the cores while tuning; the refit runs after they stopped.
     monkeypatch.setattr(threads_module, "available_cores", lambda: 2)
-    seen: Seen = []
-    build = retrain_module.build_pipeline
-    monkeypatch.setattr(retrain_module, "build_pipeline", _recording(build, seen))
-    config = _config(threads=threads, workers=2)
+    config = _config(threads=threads, workers=2, model=RECORDING)
 
     with threadpool_limits(limits=outer):
-        retrain_module.fit_best(_prepared(config), {"linear__C": 1.0}, target="y", config=config)
+        retrain_module.fit_best(_prepared(config), {"C": 1.0}, target="y", config=config)
         after = _limits()
 
     assert len(seen) == 1
