@@ -195,8 +195,11 @@ def run_compare(
             policy = read_policy(client, model_name, config_policy=config.policy)
         applied = policy.for_task(task)
         X, y = frame.drop(columns=[target]), frame[target].to_numpy()
-        out_chall = score_version(model_name, chall, X, task)
-        out_champ = None if champ is None else score_version(model_name, champ, X, task)
+        labels = np.unique(y) if task == "classification" else None
+        out_chall = score_version(model_name, chall, X, task, labels=labels)
+        out_champ = (
+            None if champ is None else score_version(model_name, champ, X, task, labels=labels)
+        )
         evidence = compare_models(y, out_chall, out_champ, policy=applied)
         champion_version = None if champ is None else str(champ.version)
         result = CompareResult(
@@ -215,36 +218,118 @@ def run_compare(
     return result
 
 
-def score_version(name: str, version: ModelVersion, X: pd.DataFrame, task: str) -> ModelOutput:
+def score_version(
+    name: str,
+    version: ModelVersion,
+    X: pd.DataFrame,
+    task: str,
+    *,
+    labels: Any = None,
+) -> ModelOutput:
     """Load a registered version and score ``X``: labels, and probabilities where it gives them.
 
-    Scikit-learn models are loaded with the sklearn flavor (for ``predict_proba``); any other
-    model through pyfunc, which gives labels or values only.
+    The model is loaded once, through pyfunc, and given only the columns of its signature
+    (a team's own pipeline need not drop the target, the timestamp or an identifier).
+
+    * A scikit-learn model (the flavor MLflow logs for it) is scored directly: ``predict``
+      and, for a classifier, ``predict_proba`` with its ``classes_``.
+    * Any other model is scored with pyfunc ``predict``. For classification, an output with
+      one column per class (a DataFrame whose columns are the class labels, or a 2-d array
+      whose columns follow the sorted training labels) is taken as class probabilities, and
+      the labels are their arg-max; a 1-d output is labels only.
+
+    Args:
+        name: Registered model name.
+        version: The version to score.
+        X: The rows (extra columns are dropped when the model has a signature).
+        task: ``classification`` or ``regression``.
+        labels: The class labels, sorted, that a pyfunc's 2-d array output's columns stand
+            for (the labels of the rows being scored).
 
     Raises:
         InvalidInputError: The model cannot score ``X`` (a missing column, text where it was
             trained on numbers, ...): the rows do not fit the version, which is bad input.
     """
     uri = f"models:/{name}/{version.version}"
+    model = mlflow.pyfunc.load_model(uri)
+    X = _signature_columns(model, X, name=name, version=str(version.version))
+    raw = _sklearn_model(model)
     try:
-        model: Any = mlflow.sklearn.load_model(uri)
-    except MlflowException:
-        model = mlflow.pyfunc.load_model(uri)  # not a scikit-learn model: labels only
-    try:
-        predictions = np.asarray(model.predict(X))
-        if task == "classification" and hasattr(model, "predict_proba"):
-            return ModelOutput(
-                predictions=predictions,
-                scores=np.asarray(model.predict_proba(X), dtype=float),
-                classes=np.asarray(model.classes_),
-            )
-    except (ValueError, KeyError, TypeError) as err:
+        if raw is not None:
+            predictions = np.asarray(raw.predict(X))
+            if task == "classification" and hasattr(raw, "predict_proba"):
+                return ModelOutput(
+                    predictions=predictions,
+                    scores=np.asarray(raw.predict_proba(X), dtype=float),
+                    classes=np.asarray(raw.classes_),
+                )
+            return ModelOutput(predictions=predictions)
+        return _pyfunc_output(model.predict(X), task=task, labels=labels)
+    except (ValueError, KeyError, TypeError, MlflowException) as err:
         detail = " ".join(str(err).split())[:200] or err.__class__.__name__
         raise InvalidInputError(
             f"Version {version.version} of '{name}' cannot score these rows ({detail}). Pass "
             "rows with the columns and types it was trained on."
         ) from err
-    return ModelOutput(predictions=predictions)
+
+
+def _signature_columns(model: Any, X: pd.DataFrame, *, name: str, version: str) -> pd.DataFrame:
+    """``X`` restricted to the model's signature columns, in its order (all without one)."""
+    schema = model.metadata.get_input_schema()
+    if schema is None or not schema.has_input_names():
+        return X
+    wanted = list(schema.input_names())
+    missing = [c for c in wanted if c not in X.columns]
+    if missing:
+        raise InvalidInputError(
+            f"Version {version} of '{name}' needs column(s) {', '.join(missing[:5])}, which "
+            "these rows lack. Pass rows with the columns it was trained on."
+        )
+    return X[wanted]
+
+
+def _sklearn_model(model: Any) -> Any:
+    """The scikit-learn estimator behind a pyfunc model, or ``None`` for another flavor."""
+    if "sklearn" not in model.metadata.flavors:
+        return None
+    try:
+        return model.get_raw_model()
+    except (MlflowException, AttributeError, NotImplementedError):
+        return None
+
+
+def _pyfunc_output(output: Any, *, task: str, labels: Any = None) -> ModelOutput:
+    """A pyfunc model's output as labels (or values) and, where it has class columns,
+    probabilities."""
+    if isinstance(output, pd.Series):
+        return ModelOutput(predictions=output.to_numpy())
+    if isinstance(output, pd.DataFrame):
+        if output.shape[1] == 1 or task != "classification":
+            return ModelOutput(predictions=output.iloc[:, 0].to_numpy())
+        classes = np.asarray(output.columns)
+        scores = output.to_numpy(dtype=float)
+        return ModelOutput(predictions=classes[scores.argmax(axis=1)], scores=scores,
+                           classes=classes)  # fmt: skip
+    array = np.asarray(output)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim == 2 and task == "classification":
+        if labels is None:
+            raise InvalidInputError(
+                f"The model returned {array.shape[1]} columns per row but no class labels. "
+                "Return a DataFrame whose columns are the classes."
+            )
+        classes = np.asarray(labels)
+        if len(classes) != array.shape[1]:
+            raise InvalidInputError(
+                f"The model returned {array.shape[1]} probability columns for "
+                f"{len(classes)} classes. Return one column per class, as a DataFrame named "
+                "by class."
+            )
+        scores = array.astype(float)
+        return ModelOutput(predictions=classes[scores.argmax(axis=1)], scores=scores,
+                           classes=classes)  # fmt: skip
+    return ModelOutput(predictions=array)
 
 
 def _log_comparison(

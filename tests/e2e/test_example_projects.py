@@ -109,3 +109,51 @@ def test_the_season_alone_retrains_nothing(tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri)
     audit = _assert_every_promotion_passed_the_gate(client, "house-prices")
     assert [a["kind"] for a in audit] == ["first_deployment"]
+
+
+def test_a_teams_own_lightgbm_pipeline_goes_through_the_loop(tmp_path: Path) -> None:
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    data_dir = tmp_path / "churn"
+
+    project = REPO / "projects" / "churn_lightgbm"
+    stdout = _mlflow_run(tracking_uri, project, "-P", f"data_dir={data_dir}", cwd=tmp_path)
+
+    assert "month_08.csv" in stdout
+    timeline = json.loads((data_dir / "timeline.json").read_text())["timeline"]
+    assert [row["batch"] for row in timeline] == [f"month_{m:02d}.csv" for m in range(1, 9)]
+    assert {row["champion"] for row in timeline[:4]} == {"1"}
+    # The price rise (month 5) is drift; the retrained pipeline replaces the champion.
+    assert timeline[4]["drift"] == "drift", timeline[4]
+    assert timeline[4]["retrained"] and timeline[4]["champion"] == timeline[4]["retrained"]
+    client = MlflowClient(tracking_uri)
+    audit = _assert_every_promotion_passed_the_gate(client, "churn-lightgbm")
+    assert len(audit) >= 2
+    after = audit[-1]["to"]
+    version = client.get_model_version("churn-lightgbm", after)
+    trials = client.search_runs(
+        [client.get_run(version.run_id).info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{version.run_id}'",
+    )
+    assert len(trials) == 8  # tuning.n_trials: each trial a child run of the retrain step
+    later = pd.concat([pd.read_csv(data_dir / f"month_{m:02d}.csv") for m in (6, 7, 8)])
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        models = {
+            v: mlflow.sklearn.load_model(f"models:/churn-lightgbm/{v}") for v in ("1", after)
+        }
+        folder = Path(mlflow.artifacts.download_artifacts(f"models:/churn-lightgbm/{after}"))
+    finally:
+        mlflow.set_tracking_uri(None)
+    # The team's pipeline, as its factory built it, with the team's code shipped beside it.
+    steps = [type(step).__name__ for _, step in models[after].steps]
+    assert steps == ["ChurnFeatures", "LGBMClassifier"]
+    assert (folder / "code" / "churn_model" / "features.py").is_file()
+    requirements = (folder / "requirements.txt").read_text().split()
+    assert any(r.startswith("lightgbm==") for r in requirements), requirements
+    # The model takes the feature columns: not the label, the time axis or the identifier.
+    features = later.drop(columns=["churned", "snapshot_date", "customer_id"])
+    auc = {
+        v: roc_auc_score(later["churned"], model.predict_proba(features)[:, 1])
+        for v, model in models.items()
+    }
+    assert auc[after] > auc["1"] + 0.02, auc  # it learnt what the price rise changed
