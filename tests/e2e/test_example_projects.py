@@ -124,7 +124,8 @@ def test_a_teams_own_lightgbm_pipeline_goes_through_the_loop(tmp_path: Path) -> 
     assert {row["champion"] for row in timeline[:4]} == {"1"}
     # The price rise (month 5) is drift; the retrained pipeline replaces the champion.
     assert timeline[4]["drift"] == "drift", timeline[4]
-    assert timeline[4]["retrained"] and timeline[4]["champion"] == timeline[4]["retrained"]
+    assert timeline[4]["retrained"]
+    assert timeline[4]["champion"] == timeline[4]["retrained"]
     client = MlflowClient(tracking_uri)
     audit = _assert_every_promotion_passed_the_gate(client, "churn-lightgbm")
     assert len(audit) >= 2
