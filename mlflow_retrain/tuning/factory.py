@@ -426,10 +426,16 @@ def import_object(path: str, *, key: str) -> Any:
     """
     module_name, _, attribute = path.rpartition(":") if ":" in path else path.rpartition(".")
     cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.append(cwd)  # kept: the fitted model refers to the module by name
     try:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if cwd in sys.path or not (err.name and module_name.startswith(err.name)):
+                raise
+            # A console script's path lacks the working directory (the project folder under
+            # `mlflow run`); kept, since the fitted model refers to the module by name.
+            sys.path.append(cwd)
+            module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name and module_name.startswith(err.name):
             raise ModelSourceError(

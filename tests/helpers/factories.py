@@ -87,3 +87,11 @@ def diverging(trial: optuna.Trial, *, task: str, columns: FeatureColumns) -> Pip
     """Half the space diverges (``C`` above 1 scores NaN); the rest is a fine model."""
     C = trial.suggest_float("C", 0.01, 100.0, log=True)
     return _pipeline(Diverging(C=C, max_iter=2000), columns)
+
+
+def weak(trial: optuna.Trial, *, task: str, columns: FeatureColumns) -> Pipeline:
+    """A model that ignores its inputs: the class shares (worse than any real model)."""
+    from sklearn.dummy import DummyClassifier
+
+    strategy = trial.suggest_categorical("strategy", ["prior"])
+    return _pipeline(DummyClassifier(strategy=strategy), columns)
