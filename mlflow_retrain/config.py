@@ -406,6 +406,12 @@ class TuningConfig:
             ``build(trial, *, task, columns)`` for every trial; it returns an unfitted
             scikit-learn-compatible estimator or pipeline and samples its own search space
             from ``trial``. Replaces ``estimators`` and ``space`` (docs/models.md).
+        entry_point: Run each trial as this entry point of the MLflow project at
+            ``project_uri``, a child run of the retrain step, with the trial's parameters
+            (ranges in ``space.<entry_point>``) as ``-P`` parameters; it logs the objective
+            metric and the model that is registered when its trial wins (docs/models.md).
+        project_uri: The project of ``entry_point`` (a folder or Git URI); ``None``: the
+            working directory, which is the project being run under ``mlflow run``.
         n_trials: Trials to run (in total, over all workers).
         timeout: Stop starting trials after this many seconds.
         cv_folds: Validation folds (time-ordered with a timestamp, else stratified K-fold).
@@ -437,6 +443,8 @@ class TuningConfig:
     )
     space: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     model: str | None = None
+    entry_point: str | None = None
+    project_uri: str | None = None
     n_trials: int = 20
     timeout: float | None = None
     cv_folds: int = 3
@@ -472,11 +480,28 @@ class TuningConfig:
             raise errors.InvalidConfigError(
                 f"'tuning.estimators' lists '{repeated[0]}' twice. Give each entry its own 'name'."
             )
-        unknown = [name for name in self.space if name not in names]
+        unknown = [name for name in self.space if name not in [*names, self.entry_point]]
         if unknown:
             raise errors.InvalidConfigError(
                 f"'tuning.space.{unknown[0]}' names an estimator not in tuning.estimators "
                 f"({', '.join(names)}). Fix the name or add the estimator."
+            )
+        if self.entry_point is not None:
+            if self.model is not None:
+                raise errors.InvalidConfigError(
+                    "'tuning.model' and 'tuning.entry_point' are two ways to bring a model; "
+                    "set one of them."
+                )
+            if self.entry_point not in self.space:
+                raise errors.InvalidConfigError(
+                    f"'tuning.entry_point: {self.entry_point}' needs its search space in "
+                    f"'tuning.space.{self.entry_point}': the entry point's parameters to tune, "
+                    "e.g. {learning_rate: {low: 0.01, high: 0.3, log: true}}."
+                )
+        elif self.project_uri is not None:
+            raise errors.InvalidConfigError(
+                "'tuning.project_uri' is the project of 'tuning.entry_point'; set the entry "
+                "point too, or remove it."
             )
         if self.model is not None:
             _check_object_path("tuning.model", self.model)

@@ -273,6 +273,56 @@ def score_version(
         ) from err
 
 
+class LoadedModel:
+    """A logged model as an estimator: ``predict``, and ``predict_proba`` with ``classes_``
+    where it gives class probabilities (what scoring and permutation importance call).
+
+    Args:
+        uri: The model's URI.
+        task: ``classification`` or ``regression``.
+        labels: The sorted class labels a 2-d array output's columns stand for.
+    """
+
+    def __init__(self, uri: str, *, task: str, labels: Any = None) -> None:
+        self.model = mlflow.pyfunc.load_model(uri)
+        self.raw = _sklearn_model(self.model)
+        self.task = task
+        self.labels = labels
+        self.classes_: np.ndarray | None = None
+
+    def _columns(self, X: pd.DataFrame) -> pd.DataFrame:
+        return _signature_columns(self.model, X, name=self.model.metadata.model_uuid or "model",
+                                  version="")  # fmt: skip
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Labels (classification) or values (regression)."""
+        X = self._columns(X)
+        if self.raw is not None:
+            return np.asarray(self.raw.predict(X))
+        return _pyfunc_output(
+            self.model.predict(X), task=self.task, labels=self.labels
+        ).predictions
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, columns in ``classes_`` order.
+
+        Raises:
+            InvalidInputError: If the model gives labels only.
+        """
+        X = self._columns(X)
+        if self.raw is not None and hasattr(self.raw, "predict_proba"):
+            self.classes_ = np.asarray(self.raw.classes_)
+            return np.asarray(self.raw.predict_proba(X), dtype=float)
+        out = _pyfunc_output(self.model.predict(X), task=self.task, labels=self.labels)
+        if out.scores is None:
+            raise InvalidInputError(
+                "The model gives labels only, no class probabilities. Return one column per "
+                "class from predict, or optimise accuracy or f1."
+            )
+        self.classes_ = out.classes
+        return out.scores
+
+
 def _signature_columns(model: Any, X: pd.DataFrame, *, name: str, version: str) -> pd.DataFrame:
     """``X`` restricted to the model's signature columns, in its order (all without one)."""
     schema = model.metadata.get_input_schema()

@@ -29,6 +29,7 @@ from mlflow_retrain.data.validate import validate_reference
 from mlflow_retrain.drift.profile import build_profile
 from mlflow_retrain.exceptions import CircuitBreakerOpen, InvalidInputError
 from mlflow_retrain.metrics import lookup_metric
+from mlflow_retrain.pipeline.compare import LoadedModel
 from mlflow_retrain.pipeline.steps import flatten, log_dataset, now_ms, step_params, step_run
 from mlflow_retrain.registry.describe import (
     describe_model,
@@ -46,6 +47,7 @@ from mlflow_retrain.report.figures import (
 )
 from mlflow_retrain.report.html import format_number
 from mlflow_retrain.report.markdown import training_markdown
+from mlflow_retrain.tuning.entry_point import MODEL_URI_ATTR
 from mlflow_retrain.tuning.factory import (
     ModelSource,
     ModelSourceError,
@@ -61,6 +63,7 @@ from mlflow_retrain.tuning.study import (
     TuningResult,
     TuningSpec,
     load_spec,
+    make_entry_point_objective,
     make_objective,
     make_source,
     open_study,
@@ -244,7 +247,9 @@ def run_retrain(
         validate_reference(data, name="training data")
         prepared = prepare_data(data, target=target, timestamp=timestamp, config=config)
         policy_from_config(prepared.task, config.policy)  # a bad policy fails now, not later
-        source = make_source(prepared, config=config)  # a factory that won't import, too
+        entry_point = config.tuning.entry_point is not None
+        # A factory or class that won't import fails now, before any trial.
+        source = None if entry_point else make_source(prepared, config=config)
         tuning = config.tuning
         study_name = tuning.study_name or f"retrain-{run_id}"
         with contextlib.ExitStack() as stack:
@@ -284,7 +289,18 @@ def run_retrain(
                 else []
             )
             try:
-                objective = make_objective(prepared, target=target, config=config, source=source)
+                objective: Any
+                if source is None:
+                    objective = make_entry_point_objective(
+                        prepared, target=target, timestamp=timestamp, config=config,
+                        experiment_id=run.info.experiment_id, parent_run_id=run_id,
+                        folder=Path(stack.enter_context(tempfile.TemporaryDirectory())),
+                        tags=trial_tags,
+                    )  # fmt: skip
+                else:
+                    objective = make_objective(
+                        prepared, target=target, config=config, source=source
+                    )
                 run_trials(
                     study,
                     objective,
@@ -300,9 +316,17 @@ def run_retrain(
             figures = _optuna_figures(study, summary)
         _check_tuning(summary, config)
         assert summary.best_value is not None
-        model = fit_best(
-            prepared, summary.best_params, target=target, config=config, source=source
-        )
+        model_uri = None
+        if source is None:  # the winning trial's run logged the model: it is registered
+            model_uri = str(study.best_trial.user_attrs[MODEL_URI_ATTR])
+            labels = (
+                np.unique(prepared.train[target]) if prepared.task == "classification" else None
+            )
+            model = LoadedModel(model_uri, task=prepared.task, labels=labels)
+        else:
+            model = fit_best(
+                prepared, summary.best_params, target=target, config=config, source=source
+            )
         # Everything is computed and checked: now record it and register.
         return _record_retrain(
             client,
@@ -319,6 +343,7 @@ def run_retrain(
             trigger=trigger,
             pipeline_run_id=pipeline_run_id,
             source=source,
+            model_uri=model_uri,
         )
 
 
@@ -397,7 +422,8 @@ def _record_retrain(
     config: RetrainConfig,
     trigger: str,
     pipeline_run_id: str | None,
-    source: ModelSource,
+    source: ModelSource | None,
+    model_uri: str | None = None,
 ) -> RetrainResult:
     from mlflow.models import infer_signature
 
@@ -413,10 +439,12 @@ def _record_retrain(
                            context=lineage.CONTEXT_TRAINING, targets=target)  # fmt: skip
     gate_ds = log_dataset(gate, source=train_uri, name="gate", context=lineage.CONTEXT_GATE,
                           targets=target)  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
-        example = prepared.train[features].head(5)
-        signature = infer_signature(example, model.predict(example))
+    example = prepared.train[features].head(5)
+    signature = None
+    if model_uri is None:  # a model an entry point logged has its own signature
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+            signature = infer_signature(example, model.predict(example))
     best = summary.best_params
     metric_key = f"best_cv_{summary.metric}"
     client.log_batch(
@@ -474,8 +502,12 @@ def _record_retrain(
         profile_path = folder / "reference_profile.json"
         profile_path.write_text(profile.to_json(), encoding="utf-8")
         mlflow.log_artifact(str(profile_path), artifact_path="profile")
-        info = _log_model(model, example=example, signature=signature, extra=[profile_path],
-                          code=shipped_code(source))  # fmt: skip
+        if model_uri is None:
+            code = [] if source is None else shipped_code(source)
+            info = _log_model(
+                model, example=example, signature=signature, extra=[profile_path], code=code
+            )
+            model_uri = str(info.model_uri)
     tags = {
         lineage.TAG_STATUS: lineage.STATUS_CANDIDATE,
         lineage.TAG_TRAINING_RUN: run_id,
@@ -502,7 +534,7 @@ def _record_retrain(
     version = register_challenger(
         client,
         model_name,
-        model_uri=info.model_uri,
+        model_uri=model_uri,
         run_id=run_id,
         tags=tags,
         idempotency_key=key,
@@ -517,7 +549,7 @@ def _record_retrain(
         version=version.version,
         alias=lineage.ALIAS_CHALLENGER,
         run_id=run_id,
-        model_uri=info.model_uri,
+        model_uri=model_uri,
         task=prepared.task,
         metric=summary.metric,
         cv_score=summary.best_value,
@@ -728,11 +760,21 @@ def run_tune_worker(study_name: str, *, storage: str, n_trials: int | None = Non
         metric_name=prepared.metric.name,
         tags=tags,
     )
-    run_trials(
-        study,
-        make_objective(prepared, target=spec.target, config=config),
-        n_trials=n_trials or config.tuning.n_trials,
-        timeout=config.tuning.timeout,
-        trial_logger=trial_logger,
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        objective: Any
+        if config.tuning.entry_point is not None:
+            objective = make_entry_point_objective(
+                prepared, target=spec.target, timestamp=spec.timestamp, config=config,
+                experiment_id=spec.experiment_id, parent_run_id=spec.parent_run_id,
+                folder=Path(folder), tags=tags,
+            )  # fmt: skip
+        else:
+            objective = make_objective(prepared, target=spec.target, config=config)
+        run_trials(
+            study,
+            objective,
+            n_trials=n_trials or config.tuning.n_trials,
+            timeout=config.tuning.timeout,
+            trial_logger=trial_logger,
+        )
     return summarize(study, metric=prepared.metric)

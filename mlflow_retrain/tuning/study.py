@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from mlflow_retrain.config import RetrainConfig
 from mlflow_retrain.data.io import describe_uri
 from mlflow_retrain.exceptions import InvalidInputError
+from mlflow_retrain.tuning.entry_point import (
+    EntryPointObjective,
+    default_project_uri,
+    entry_point_space,
+)
 from mlflow_retrain.tuning.factory import (
     FeatureColumns,
     ModelSource,
@@ -48,6 +54,7 @@ __all__ = [
     "TuningResult",
     "TuningSpec",
     "load_spec",
+    "make_entry_point_objective",
     "make_objective",
     "make_source",
     "open_study",
@@ -315,6 +322,54 @@ def make_objective(
     )
 
 
+#: The column of recency weights in the training file an entry point receives.
+WEIGHT_COLUMN = "mlflow_retrain_weight"
+
+
+def make_entry_point_objective(
+    prepared: PreparedData,
+    *,
+    target: str,
+    timestamp: str | None,
+    config: RetrainConfig,
+    experiment_id: str,
+    parent_run_id: str,
+    folder: Path,
+    tags: Mapping[str, str] | None = None,
+) -> EntryPointObjective:
+    """The objective of ``tuning.entry_point``: each trial a run of the user's entry point.
+
+    Writes the training window (never the gate split) to ``folder/train.parquet``, with the
+    recency weights as column ``mlflow_retrain_weight`` when the window has them.
+
+    Raises:
+        InvalidConfigError: If the entry point has no search space in ``tuning.space``.
+    """
+    tuning = config.tuning
+    assert tuning.entry_point is not None
+    space = entry_point_space(tuning.space, entry_point=tuning.entry_point)
+    frame = prepared.train.copy()
+    weight_column = None
+    if prepared.sample_weight is not None:
+        frame[WEIGHT_COLUMN] = prepared.sample_weight
+        weight_column = WEIGHT_COLUMN
+    path = folder / "train.parquet"
+    frame.to_parquet(path, index=False)
+    return EntryPointObjective(
+        project_uri=tuning.project_uri or default_project_uri(),
+        entry_point=tuning.entry_point,
+        space=space,
+        train_path=str(path),
+        target=target,
+        timestamp=timestamp,
+        weight_column=weight_column,
+        metric=prepared.metric,
+        experiment_id=experiment_id,
+        parent_run_id=parent_run_id,
+        tags=tags,
+    )
+
+
 class _HeartbeatStorage(RDBStorage):
     """Optuna's RDB storage, which also finds trials orphaned before their first heartbeat.
 
@@ -438,7 +493,7 @@ def load_spec(study: optuna.Study) -> TuningSpec:
 
 def run_trials(
     study: optuna.Study,
-    objective: Objective,
+    objective: Objective | EntryPointObjective,
     *,
     n_trials: int,
     timeout: float | None,

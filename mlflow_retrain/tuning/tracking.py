@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import optuna
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -110,6 +110,13 @@ class MlflowTrialLogger:
             )
         if trial.state == TrialState.PRUNED:
             tags[lineage.TAG_PRUNED_AT] = str(max(trial.intermediate_values, default=-1))
+        own = trial.user_attrs.get("run_id")
+        if own:
+            # The trial ran as an entry point's own run, which logged its metrics and status
+            # itself: the trial's parameters and tags are added.
+            params = [Param(k, _param(v)) for k, v in sorted(trial.params.items())]
+            client.log_batch(str(own), params=params, tags=[RunTag(k, v) for k, v in tags.items()])
+            return str(own)
         run = client.create_run(
             self.experiment_id, start_time=_ms(trial.datetime_start), tags=tags
         )
