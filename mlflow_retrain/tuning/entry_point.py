@@ -22,12 +22,13 @@ study.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import optuna
@@ -64,6 +65,7 @@ MODEL_URI_ATTR = "model_uri"
 CONTRACT_PARAMS = ("train", "target", "timestamp", "metric", "weight_column")
 
 _DONE = {"FINISHED", "FAILED", "KILLED"}
+_EXPERIMENT_VARS = ("MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID")
 
 
 def entry_point_space(
@@ -179,15 +181,16 @@ class EntryPointObjective:
         }
         _same_environment()
         try:
-            submitted = mlflow.projects.run(
-                self.project_uri,
-                entry_point=self.entry_point,
-                parameters=parameters,
-                experiment_id=self.experiment_id,
-                run_id=run_id,
-                env_manager="local",
-                synchronous=False,
-            )
+            with _launch_environment():
+                submitted = mlflow.projects.run(
+                    self.project_uri,
+                    entry_point=self.entry_point,
+                    parameters=parameters,
+                    experiment_id=self.experiment_id,
+                    run_id=run_id,
+                    env_manager="local",
+                    synchronous=False,
+                )
         except MlflowException as err:
             client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
             raise ModelSourceError(
@@ -260,6 +263,29 @@ def logged_model(client: MlflowClient, run_id: str, *, experiment_id: str) -> st
         return None
     latest = max(models, key=lambda m: m.creation_timestamp or 0)
     return str(latest.model_uri)
+
+
+@contextlib.contextmanager
+def _launch_environment() -> Iterator[None]:
+    """Hide the caller's experiment choice from the launched ``mlflow run`` (the trial's run
+    already has its experiment; ``mlflow run`` refuses a name beside an id), and quiet
+    MLflow's launch messages."""
+    saved = {k: os.environ.pop(k) for k in _EXPERIMENT_VARS if k in os.environ}
+    level = os.environ.get("MLFLOW_LOGGING_LEVEL")
+    # MLflow's own "=== Launching ... ===" lines, here and in the launched process: noise in
+    # the step's output (the trial's run records what ran).
+    os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
+    projects = logging.getLogger("mlflow.projects")
+    previous = projects.level
+    projects.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        projects.setLevel(previous)
+        os.environ.pop("MLFLOW_LOGGING_LEVEL")
+        if level is not None:
+            os.environ["MLFLOW_LOGGING_LEVEL"] = level
+        os.environ.update(saved)
 
 
 def _same_environment() -> None:

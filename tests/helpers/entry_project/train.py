@@ -8,19 +8,17 @@ epoch (for pruning). Records the columns it received in ``columns.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 
 import mlflow
 import mlflow.sklearn
-import numpy as np
 import pandas as pd
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
-from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
 
