@@ -709,6 +709,51 @@ def override(model_name: str, version: str, reason: str, json_out: str | None) -
 
 @main.command()
 @_model_option()
+@_version_option(required=True, help="The version to adopt (registered by anyone, any flavor).")
+@click.option(
+    "--reference",
+    required=True,
+    help="Labelled reference rows: its drift reference and gate split from now on.",
+)
+@_target_option("Label column (default: `target` in retrain.yaml).")
+@click.option(
+    "--reason",
+    default=None,
+    callback=_blank_to_none,
+    help="Required when the model has a champion: the adoption is an audited override.",
+)
+@_experiment_option
+@_config_option
+@_json_out_option
+@_handle_errors
+def adopt(
+    model_name: str,
+    version: str,
+    reference: str,
+    target: str | None,
+    reason: str | None,
+    experiment_name: str | None,
+    config_path: str | None,
+    json_out: str | None,
+) -> None:
+    """Make a version someone else registered the champion: its reference profile, metrics
+    and gate split, then the gate (first deployment, or an audited override)."""
+    from mlflow_retrain.pipeline.adopt import format_adopt, run_adopt
+
+    result = run_adopt(
+        model_name,
+        version,
+        reference=reference,
+        target=target,
+        reason=reason,
+        config=_load(config_path),
+        experiment_name=experiment_name,
+    )
+    _done(json_out, result.to_dict(), format_adopt(result))
+
+
+@main.command()
+@_model_option()
 @_json_out_option
 @_handle_errors
 def audit(model_name: str, json_out: str | None) -> None:

@@ -178,6 +178,22 @@ def start_mlflow_server(tmp_path: Path) -> Iterator[StartMlflowServer]:
 
 
 @pytest.fixture
+def server(mlflow_server: str, monkeypatch: pytest.MonkeyPatch, request: Any) -> Iterator[Any]:
+    """A client of the module's tracking server, which is the process default meanwhile, in
+    an experiment of this test's own (``MLFLOW_EXPERIMENT_NAME``)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", request.node.name)
+    mlflow.set_tracking_uri(mlflow_server)
+    try:
+        yield MlflowClient(mlflow_server)
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
 def server_log() -> Callable[[str], str]:
     """A function returning what the server at a URL (started by these fixtures) has logged."""
 

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pytest
 import yaml
 from helpers.cli import invoke
@@ -44,18 +43,6 @@ FORMS: dict[str, dict[str, Any]] = {
         "space": {"train": {"C": {"low": 0.05, "high": 1.0, "log": True}}},
     },
 }
-
-
-@pytest.fixture
-def server(mlflow_server: str, monkeypatch: pytest.MonkeyPatch, request: Any) -> Any:
-    """The tracking server as the process default, in an experiment of this test's own."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", request.node.name)
-    mlflow.set_tracking_uri(mlflow_server)
-    try:
-        yield MlflowClient(mlflow_server)
-    finally:
-        mlflow.set_tracking_uri(None)
 
 
 def _config(folder: Path, name: str, **tuning: Any) -> Path:
