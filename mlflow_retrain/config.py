@@ -396,9 +396,9 @@ class TuningConfig:
             classification; ``rmse``, ``mae``, ``r2`` for regression. ``None`` picks
             ``roc_auc`` (binary), ``accuracy`` (multiclass) or ``rmse``.
         estimators: Model families to search: built-in names, and declarative entries
-            ``{class: lightgbm.LGBMClassifier, space: {...}, params: {...}, preprocess:
-            onehot | ordinal | scaled, name: ...}``, which wrap any scikit-learn-compatible
-            class in the package's preprocessing (docs/models.md).
+            ``{class: lightgbm.LGBMClassifier, space: {...}, params: {...}, preprocess: ...,
+            name: ...}``, which wrap any scikit-learn-compatible class in the package's
+            preprocessing (``onehot``, ``ordinal`` or ``scaled``; docs/models.md).
         space: Per-estimator parameter range overrides, e.g.
             ``{"random_forest": {"max_depth": {"low": 3, "high": 12}}}``; a range is
             ``{low, high, log}`` or ``{choices: [...]}``.
