@@ -207,7 +207,7 @@ class EntryPointObjective:
                 reported.add(m.step)
                 trial.report(m.value, m.step)
                 if trial.should_prune():
-                    submitted.cancel()
+                    _stop(submitted, client, run_id)
                     raise optuna.TrialPruned(
                         f"Trial {trial.number} pruned at step {m.step} ({self.metric.name} "
                         f"{m.value:.4g})."
@@ -252,6 +252,16 @@ class EntryPointObjective:
         trial.set_user_attr(FAIL_REASON_ATTR, reason)
         logger.info("Trial %d failed: %s", trial.number, reason)
         raise TrialFailedError(reason)
+
+
+def _stop(submitted: Any, client: MlflowClient, run_id: str) -> None:
+    """Kill a pruned trial's run and record it KILLED (as a pruned built-in trial's run)."""
+    submitted.cancel()
+    try:
+        submitted.wait()
+    except Exception:  # a killed process's wait may report the kill; the run is ended below
+        logger.debug("Waiting for pruned run %s to stop.", run_id, exc_info=True)
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
 
 
 def logged_model(client: MlflowClient, run_id: str, *, experiment_id: str) -> str | None:
