@@ -214,14 +214,22 @@ def _features(
                 "takes. Pass reference rows with the model's input columns."
             )
         return wanted
+    numeric, categorical = _reference_columns(frame, target=target, config=config)
+    return [*numeric, *categorical]
+
+
+def _reference_columns(
+    frame: pd.DataFrame, *, target: str, config: RetrainConfig
+) -> tuple[list[str], list[str]]:
+    """The reference's feature columns by kind: not the target, the timestamp or an ignored
+    column."""
     ignored = [c for c in config.drift.ignore if c in frame.columns]
-    numeric, categorical = split_columns(
+    return split_columns(
         frame.drop(columns=ignored),
         target=target,
         timestamp=config.timestamp,
         kinds=config.drift.columns,
     )
-    return [*numeric, *categorical]
 
 
 def _score(
@@ -352,13 +360,7 @@ def _record(
         )  # fmt: skip
         # The drift reference covers every column the batches carry, not only the model's
         # inputs (columns it does not use weigh nothing in the drift decision).
-        ignored = [c for c in config.drift.ignore if c in frame.columns]
-        numeric, categorical = split_columns(
-            frame.drop(columns=ignored),
-            target=target,
-            timestamp=config.timestamp,
-            kinds=config.drift.columns,
-        )
+        numeric, categorical = _reference_columns(frame, target=target, config=config)
         profile = build_profile(
             frame[[*numeric, *categorical]],
             kinds=dict.fromkeys(categorical, "categorical"),

@@ -153,23 +153,7 @@ def build_pipeline(
             random_state=random_state,
         )
     elif estimator == "random_forest":
-        preprocess = _columns(
-            numeric,
-            categorical,
-            numeric_steps=[("impute", SimpleImputer(strategy="median"))],
-            categorical_steps=[
-                ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL)),
-                (
-                    "encode",
-                    OneHotEncoder(
-                        handle_unknown="infrequent_if_exist",
-                        min_frequency=_MIN_FREQUENCY,
-                        max_categories=_MAX_ONE_HOT,
-                        sparse_output=False,
-                    ),
-                ),
-            ],
-        )
+        preprocess = preprocessor("onehot", numeric=numeric, categorical=categorical)
         cls = RandomForestClassifier if classify else RandomForestRegressor
         model = _make(cls, estimator, kwargs, n_jobs=1, random_state=random_state)
     else:
