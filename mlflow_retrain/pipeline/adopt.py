@@ -184,6 +184,13 @@ def run_adopt(
         policy = read_policy(client, model_name, config_policy=config.policy).for_task(task)
         rules = [r.metric for r in policy.primary] + [r.metric for r in policy.guardrails]
         names = list(dict.fromkeys(rules))
+        needs = [n for n in names if lookup_metric(n).needs_proba]
+        if needs and output.scores is None:
+            raise InvalidInputError(
+                f"Version {number} of '{model_name}' gives labels only, but the policy scores "
+                f"{needs[0]} (class probabilities). Judge it on accuracy or f1 (`policy:` in "
+                "retrain.yaml, or `policy set`), or return one probability column per class."
+            )
         metrics = _reference_metrics(names, frame[target].to_numpy(), output)
         _record(client, run_id=run_id, model_name=model_name, version=number, model=model,
                 frame=frame, features=features, target=target, task=task, metrics=metrics,

@@ -145,3 +145,28 @@ def test_a_version_that_cannot_score_the_reference_is_not_adopted(
         and message in r.data.tags.get(lineage.TAG_FAILURE_REASON, "")
     ]  # fmt: skip
     assert failed
+
+
+def test_a_labels_only_pyfunc_is_adopted_under_a_label_policy(
+    server: MlflowClient, tmp_path: Path
+) -> None:
+    name = "adopt-labels"
+    config, month = _project(tmp_path, name)
+    version = register_pyfunc(name, month, target="default", proba=False)
+    reference = tmp_path / "reference.csv"
+    month.to_csv(reference, index=False)
+
+    code, _, err = _adopt(name, version, reference, config)
+    assert code == 1
+    assert "gives labels only, but the policy scores roc_auc" in err.strip().splitlines()[-1]
+    assert server.get_registered_model(name).aliases == {}
+
+    settings = yaml.safe_load(config.read_text())
+    settings["policy"] = {"primary": ["accuracy"], "guardrails": [], "floor": {"accuracy": 0.5}}
+    config.write_text(yaml.safe_dump(settings))
+    code, result, err = _adopt(name, version, reference, config)
+
+    assert code == 0, err
+    assert result is not None
+    assert set(result["metrics"]) == {"accuracy"}
+    assert server.get_model_version_by_alias(name, "champion").version == version
