@@ -332,8 +332,8 @@ def _signature_columns(model: Any, X: pd.DataFrame, *, name: str, version: str) 
     missing = [c for c in wanted if c not in X.columns]
     if missing:
         raise InvalidInputError(
-            f"Version {version} of '{name}' needs column(s) {', '.join(missing[:5])}, which "
-            "these rows lack. Pass rows with the columns it was trained on."
+            f"Version {version} of '{name}' cannot score these rows (columns are missing: "
+            f"{', '.join(missing[:5])}). Pass rows with the columns and types it was trained on."
         )
     return X[wanted]
 
