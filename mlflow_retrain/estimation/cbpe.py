@@ -127,13 +127,19 @@ class CBPE:
         return np.column_stack([1 - proba, proba]) if proba.ndim == 1 else proba
 
     def estimate(
-        self, proba: np.ndarray, metrics: Sequence[str] | None = None
+        self,
+        proba: np.ndarray,
+        metrics: Sequence[str] | None = None,
+        *,
+        predictions: Sequence[Any] | np.ndarray | None = None,
     ) -> dict[str, Estimate]:
         """Estimate ``metrics`` on one unlabelled batch from the model's probabilities.
 
         Args:
             proba: The model's (uncalibrated) probabilities on the batch, ``(n, k)``.
             metrics: Default: :data:`BINARY_METRICS` or :data:`MULTICLASS_METRICS`.
+            predictions: The model's predicted labels, when its decisions are not the
+                arg-max (or ``p >= threshold``) of ``proba``.
 
         Raises:
             InvalidInputError: An unknown metric, an empty batch, or bad probabilities.
@@ -156,7 +162,12 @@ class CBPE:
         if n == 0:
             raise InvalidInputError("The batch has no rows to estimate on.")
         raw = np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
-        decided = (raw[:, 1] >= self.threshold).astype(int) if binary else raw.argmax(axis=1)
+        if predictions is not None:
+            decided = _class_index(np.asarray(predictions), self.classes)
+        elif binary:
+            decided = (raw[:, 1] >= self.threshold).astype(int)
+        else:
+            decided = raw.argmax(axis=1)
         draws = _draw_labels(p, self.n_draws, self.seed)
         alpha = (1 - self.confidence) / 2
         found: dict[str, Estimate] = {}
@@ -170,6 +181,21 @@ class CBPE:
             )  # fmt: skip
             found[metric] = Estimate(metric, value, low, high, n)
         return found
+
+
+def _class_index(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The column of each predicted label in ``classes``.
+
+    Raises:
+        InvalidInputError: If a prediction is not a class.
+    """
+    index = {str(c): j for j, c in enumerate(classes.tolist())}
+    unknown = sorted({str(v) for v in labels.tolist()} - set(index))
+    if unknown:
+        raise InvalidInputError(
+            f"Predictions {unknown[:5]} are not classes of the model ({classes.tolist()[:10]})."
+        )
+    return np.array([index[str(v)] for v in labels.tolist()], dtype=int)
 
 
 def _draw_labels(p: np.ndarray, n_draws: int, seed: int) -> np.ndarray:

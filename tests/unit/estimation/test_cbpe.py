@@ -164,3 +164,13 @@ def test_expected_calibration_error_of_perfect_and_biased_probabilities() -> Non
     y = (rng.random(200_000) < p).astype(int)
     assert expected_calibration_error(y, p) < 0.005
     assert expected_calibration_error(y, np.clip(p + 0.1, 0, 1)) == pytest.approx(0.09, abs=0.01)
+
+
+def test_the_models_own_decisions_can_replace_the_threshold() -> None:
+    p1 = np.array([0.9, 0.2, 0.6, 0.45])
+    cbpe = CBPE(calibration="none").fit([0, 1], np.array([[0.5, 0.5]] * 2), [0, 1])
+    # Predicting 1 for the 0.45 row too: expected accuracy (0.9 + 0.8 + 0.6 + 0.45) / 4.
+    estimate = cbpe.estimate(p1, ["accuracy"], predictions=[1, 0, 1, 1])["accuracy"]
+    assert estimate.value == pytest.approx((0.9 + 0.8 + 0.6 + 0.45) / 4)
+    with pytest.raises(InvalidInputError, match=r"Predictions \['2'\] are not classes"):
+        cbpe.estimate(p1, ["accuracy"], predictions=[1, 0, 2, 1])
