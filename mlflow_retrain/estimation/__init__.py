@@ -14,7 +14,8 @@ Pure numpy, scipy and scikit-learn: no MLflow.
 * :class:`~mlflow_retrain.estimation.cbpe.CBPE`: ROC AUC, accuracy, F1, precision and recall
   for binary classifiers; accuracy, macro F1 and one-vs-rest ROC AUC for multiclass ones.
   Each estimate has an interval for a batch of its size: the spread of the metric a batch of
-  those rows would realise if the calibrated probabilities are right (labels drawn from them).
+  those rows would realise if the calibrated probabilities are right (labels drawn from them,
+  through bootstrap resamples of the calibration).
 """
 
 from __future__ import annotations

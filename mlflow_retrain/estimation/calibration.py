@@ -99,9 +99,16 @@ class Calibrator:
         self.classes: np.ndarray = np.array([])
         self.check: CalibrationCheck | None = None
         self._maps: list[Any] = []
+        self._boot: list[list[Any]] = []
 
     def fit(
-        self, y_true: Sequence[Any] | np.ndarray, proba: np.ndarray, classes: Sequence[Any]
+        self,
+        y_true: Sequence[Any] | np.ndarray,
+        proba: np.ndarray,
+        classes: Sequence[Any],
+        *,
+        n_boot: int = 0,
+        seed: int = 0,
     ) -> Calibrator:
         """Fit the calibration on the reference's labels and the model's probabilities.
 
@@ -109,6 +116,9 @@ class Calibrator:
             y_true: Reference labels.
             proba: The model's probabilities, ``(n, k)`` in ``classes`` order.
             classes: The classes of the columns.
+            n_boot: Also fit this many maps on bootstrap resamples of the reference: the
+                calibration's own uncertainty (:meth:`transform_resampled`).
+            seed: Seeds the resamples.
 
         Raises:
             InvalidInputError: If the shapes disagree, or the reference holds a single class
@@ -138,7 +148,22 @@ class Calibrator:
         columns = [1] if len(self.classes) == 2 else list(range(len(self.classes)))
         self._maps = [self._fit_one(proba[:, j], onehot[:, j]) for j in columns]
         self.check = self._check(proba, onehot, columns)
+        rng = np.random.default_rng(seed)
+        self._boot = []
+        for _ in range(n_boot):
+            rows = rng.integers(0, len(proba), len(proba))
+            if any(onehot[rows, j].min() == onehot[rows, j].max() for j in columns):
+                continue  # a resample without a class: skipped
+            self._boot.append([self._fit_one(proba[rows, j], onehot[rows, j]) for j in columns])
         return self
+
+    def transform_resampled(self, proba: np.ndarray) -> np.ndarray:
+        """The batch's probabilities under each bootstrap map, ``(n_boot, n, k)``; the fitted
+        map alone (``(1, n, k)``) when :meth:`fit` made none."""
+        if not self._boot:
+            return self.transform(proba)[None]
+        proba = _as_matrix(proba, len(self.classes))
+        return np.stack([self._apply(maps, proba) for maps in self._boot])
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
         """Calibrated probabilities, ``(n, k)`` in :attr:`classes` order, rows summing to 1.

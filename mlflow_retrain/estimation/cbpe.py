@@ -13,7 +13,9 @@ independent draws ``y_i ~ p_i``. Then:
 
 The **interval** of an estimate is the spread of the metric a batch of exactly these rows
 realises when its labels are drawn from the calibrated probabilities (``n_draws`` draws,
-percentile interval): the sampling error of a batch of its size. It covers the realised
+percentile interval), each draw through one of ``n_boot`` calibration maps fitted on bootstrap
+resamples of the reference: the sampling error of a batch of its size and the calibration's
+variance. It covers the realised
 metric at its nominal rate where calibration holds (tests/unit/estimation); under concept
 shift it does not, which is why estimates never replace realised metrics once labels arrive.
 """
@@ -71,7 +73,10 @@ class CBPE:
             positive class (the second class).
         confidence: Coverage of the intervals.
         n_draws: Label draws per interval.
-        seed: Seeds the draws.
+        n_boot: Calibration maps fitted on bootstrap resamples of the reference; the draws
+            cycle through them, so an interval carries the calibration's own uncertainty as
+            well as the batch's sampling error (0: the sampling error only).
+        seed: Seeds the draws and the resamples.
         ece_threshold: Calibration error on the reference above which the check is poor.
     """
 
@@ -82,6 +87,7 @@ class CBPE:
         threshold: float = 0.5,
         confidence: float = 0.95,
         n_draws: int = 1000,
+        n_boot: int = 50,
         seed: int = 0,
         ece_threshold: float = ECE_THRESHOLD,
     ) -> None:
@@ -93,6 +99,7 @@ class CBPE:
         self.threshold = threshold
         self.confidence = confidence
         self.n_draws = n_draws
+        self.n_boot = n_boot
         self.seed = seed
         self.calibrator: Calibrator | None = None
         if calibration != "none":
@@ -116,7 +123,7 @@ class CBPE:
         if len(self.classes) < 2:
             raise InvalidInputError("CBPE needs a classifier of at least two classes.")
         if self.calibrator is not None:
-            self.calibrator.fit(y_true, proba, classes)
+            self.calibrator.fit(y_true, proba, classes, n_boot=self.n_boot, seed=self.seed)
         return self
 
     def calibrated(self, proba: np.ndarray) -> np.ndarray:
@@ -168,12 +175,15 @@ class CBPE:
             decided = (raw[:, 1] >= self.threshold).astype(int)
         else:
             decided = raw.argmax(axis=1)
-        draws = _draw_labels(p, self.n_draws, self.seed)
+        resampled = (
+            self.calibrator.transform_resampled(raw) if self.calibrator is not None else p[None]
+        )
+        draws = _draw_labels(resampled, self.n_draws, self.seed)
         alpha = (1 - self.confidence) / 2
         found: dict[str, Estimate] = {}
         for metric in metrics:
             value = _expected(metric, p, decided, binary=binary)
-            realised = _realised(metric, draws, p, decided, binary=binary)
+            realised = _realised(metric, draws, raw, decided, binary=binary)
             realised = realised[np.isfinite(realised)]
             low, high = (
                 (float(np.quantile(realised, alpha)), float(np.quantile(realised, 1 - alpha)))
@@ -198,17 +208,19 @@ def _class_index(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.array([index[str(v)] for v in labels.tolist()], dtype=int)
 
 
-def _draw_labels(p: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
-    """``(n_draws, n)`` class indices drawn row by row from the calibrated probabilities."""
+def _draw_labels(resampled: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
+    """``(n_draws, n)`` class indices drawn row by row from calibrated probabilities; draw
+    ``d`` uses calibration map ``d mod n_maps`` of ``resampled`` (``(n_maps, n, k)``)."""
     rng = np.random.default_rng(seed)
-    if p.shape[1] == 2:
-        return (rng.random((n_draws, len(p))) < p[None, :, 1]).astype(np.int8)
-    cumulative = np.cumsum(p, axis=1)
-    cumulative[:, -1] = 1.0
-    out = np.empty((n_draws, len(p)), dtype=np.int16)
+    maps, n, _ = resampled.shape
+    cumulative = np.cumsum(resampled, axis=2)
+    cumulative[:, :, -1] = 1.0
+    out = np.empty((n_draws, n), dtype=np.int16)
     for start in range(0, n_draws, 50):  # bounded memory: 50 draws x rows x classes at once
-        u = rng.random((min(50, n_draws - start), len(p)))
-        out[start : start + len(u)] = (u[:, :, None] > cumulative[None, :, :]).sum(axis=2)
+        count = min(50, n_draws - start)
+        which = np.arange(start, start + count) % maps
+        u = rng.random((count, n))
+        out[start : start + count] = (u[:, :, None] > cumulative[which]).sum(axis=2)
     return out
 
 
