@@ -173,14 +173,13 @@ def run_adopt(
             )
         frame = frame[frame[target].notna()].reset_index(drop=True)
         task = infer_task(frame[target]) if config.tuning.task == "auto" else config.tuning.task
-        model = LoadedModel(f"models:/{model_name}/{number}", task=task,
-                            labels=np.unique(frame[target].astype(str)) if task ==
-                            "classification" else None)  # fmt: skip
+        labels = np.unique(frame[target].astype(str)) if task == "classification" else None
+        model = LoadedModel(f"models:/{model_name}/{number}", task=task, labels=labels,
+                            name=model_name, version=number)  # fmt: skip
         features = _features(model, frame, target=target, config=config)
-        output = _score(model, frame[features], task=task, name=model_name, version=number)
-        if task == "classification":
+        output = _score(model, frame[features], name=model_name, version=number)
+        if task == "classification":  # the labels take the classes' type; the scores stand
             frame[target] = reconcile_labels(frame[target], _classes(output))
-            output = _score(model, frame[features], task=task, name=model_name, version=number)
         policy = read_policy(client, model_name, config_policy=config.policy).for_task(task)
         rules = [r.metric for r in policy.primary] + [r.metric for r in policy.guardrails]
         names = list(dict.fromkeys(rules))
@@ -239,19 +238,9 @@ def _reference_columns(
     )
 
 
-def _score(
-    model: LoadedModel, X: pd.DataFrame, *, task: str, name: str, version: str
-) -> ModelOutput:
+def _score(model: LoadedModel, X: pd.DataFrame, *, name: str, version: str) -> ModelOutput:
     try:
-        if task == "classification":
-            try:
-                scores = model.predict_proba(X)
-            except InvalidInputError:  # labels only
-                return ModelOutput(predictions=np.asarray(model.predict(X)))
-            classes = np.asarray(model.classes_)
-            return ModelOutput(predictions=classes[np.argmax(scores, axis=1)], scores=scores,
-                               classes=classes)  # fmt: skip
-        return ModelOutput(predictions=np.asarray(model.predict(X), dtype=float))
+        return model.output(X)
     except InvalidInputError:
         raise
     except Exception as err:  # the team's model: any error means it cannot score these rows

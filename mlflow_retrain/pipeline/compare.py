@@ -250,22 +250,13 @@ def score_version(
         InvalidInputError: The model cannot score ``X`` (a missing column, text where it was
             trained on numbers, ...): the rows do not fit the version, which is bad input.
     """
-    uri = f"models:/{name}/{version.version}"
-    model = mlflow.pyfunc.load_model(uri)
-    X = _signature_columns(model, X, name=name, version=str(version.version))
-    raw = _sklearn_model(model)
+    model = LoadedModel(f"models:/{name}/{version.version}", task=task, labels=labels,
+                        name=name, version=str(version.version))  # fmt: skip
     try:
-        if raw is not None:
-            predictions = np.asarray(raw.predict(X))
-            if task == "classification" and hasattr(raw, "predict_proba"):
-                return ModelOutput(
-                    predictions=predictions,
-                    scores=np.asarray(raw.predict_proba(X), dtype=float),
-                    classes=np.asarray(raw.classes_),
-                )
-            return ModelOutput(predictions=predictions)
-        return _pyfunc_output(model.predict(X), task=task, labels=labels)
+        return model.output(X)
     except (ValueError, KeyError, TypeError, MlflowException) as err:
+        if isinstance(err, InvalidInputError):
+            raise
         detail = " ".join(str(err).split())[:200] or err.__class__.__name__
         raise InvalidInputError(
             f"Version {version.version} of '{name}' cannot score these rows ({detail}). Pass "
@@ -277,31 +268,59 @@ class LoadedModel:
     """A logged model as an estimator: ``predict``, and ``predict_proba`` with ``classes_``
     where it gives class probabilities (what scoring and permutation importance call).
 
+    Loaded once through pyfunc; it is given only its signature's columns. A scikit-learn
+    model is scored directly (``predict``, ``predict_proba``); any other through pyfunc's
+    ``predict``, whose class columns are read as probabilities (:func:`_pyfunc_output`).
+
     Args:
         uri: The model's URI.
         task: ``classification`` or ``regression``.
         labels: The sorted class labels a 2-d array output's columns stand for.
+        name: The registered model, for messages.
+        version: Its version, for messages.
     """
 
-    def __init__(self, uri: str, *, task: str, labels: Any = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        *,
+        task: str,
+        labels: Any = None,
+        name: str = "model",
+        version: str = "",
+    ) -> None:
         self.model = mlflow.pyfunc.load_model(uri)
         self.raw = _sklearn_model(self.model)
         self.task = task
         self.labels = labels
+        self.name = name
+        self.version = version
         self.classes_: np.ndarray | None = None
 
-    def _columns(self, X: pd.DataFrame) -> pd.DataFrame:
-        return _signature_columns(self.model, X, name=self.model.metadata.model_uuid or "model",
-                                  version="")  # fmt: skip
+    def output(self, X: pd.DataFrame) -> ModelOutput:
+        """Labels (or values) and, where the model gives them, class probabilities.
+
+        Raises:
+            InvalidInputError: If ``X`` lacks a signature column.
+        """
+        X = _signature_columns(self.model, X, name=self.name, version=self.version)
+        if self.raw is None:
+            return _pyfunc_output(self.model.predict(X), task=self.task, labels=self.labels)
+        predictions = np.asarray(self.raw.predict(X))
+        if self.task == "classification" and hasattr(self.raw, "predict_proba"):
+            return ModelOutput(
+                predictions=predictions,
+                scores=np.asarray(self.raw.predict_proba(X), dtype=float),
+                classes=np.asarray(self.raw.classes_),
+            )
+        return ModelOutput(predictions=predictions)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Labels (classification) or values (regression)."""
-        X = self._columns(X)
         if self.raw is not None:
+            X = _signature_columns(self.model, X, name=self.name, version=self.version)
             return np.asarray(self.raw.predict(X))
-        return _pyfunc_output(
-            self.model.predict(X), task=self.task, labels=self.labels
-        ).predictions
+        return self.output(X).predictions
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities, columns in ``classes_`` order.
@@ -309,11 +328,7 @@ class LoadedModel:
         Raises:
             InvalidInputError: If the model gives labels only.
         """
-        X = self._columns(X)
-        if self.raw is not None and hasattr(self.raw, "predict_proba"):
-            self.classes_ = np.asarray(self.raw.classes_)
-            return np.asarray(self.raw.predict_proba(X), dtype=float)
-        out = _pyfunc_output(self.model.predict(X), task=self.task, labels=self.labels)
+        out = self.output(X)
         if out.scores is None:
             raise InvalidInputError(
                 "The model gives labels only, no class probabilities. Return one column per "
